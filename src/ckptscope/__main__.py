@@ -1,0 +1,3 @@
+from ckptscope.cli.app import main
+
+main()

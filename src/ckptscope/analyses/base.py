@@ -1,0 +1,205 @@
+"""What an analysis is: a named function from one checkpoint to small typed records.
+
+The sweep opens a checkpoint once, builds a :class:`CheckpointContext` around it, and hands
+that context to every pending analysis. Tensors read through the context are cached for
+the duration of one checkpoint, so several analyses never read a tensor twice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ckptscope.adapters.base import Adapter, Component
+from ckptscope.errors import CheckpointError
+from ckptscope.sources.base import Checkpoint
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """One number: a row of the tidy ``scalars`` table."""
+
+    component: str
+    block: int | None
+    param: str
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Array:
+    """One array (histogram, spectrum, quantiles, matrix, token table): a row of ``arrays``.
+
+    ``values`` is stored flattened with its ``shape``; ``labels`` carries strings (tokens).
+    """
+
+    component: str
+    block: int | None
+    param: str
+    kind: str
+    values: np.ndarray
+    labels: tuple[str, ...] | None = None
+    meta: str | None = None  # small JSON string: bin scheme, sampling, units
+
+
+Record = Scalar | Array
+
+
+def scalars_for(comp: Component, metrics: dict[str, float]) -> Iterator[Scalar]:
+    """Scalar records for several metrics of one component."""
+    for metric, value in metrics.items():
+        yield Scalar(comp.component, comp.block, comp.param, metric, float(value))
+
+
+@dataclass
+class SweepOptions:
+    """Options every analysis may read (set by the sweep config)."""
+
+    device: str = "cpu"
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CheckpointContext:
+    """One checkpoint as analyses see it: canonical tensors, references, options.
+
+    ``initial`` and ``previous`` are the suite's first checkpoint of the same model and the
+    checkpoint before this one (None at the first step), for distances.
+    """
+
+    def __init__(
+        self,
+        suite_name: str,
+        checkpoint: Checkpoint,
+        adapter: Adapter,
+        *,
+        initial: Checkpoint | None = None,
+        previous: Checkpoint | None = None,
+        options: SweepOptions | None = None,
+        cache_bytes: int = 512 * 2**20,
+    ) -> None:
+        self.suite = suite_name
+        self.checkpoint = checkpoint
+        self.adapter = adapter
+        self.initial = initial
+        self.previous = previous
+        self.options = options or SweepOptions()
+        self._cache: OrderedDict[tuple[str, Component], torch.Tensor] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._cached = 0
+        self.bytes_read = 0
+        self._mapping: dict[Component, str] | None = None
+
+    @property
+    def model(self) -> str:
+        return self.checkpoint.model
+
+    @property
+    def step(self) -> int:
+        return self.checkpoint.step
+
+    def components(self) -> list[Component]:
+        """Every canonical component of this checkpoint, each exactly once, sorted."""
+        return sorted(self._components())
+
+    def _components(self) -> dict[Component, str]:
+        if self._mapping is None:
+            mapping: dict[Component, str] = {}
+            for info in self.checkpoint.tensors():
+                comp = self.adapter.canonical(info.name)
+                if comp is None:
+                    continue
+                if comp in mapping:
+                    raise CheckpointError(
+                        f"{self.model} step {self.step}: tensors {mapping[comp]!r} and "
+                        f"{info.name!r} both map to {comp.label()}"
+                    )
+                mapping[comp] = info.name
+            self._mapping = mapping
+        return self._mapping
+
+    def read(self, comp: Component, which: str = "current") -> torch.Tensor:
+        """A canonical tensor in float32 (cached); ``which`` is current/initial/previous."""
+        ckpt = {"current": self.checkpoint, "initial": self.initial, "previous": self.previous}[
+            which
+        ]
+        if ckpt is None:
+            raise ValueError(f"no {which} checkpoint for {self.model} step {self.step}")
+        key = (which, comp)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        raw = self.adapter.raw_name(comp)
+        tensor = ckpt.read(raw)
+        self.bytes_read += tensor.numel() * tensor.element_size()
+        expected = self.adapter.expected_shape(comp)
+        tensor = self.adapter.to_canonical(comp, tensor)
+        if expected is not None and tuple(tensor.shape) != tuple(expected):
+            raise CheckpointError(
+                f"{ckpt.model} step {ckpt.step}: tensor {raw!r} has shape {tuple(tensor.shape)}, "
+                f"config implies {tuple(expected)}"
+            )
+        # float32 for every analysis: fp16/bf16 statistics overflow and lose precision.
+        tensor = tensor.to(torch.float32)
+        size = tensor.numel() * 4
+        if size <= self._cache_bytes:
+            self._cache[key] = tensor
+            self._cached += size
+            while self._cached > self._cache_bytes:
+                _, old = self._cache.popitem(last=False)
+                self._cached -= old.numel() * 4
+        return tensor
+
+    def release(self) -> None:
+        """Drop cached tensors."""
+        self._cache.clear()
+        self._cached = 0
+
+
+class Analysis(ABC):
+    """A named analysis. ``run`` yields records for one checkpoint."""
+
+    name: ClassVar[str]
+    #: what it needs besides the checkpoint: "initial", "previous", "tokenizer", "data"
+    requires: ClassVar[frozenset[str]] = frozenset()
+    #: bump when the records an analysis writes change meaning (stored with each part)
+    version: ClassVar[int] = 1
+
+    @abstractmethod
+    def run(self, ctx: CheckpointContext) -> Iterable[Record]:
+        """Records for one checkpoint."""
+
+
+_ANALYSES: dict[str, type[Analysis]] = {}
+
+
+def register_analysis(cls: type[Analysis]) -> type[Analysis]:
+    """Class decorator: make an analysis selectable by name in sweeps."""
+    _ANALYSES[cls.name] = cls
+    return cls
+
+
+def available_analyses() -> list[str]:
+    """Names of every registered analysis."""
+    import ckptscope.analyses  # noqa: F401  (registers the built-in analyses)
+
+    return sorted(_ANALYSES)
+
+
+def get_analysis(name: str) -> Analysis:
+    """An instance of the registered analysis ``name``."""
+    import ckptscope.analyses  # noqa: F401
+
+    try:
+        return _ANALYSES[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown analysis {name!r}; available: {', '.join(sorted(_ANALYSES))}"
+        ) from None
