@@ -203,3 +203,55 @@ def get_analysis(name: str) -> Analysis:
         raise ValueError(
             f"unknown analysis {name!r}; available: {', '.join(sorted(_ANALYSES))}"
         ) from None
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something found across steps: a phase change, a duplicate checkpoint, a warning."""
+
+    model: str
+    step: int | None
+    kind: str  # e.g. "phase_change", "duplicate_checkpoint"
+    message: str
+    component: str | None = None
+    block: int | None = None
+    param: str | None = None
+    metric: str | None = None
+
+
+@dataclass
+class Derived:
+    """What a derivation writes: per-step scalar rows and events."""
+
+    scalars: list[tuple[str, int, Scalar]] = field(default_factory=list)  # (model, step, rec)
+    events: list[Event] = field(default_factory=list)
+
+
+class Derivation(ABC):
+    """A computation over the whole store after a sweep (trajectories, closeness to final).
+
+    ``derive`` reads with ``store.query(sql)`` and returns everything it finds; the store
+    replaces the derivation's previous output atomically, so it can run after every sweep.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def derive(self, store: Any) -> Derived:
+        """Derived rows and events from the store's current contents."""
+
+
+_DERIVATIONS: dict[str, type[Derivation]] = {}
+
+
+def register_derivation(cls: type[Derivation]) -> type[Derivation]:
+    """Class decorator: run this derivation after every sweep."""
+    _DERIVATIONS[cls.name] = cls
+    return cls
+
+
+def available_derivations() -> list[Derivation]:
+    """An instance of every registered derivation."""
+    import ckptscope.analyses  # noqa: F401
+
+    return [cls() for _, cls in sorted(_DERIVATIONS.items())]

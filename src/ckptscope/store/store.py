@@ -1,0 +1,338 @@
+"""The results store: Parquet parts written atomically per task, queried through DuckDB.
+
+Layout under the store root::
+
+    parts/<suite>/<model>/step=<N>/<analysis>/{scalars,arrays}.parquet + tasks.parquet
+    derived/<derivation>/{scalars,events}.parquet
+    failures/<suite>/<model>/step=<N>/<analysis>.parquet
+    .tmp/                      staging; never read
+
+A task's folder is staged under ``.tmp`` and renamed into ``parts`` in one ``os.rename``:
+a task is either wholly in the store or absent, so a sweep killed at any moment and run
+again ends with exactly the rows of an uninterrupted run. Names are percent-encoded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ckptscope import __version__
+from ckptscope.analyses.base import Array, Derived, Record, Scalar
+from ckptscope.store import schema
+
+TABLES = ("scalars", "arrays", "events", "failures", "tasks")
+
+
+@dataclass(frozen=True, order=True)
+class TaskKey:
+    """One (suite, model, step, analysis): the unit the store writes atomically."""
+
+    suite: str
+    model: str
+    step: int
+    analysis: str
+
+    def relpath(self) -> Path:
+        return (
+            Path(quote(self.suite, safe=""))
+            / quote(self.model, safe="")
+            / f"step={self.step}"
+            / quote(self.analysis, safe="")
+        )
+
+    def __str__(self) -> str:
+        return f"{self.suite}/{self.model}@step{self.step}:{self.analysis}"
+
+
+def _key_columns(key: TaskKey, n: int) -> dict[str, pa.Array]:
+    return {
+        "suite": pa.array([key.suite] * n, pa.string()),
+        "model": pa.array([key.model] * n, pa.string()),
+        "step": pa.array([key.step] * n, pa.int64()),
+    }
+
+
+def scalars_table(key: TaskKey, rows: list[Scalar]) -> pa.Table:
+    """Scalar records of one task as a table of the ``scalars`` schema."""
+    cols = _key_columns(key, len(rows))
+    cols["component"] = pa.array([r.component for r in rows], pa.string())
+    cols["block"] = pa.array([r.block for r in rows], pa.int32())
+    cols["param"] = pa.array([r.param for r in rows], pa.string())
+    cols["metric"] = pa.array([r.metric for r in rows], pa.string())
+    cols["value"] = pa.array([r.value for r in rows], pa.float64())
+    return pa.table(cols, schema=schema.SCALARS)
+
+
+def arrays_table(key: TaskKey, rows: list[Array]) -> pa.Table:
+    """Array records of one task as a table of the ``arrays`` schema."""
+    cols = _key_columns(key, len(rows))
+    cols["component"] = pa.array([r.component for r in rows], pa.string())
+    cols["block"] = pa.array([r.block for r in rows], pa.int32())
+    cols["param"] = pa.array([r.param for r in rows], pa.string())
+    cols["kind"] = pa.array([r.kind for r in rows], pa.string())
+    cols["shape"] = pa.array([list(np.shape(r.values)) for r in rows], pa.list_(pa.int64()))
+    flat = [np.asarray(r.values, dtype=np.float64).ravel() for r in rows]
+    offsets = np.zeros(len(flat) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(f) for f in flat])
+    values = np.concatenate(flat) if flat else np.zeros(0)
+    cols["values"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+    cols["labels"] = pa.array(
+        [list(r.labels) if r.labels is not None else None for r in rows], pa.list_(pa.string())
+    )
+    cols["meta"] = pa.array([r.meta for r in rows], pa.string())
+    return pa.table(cols, schema=schema.ARRAYS)
+
+
+class Store:
+    """A results store rooted at a folder; safe to read while a sweep writes."""
+
+    def __init__(self, root: str | os.PathLike[str], create: bool = True) -> None:
+        self.root = Path(root)
+        if create:
+            for sub in ("parts", "derived", "failures", ".tmp"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        elif not (self.root / "parts").is_dir():
+            raise FileNotFoundError(f"no ckptscope store at {self.root} (no parts/ folder)")
+
+    # -- writing --------------------------------------------------------------------
+    def has(self, key: TaskKey) -> bool:
+        """Whether the task's results are wholly in the store."""
+        return (self.root / "parts" / key.relpath()).is_dir()
+
+    def done(self) -> set[TaskKey]:
+        """Every task whose results are in the store."""
+        found: set[TaskKey] = set()
+        parts = self.root / "parts"
+        for suite in _subdirs(parts):
+            for model in _subdirs(suite):
+                for step in _subdirs(model):
+                    for analysis in _subdirs(step):
+                        found.add(
+                            TaskKey(
+                                unquote(suite.name),
+                                unquote(model.name),
+                                int(step.name.removeprefix("step=")),
+                                unquote(analysis.name),
+                            )
+                        )
+        return found
+
+    def write_task(
+        self,
+        key: TaskKey,
+        records: Iterable[Record],
+        *,
+        version: int = 1,
+        seconds: float = 0.0,
+        meta: dict[str, Any] | None = None,
+    ) -> bool:
+        """Write one task's records atomically; False when it was already there (a retry)."""
+        final = self.root / "parts" / key.relpath()
+        if final.is_dir():
+            return False
+        scalars: list[Scalar] = []
+        arrays: list[Array] = []
+        for rec in records:
+            (scalars if isinstance(rec, Scalar) else arrays).append(rec)
+        stage = self.root / ".tmp" / uuid.uuid4().hex
+        stage.mkdir(parents=True)
+        try:
+            if scalars:
+                pq.write_table(scalars_table(key, scalars), stage / "scalars.parquet")
+            if arrays:
+                pq.write_table(arrays_table(key, arrays), stage / "arrays.parquet")
+            task = {
+                "suite": [key.suite],
+                "model": [key.model],
+                "step": [key.step],
+                "analysis": [key.analysis],
+                "version": [version],
+                "seconds": [seconds],
+                "ckptscope": [__version__],
+                "meta": [json.dumps(meta or {}, sort_keys=True, default=str)],
+            }
+            pq.write_table(pa.table(task, schema=schema.TASKS), stage / "tasks.parquet")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(stage, final)
+            except OSError:
+                if final.is_dir():  # a concurrent retry of the same task won the race
+                    return False
+                raise
+        finally:
+            if stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)
+        self.clear_failure(key)
+        return True
+
+    def _failure_path(self, key: TaskKey) -> Path:
+        rel = key.relpath()
+        return self.root / "failures" / rel.parent / f"{rel.name}.parquet"
+
+    def record_failure(self, key: TaskKey, error: str) -> None:
+        """Record (or replace) the failure of one task."""
+        path = self._failure_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.table(
+            {
+                "suite": [key.suite],
+                "model": [key.model],
+                "step": [key.step],
+                "analysis": [key.analysis],
+                "error": [error],
+                "time": [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())],
+            },
+            schema=schema.FAILURES,
+        )
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+
+    def clear_failure(self, key: TaskKey) -> None:
+        """Forget a task's earlier failure (it has now succeeded)."""
+        self._failure_path(key).unlink(missing_ok=True)
+
+    def write_derived(self, name: str, suite: str, derived: Derived) -> None:
+        """Replace a derivation's output atomically."""
+        folder = self.root / "derived" / quote(name, safe="")
+        stage = self.root / ".tmp" / uuid.uuid4().hex
+        stage.mkdir(parents=True)
+        if derived.scalars:
+            tables = []
+            for model, step, rec in derived.scalars:
+                tables.append(scalars_table(TaskKey(suite, model, step, name), [rec]))
+            pq.write_table(pa.concat_tables(tables), stage / "scalars.parquet")
+        if derived.events:
+            ev = derived.events
+            table = pa.table(
+                {
+                    "suite": [suite] * len(ev),
+                    "model": [e.model for e in ev],
+                    "step": [e.step for e in ev],
+                    "component": [e.component for e in ev],
+                    "block": [e.block for e in ev],
+                    "param": [e.param for e in ev],
+                    "metric": [e.metric for e in ev],
+                    "kind": [e.kind for e in ev],
+                    "message": [e.message for e in ev],
+                    "source": [name] * len(ev),
+                },
+                schema=schema.EVENTS,
+            )
+            pq.write_table(table, stage / "events.parquet")
+        old = None
+        if folder.exists():
+            old = self.root / ".tmp" / uuid.uuid4().hex
+            os.rename(folder, old)
+        os.rename(stage, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    # -- reading --------------------------------------------------------------------
+    def _files(self, table: str) -> list[str]:
+        if table in ("scalars", "arrays", "tasks"):
+            files = sorted(str(p) for p in (self.root / "parts").glob(f"*/*/*/*/{table}.parquet"))
+            if table == "scalars":
+                files += sorted(str(p) for p in (self.root / "derived").glob("*/scalars.parquet"))
+            return files
+        if table == "events":
+            return sorted(str(p) for p in (self.root / "derived").glob("*/events.parquet"))
+        if table == "failures":
+            return sorted(str(p) for p in (self.root / "failures").glob("*/*/*/*.parquet"))
+        raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with a view per table of this store."""
+        con = duckdb.connect()
+        for table in TABLES:
+            files = self._files(table)
+            if files:
+                listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                con.execute(
+                    f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listing}], "
+                    "union_by_name=true)"
+                )
+            else:
+                empty = getattr(schema, table.upper()).empty_table()
+                con.register(f"_{table}_empty", empty)
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM _{table}_empty")
+        return con
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run SQL over the store's tables (scalars, arrays, events, failures, tasks)."""
+        con = self.connect()
+        try:
+            return con.execute(sql).df()
+        except duckdb.Error as err:
+            raise ValueError(f"query failed: {str(err).splitlines()[0]}") from None
+        finally:
+            con.close()
+
+    def table(self, name: str, **where: Any) -> pd.DataFrame:
+        """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``)."""
+        if name not in TABLES:
+            raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
+        clauses, params = [], []
+        for col, val in where.items():
+            if val is None:
+                clauses.append(f"{col} IS NULL")
+            elif isinstance(val, list | tuple | set):
+                clauses.append(f"{col} IN ({', '.join('?' for _ in val)})")
+                params.extend(val)
+            else:
+                clauses.append(f"{col} = ?")
+                params.append(val)
+        sql = f"SELECT * FROM {name}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        con = self.connect()
+        try:
+            df = con.execute(sql, params).df()
+        finally:
+            con.close()
+        order = [c for c in ("suite", "model", "step", "component", "block", "param") if c in df]
+        return df.sort_values(order, kind="stable").reset_index(drop=True) if order else df
+
+    def scalars(self, **where: Any) -> pd.DataFrame:
+        """Rows of the tidy scalar table."""
+        return self.table("scalars", **where)
+
+    def arrays(self, **where: Any) -> pd.DataFrame:
+        """Rows of the array table, with ``values`` reshaped to numpy arrays of ``shape``."""
+        df = self.table("arrays", **where)
+        if len(df):
+            df["values"] = [
+                np.asarray(v, dtype=np.float64).reshape([int(s) for s in shape])
+                for v, shape in zip(df["values"], df["shape"], strict=True)
+            ]
+        return df
+
+    def failures(self) -> pd.DataFrame:
+        """Tasks that failed and have not succeeded since."""
+        return self.table("failures")
+
+    def events(self) -> pd.DataFrame:
+        """Events found by derivations (phase changes, duplicate checkpoints)."""
+        return self.table("events")
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(path) if e.is_dir()]
+    except FileNotFoundError:
+        return []
