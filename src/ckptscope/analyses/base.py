@@ -163,6 +163,13 @@ class CheckpointContext:
         self._cached = 0
 
 
+class AnalysisSkipped(Exception):
+    """Raised by an analysis that cannot run on this suite (no tokenizer, no data).
+
+    The sweep logs the reason once and treats the task as skipped, not failed.
+    """
+
+
 class Analysis(ABC):
     """A named analysis. ``run`` yields records for one checkpoint."""
 

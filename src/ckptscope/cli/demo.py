@@ -1,0 +1,57 @@
+"""``ckptscope demo``: train the demo suite, sweep it, draw the report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ckptscope.cli._common import user_errors
+
+
+@user_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the suite, store and report.")] = Path(
+        "runs/demo"
+    ),
+    preset: Annotated[str, typer.Option(help="Training preset.")] = "demo",
+    workers: Annotated[int, typer.Option(help="Sweep worker processes.")] = 1,
+) -> None:
+    """Train a small Pythia-like suite offline, sweep every analysis, and draw the report."""
+    from ckptscope.cli.sweep import run_with_progress
+    from ckptscope.report import ReportOptions
+    from ckptscope.report.build import build_report
+    from ckptscope.store import Store
+    from ckptscope.sweep import SweepConfig
+    from ckptscope.train import train_suite
+
+    start = time.perf_counter()
+    suite_dir = out / "suite"
+    typer.echo(f"[1/3] training the {preset!r} suite into {suite_dir}")
+    train_suite(suite_dir, preset=preset)
+    typer.echo(f"[2/3] sweeping it into {out / 'store'}")
+    config = SweepConfig(
+        suite=str(suite_dir),
+        out=out / "store",
+        executor="process" if workers > 1 else "local",
+        workers=workers,
+    )
+    result = run_with_progress(config)
+    typer.echo("[3/3] drawing the report")
+    built = build_report(Store(out / "store"), out / "report", ReportOptions(log_steps=True))
+    for line in built.missing:
+        typer.echo(f"missing {line}", err=True)
+    typer.echo(f"done in {time.perf_counter() - start:.0f} s: {len(built.paths)} figures in {built.out_dir}")
+    if built.html is not None:
+        typer.echo(f"open the report: {built.html.resolve()}")
+    typer.echo(
+        f"next: ckptscope query \"select model, step, metric, value from scalars where "
+        f"component='mlp_in' and metric='norm' limit 10\" --store {out / 'store'}"
+    )
+    raise typer.Exit(code=result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

@@ -1,0 +1,40 @@
+"""``ckptscope report``: draw the figures from a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ckptscope.cli._common import user_errors
+
+
+@user_errors
+def report(
+    store: Annotated[Path, typer.Argument(help="Store folder written by `ckptscope sweep`.")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: STORE/report).")] = None,
+    log_steps: Annotated[bool, typer.Option(help="Log-scaled step axis.")] = False,
+    figures: Annotated[str | None, typer.Option(help="Comma-separated figure ids.")] = None,
+    svg: Annotated[bool, typer.Option(help="Also write SVG.")] = False,
+    animations: Annotated[bool, typer.Option(help="Draw GIF/MP4 animations.")] = True,
+) -> None:
+    """Draw every figure whose data is in the store; name the analysis for the rest."""
+    from ckptscope.report import ReportOptions
+    from ckptscope.report.build import build_report
+    from ckptscope.store import Store
+
+    opts = ReportOptions(
+        log_steps=log_steps, formats=("png", "svg") if svg else ("png",), animations=animations
+    )
+    ids = [f.strip() for f in figures.split(",")] if figures else None
+    built = build_report(Store(store, create=False), out or Path(store) / "report", opts, ids)
+    for line in built.missing:
+        typer.echo(f"missing {line}", err=True)
+    typer.echo(f"{len(built.paths)} files in {built.out_dir}")
+    if built.html is not None:
+        typer.echo(f"report: {built.html}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

@@ -1,0 +1,101 @@
+"""``ckptscope sweep``: run analyses over a suite's checkpoints into a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ckptscope.cli._common import user_errors
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+@user_errors
+def sweep(
+    suite: Annotated[str, typer.Argument(help="Suite folder, checkpoint folder, or hf:ORG/REPO.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Store folder (created).")],
+    models: Annotated[str | None, typer.Option(help="Comma-separated models (default: all).")] = None,
+    steps: Annotated[
+        str | None, typer.Option(help="Steps: '0,1000:143000:1000', 'log', 'every:10', 'last'.")
+    ] = None,
+    analyses: Annotated[
+        str | None, typer.Option(help="Comma-separated analyses (default: all available).")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="local, process or ray.")] = "local",
+    workers: Annotated[int, typer.Option(help="Worker processes for --executor process.")] = 1,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    data: Annotated[
+        str | None, typer.Option(help="Text or .npy token file for activations and gradients.")
+    ] = None,
+    max_disk: Annotated[
+        str | None, typer.Option(help="Disk budget for Hub streaming, e.g. '20GB'.")
+    ] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for subsamples and the data batch.")] = 0,
+) -> None:
+    """Run analyses over every selected checkpoint; resumes where a previous run stopped.
+
+    Exit codes: 0 every task succeeded; 3 some tasks failed (listed, and stored in the
+    failures table); 1 bad usage.
+    """
+    from ckptscope.sweep import SweepConfig
+
+    config = SweepConfig(
+        suite=suite,
+        out=out,
+        models=_split(models),
+        steps=steps,
+        analyses=_split(analyses),
+        executor=executor,
+        workers=workers,
+        device=device,
+        data=data,
+        max_disk=max_disk,
+        address=address,
+        seed=seed,
+    )
+    result = run_with_progress(config)
+    raise typer.Exit(code=result.exit_code)
+
+
+def run_with_progress(config):
+    """Run a sweep with a progress bar and print its summary."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from ckptscope.sweep import run_sweep
+
+    with Progress(
+        TextColumn("[bold]sweep[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("checkpoints"),
+        TimeRemainingColumn(),
+        transient=False,
+    ) as bar:
+        task_id = bar.add_task("planning", total=None)
+
+        def on_progress(p):
+            bar.update(task_id, total=p.total, completed=p.done, description=f"{p.model} step {p.step}")
+
+        result = run_sweep(config, progress=on_progress)
+    typer.echo(
+        f"store {result.store}: {result.written} tasks written, {result.skipped_done} already "
+        f"there, {len(result.failed)} failed, in {result.seconds:.1f} s"
+    )
+    for task, err in sorted(result.failed.items()):
+        typer.echo(f"failed {task}: {err}", err=True)
+    return result
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sweep")(sweep)

@@ -1,0 +1,110 @@
+"""The figure catalogue (FIGURES.md F1-F16): what each draws and which analysis feeds it.
+
+Drawing functions live in ``ckptscope.plots``; this module only routes store rows to them
+and says which analysis to run when a figure's data is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ckptscope.plots.weights import WEIGHT_FIGURES, plot_weight_figure
+from ckptscope.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How figures are drawn: step axis, formats, animations, which models."""
+
+    log_steps: bool = False
+    formats: tuple[str, ...] = ("png",)
+    animations: bool = True
+    models: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: its id, title, the analysis behind it and how to draw it."""
+
+    id: str
+    title: str
+    analysis: str
+    draw: Callable[[Store, Path, ReportOptions], list[Path]]
+    finding: str = ""
+
+
+@dataclass
+class FigureResult:
+    """What drawing one figure produced: files, or why there are none."""
+
+    spec: FigureSpec
+    paths: list[Path] = field(default_factory=list)
+    missing: str | None = None
+
+
+FIGURES: dict[str, FigureSpec] = {}
+
+
+def register_figure(spec: FigureSpec) -> FigureSpec:
+    """Add a figure to the catalogue."""
+    FIGURES[spec.id] = spec
+    return spec
+
+
+def _weight_drawer(fig_id: str) -> Callable[[Store, Path, ReportOptions], list[Path]]:
+    def draw(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
+        _, rows, _ = WEIGHT_FIGURES[fig_id]
+        metrics = sorted({m for _, _, m in rows})
+        comps = sorted({c for c, _, _ in rows})
+        df = store.scalars(metric=metrics, component=comps)
+        if opts.models:
+            df = df[df.model.isin(opts.models)]
+        if df.empty:
+            return []
+        return plot_weight_figure(fig_id, df, out, log_steps=opts.log_steps, formats=opts.formats)
+
+    return draw
+
+
+_WEIGHT_FINDINGS = {
+    "F7": "MLP norms rise, peak, then decline under weight decay; less so in larger models.",
+    "F8": "Attention norms behave alike with more spread; late blocks' QKV grows most.",
+    "F9": "MLP biases rise and level off well above their zero init.",
+    "F10": "LayerNorm weights rise or fall by depth; biases rise, most in early blocks.",
+    "F11": "Distance from init tracks the norms; block 0's MLP in moves least.",
+    "F12": "Unembedding and final LayerNorm norms are idiosyncratic per size.",
+    "F14": "The embedding norm rises, then slowly decays.",
+    "update": "How far each matrix moves between consecutive checkpoints.",
+}
+for _id, (_title, _, _) in WEIGHT_FIGURES.items():
+    register_figure(FigureSpec(_id, _title, "weights", _weight_drawer(_id), _WEIGHT_FINDINGS[_id]))
+
+
+def draw_figures(
+    store: Store, out_dir: Path, opts: ReportOptions, ids: Sequence[str] | None = None
+) -> list[FigureResult]:
+    """Draw the chosen figures (all by default); missing data becomes a hint, not a failure."""
+    unknown = [i for i in ids or () if i not in FIGURES]
+    if unknown:
+        raise ValueError(f"unknown figure {unknown[0]!r}; figures: {', '.join(FIGURES)}")
+    results = []
+    for fig_id in ids or list(FIGURES):
+        spec = FIGURES[fig_id]
+        res = FigureResult(spec)
+        try:
+            res.paths = spec.draw(store, out_dir, opts)
+        except KeyError as err:  # a column or row the figure needs is absent
+            log.debug("figure %s: %s", fig_id, err)
+            res.paths = []
+        if not res.paths:
+            res.missing = (
+                f"{fig_id} ({spec.title}): no data in the store; run "
+                f"`ckptscope sweep SUITE --analyses {spec.analysis} --out {store.root}`"
+            )
+        results.append(res)
+    return results

@@ -1,0 +1,74 @@
+"""Executors: the same plan in-process, in a local process pool, or (optionally) on Ray."""
+
+from __future__ import annotations
+
+import multiprocessing
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+from ckptscope.errors import UsageError
+
+
+class Executor(ABC):
+    """Runs ``fn(item)`` for every item, yielding results as they complete."""
+
+    name: str
+
+    @abstractmethod
+    def map_unordered(self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+        """Yield ``fn(*item)`` for each item, in completion order."""
+
+    def close(self) -> None:
+        """Release workers."""
+
+
+class InProcessExecutor(Executor):
+    """Runs tasks one after another in this process (the default; easiest to debug)."""
+
+    name = "local"
+
+    def map_unordered(self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+        for item in items:
+            yield fn(*item)
+
+
+class ProcessPoolSweepExecutor(Executor):
+    """Runs tasks in a pool of local processes (spawned, so torch threads stay sane)."""
+
+    name = "process"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+
+    def map_unordered(self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+            futures = [pool.submit(fn, *item) for item in items]
+            for fut in as_completed(futures):
+                yield fut.result()
+
+
+_EXECUTORS: dict[str, Callable[..., Executor]] = {
+    "local": lambda workers, **_: InProcessExecutor(),
+    "process": lambda workers, **_: ProcessPoolSweepExecutor(workers),
+}
+
+
+def register_executor(name: str, factory: Callable[..., Executor]) -> None:
+    """Make an executor selectable by name (``factory(workers=..., **options)``)."""
+    _EXECUTORS[name] = factory
+
+
+def make_executor(name: str, workers: int = 1, **options: Any) -> Executor:
+    """An executor by name: ``local``, ``process``, or a registered one such as ``ray``."""
+    if name == "ray" and "ray" not in _EXECUTORS:
+        from ckptscope.sweep import ray_executor  # noqa: F401  (registers "ray")
+    try:
+        factory = _EXECUTORS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown executor {name!r}; available: {', '.join(sorted(_EXECUTORS))}"
+        ) from None
+    return factory(workers=workers, **options)

@@ -1,0 +1,56 @@
+"""Planning a sweep: which (model, step) checkpoints need which analyses."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ckptscope.sources.base import Suite
+from ckptscope.store import Store, TaskKey
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckpointTask:
+    """One checkpoint to open once, with every analysis still missing for it.
+
+    ``initial_step`` is the model's first checkpoint (distances from init);
+    ``previous_step`` the checkpoint before this one in the sweep (update sizes).
+    """
+
+    suite: str
+    model: str
+    step: int
+    analyses: tuple[str, ...]
+    initial_step: int | None
+    previous_step: int | None
+
+    def task_keys(self) -> list[TaskKey]:
+        return [TaskKey(self.suite, self.model, self.step, a) for a in self.analyses]
+
+    def label(self) -> str:
+        return f"{self.model} step {self.step}"
+
+
+def plan_sweep(
+    suite: Suite,
+    store: Store,
+    analyses: tuple[str, ...],
+    steps_by_model: dict[str, list[int]],
+) -> tuple[list[CheckpointTask], int]:
+    """Tasks still to run, and how many (checkpoint, analysis) pairs were already stored."""
+    done = store.done()
+    tasks: list[CheckpointTask] = []
+    skipped = 0
+    for model, steps in steps_by_model.items():
+        available = suite.steps(model)
+        initial = available[0] if available else None
+        previous: int | None = None
+        for step in steps:
+            missing = tuple(a for a in analyses if TaskKey(suite.name, model, step, a) not in done)
+            skipped += len(analyses) - len(missing)
+            if missing:
+                tasks.append(CheckpointTask(suite.name, model, step, missing, initial, previous))
+            previous = step
+    return tasks, skipped

@@ -1,0 +1,109 @@
+"""Running one checkpoint task: open it once, run each pending analysis, write atomically.
+
+This function is what every executor ships to its workers, so it takes only picklable
+arguments and reopens the store by path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from ckptscope.adapters import get_adapter
+from ckptscope.analyses.base import AnalysisSkipped, CheckpointContext, SweepOptions, get_analysis
+from ckptscope.errors import CkptscopeError
+from ckptscope.sources.base import Suite
+from ckptscope.store import Store, TaskKey
+from ckptscope.sweep.plan import CheckpointTask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskOutcome:
+    """What happened to one checkpoint task."""
+
+    task: CheckpointTask
+    written: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)  # written by an earlier try (a retry)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    bytes_read: int = 0
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, CkptscopeError | ValueError | FileNotFoundError | KeyError):
+        msg = str(err)
+    else:
+        msg = f"{type(err).__name__}: {err}"
+    return msg.strip().splitlines()[0] if msg.strip() else type(err).__name__
+
+
+def run_checkpoint(
+    suite: Suite, store_root: str, task: CheckpointTask, options: SweepOptions
+) -> TaskOutcome:
+    """Open ``task``'s checkpoint once and run every pending analysis on it."""
+    store = Store(store_root)
+    outcome = TaskOutcome(task)
+    start = time.perf_counter()
+    with ExitStack() as stack:
+        try:
+            ckpt = stack.enter_context(suite.open(task.model, task.step))
+            adapter = get_adapter(ckpt.config())
+            initial = previous = None
+            if task.initial_step is not None and task.initial_step != task.step:
+                initial = stack.enter_context(suite.open(task.model, task.initial_step))
+            if task.previous_step is not None:
+                previous = stack.enter_context(suite.open(task.model, task.previous_step))
+        except Exception as err:  # a checkpoint that cannot open fails all its analyses
+            msg = f"{task.label()}: {_one_line(err)}"
+            log.debug("open failed: %s", traceback.format_exc())
+            for key in task.task_keys():
+                store.record_failure(key, msg)
+                outcome.failed[key.analysis] = msg
+            outcome.seconds = time.perf_counter() - start
+            return outcome
+        ctx = CheckpointContext(
+            task.suite,
+            ckpt,
+            adapter,
+            initial=initial if initial is not None else ckpt,
+            previous=previous,
+            options=options,
+        )
+        for name in task.analyses:
+            key = TaskKey(task.suite, task.model, task.step, name)
+            t0 = time.perf_counter()
+            try:
+                analysis = get_analysis(name)
+                records = list(analysis.run(ctx))
+            except AnalysisSkipped as why:
+                outcome.skipped[name] = str(why)
+                continue
+            except Exception as err:
+                msg = f"{task.label()}: {name}: {_one_line(err)}"
+                log.debug("analysis failed: %s", traceback.format_exc())
+                store.record_failure(key, msg)
+                outcome.failed[name] = msg
+                continue
+            meta = {
+                "initial_step": task.initial_step,
+                "previous_step": task.previous_step,
+                "device": options.device,
+            }
+            wrote = store.write_task(
+                key,
+                records,
+                version=analysis.version,
+                seconds=time.perf_counter() - t0,
+                meta=meta,
+            )
+            (outcome.written if wrote else outcome.already).append(name)
+        outcome.bytes_read = ctx.bytes_read
+        ctx.release()
+    outcome.seconds = time.perf_counter() - start
+    return outcome

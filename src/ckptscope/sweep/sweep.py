@@ -1,0 +1,208 @@
+"""``run_sweep``: plan (model, step, analysis) tasks, run the missing ones, derive, report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ckptscope.analyses.base import (
+    SweepOptions,
+    available_analyses,
+    available_derivations,
+    get_analysis,
+)
+from ckptscope.errors import UsageError
+from ckptscope.sources.base import Suite
+from ckptscope.store import Store, TaskKey
+from ckptscope.sweep.executors import make_executor
+from ckptscope.sweep.plan import CheckpointTask, plan_sweep
+from ckptscope.sweep.runner import TaskOutcome, run_checkpoint
+
+log = logging.getLogger(__name__)
+
+#: analyses a sweep runs when none are named
+DEFAULT_ANALYSES: tuple[str, ...] = (
+    "weights",
+    "distributions",
+    "spectra",
+    "svd_directions",
+    "embeddings",
+    "activations",
+    "gradients",
+    "integrity",
+)
+#: exit code of ``ckptscope sweep`` when some tasks failed (0: all succeeded, 1: bad usage)
+EXIT_SOME_FAILED = 3
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything a sweep needs; the same object behind the CLI and the Python API.
+
+    ``suite`` is a source spec (a suite folder, a folder of checkpoints, ``hf:org/repo``);
+    ``steps`` a step selection (``0,1000:143000:1000``, ``log``, ``every:10``; None: all);
+    ``analyses`` None runs every available default analysis.
+    """
+
+    suite: str
+    out: Path
+    models: tuple[str, ...] | None = None
+    steps: str | None = None
+    analyses: tuple[str, ...] | None = None
+    executor: str = "local"
+    workers: int = 1
+    device: str = "cpu"
+    seed: int = 0
+    data: str | None = None
+    max_disk: str | None = None
+    address: str | None = None  # Ray cluster address
+
+
+@dataclass
+class SweepResult:
+    """Counts and failures of one sweep run."""
+
+    store: Path
+    planned: int = 0
+    skipped_done: int = 0
+    written: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # task -> error line
+    skipped: dict[str, str] = field(default_factory=dict)  # analysis -> reason
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.failed else 0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event: checkpoints done of total, and the one just finished."""
+
+    done: int
+    total: int
+    model: str
+    step: int
+    elapsed: float
+
+
+def resolve_analyses(names: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Validate analysis names; None means every default analysis that is installed."""
+    known = set(available_analyses())
+    if names is None:
+        return tuple(a for a in DEFAULT_ANALYSES if a in known)
+    for name in names:
+        get_analysis(name)  # raises a clear error for an unknown name
+    return tuple(dict.fromkeys(names))
+
+
+def _open_suite(config: SweepConfig) -> Suite:
+    from ckptscope.sources import open_suite
+
+    options: dict[str, Any] = {}
+    if config.max_disk:
+        options["max_disk"] = config.max_disk
+    return open_suite(config.suite, **options)
+
+
+def _steps_by_model(suite: Suite, config: SweepConfig) -> dict[str, list[int]]:
+    from ckptscope.sources import select_steps
+
+    models = suite.models()
+    chosen = list(config.models) if config.models else models
+    unknown = [m for m in chosen if m not in models]
+    if unknown:
+        raise UsageError(
+            f"suite {suite.name!r} has no model {unknown[0]!r}; models: {', '.join(models)}"
+        )
+    return {m: select_steps(config.steps, suite.steps(m)) for m in chosen}
+
+
+def _drop_unrunnable(suite: Suite, analyses: tuple[str, ...], config: SweepConfig, model: str, step: int) -> tuple[str, ...]:
+    """Analyses that need a tokenizer or data are skipped, with one line, when there is none."""
+    needs_data = [a for a in analyses if {"tokenizer", "data"} & get_analysis(a).requires]
+    if not needs_data or config.data:
+        return analyses
+    with suite.open(model, step) as ckpt:
+        has_tokenizer = ckpt.tokenizer_dir() is not None
+    if has_tokenizer:
+        return analyses
+    log.warning(
+        "suite %s has no tokenizer and no --data was given: skipping %s",
+        suite.name,
+        ", ".join(needs_data),
+    )
+    return tuple(a for a in analyses if a not in needs_data)
+
+
+def run_sweep(
+    config: SweepConfig,
+    progress: Callable[[Progress], None] | None = None,
+    suite: Suite | None = None,
+) -> SweepResult:
+    """Run a sweep to completion; resumable, since stored tasks are skipped."""
+    start = time.perf_counter()
+    try:
+        store = Store(config.out)
+    except OSError as err:
+        raise UsageError(f"cannot create store at {config.out}: {err.strerror}") from None
+    suite = suite if suite is not None else _open_suite(config)
+    analyses = resolve_analyses(config.analyses)
+    steps_by_model = _steps_by_model(suite, config)
+    result = SweepResult(store=Path(config.out))
+    first = next(((m, s[0]) for m, s in steps_by_model.items() if s), None)
+    if first is not None:
+        runnable = _drop_unrunnable(suite, analyses, config, *first)
+        for name in set(analyses) - set(runnable):
+            result.skipped[name] = "no tokenizer or data"
+        analyses = runnable
+    tasks, result.skipped_done = plan_sweep(suite, store, analyses, steps_by_model)
+    result.planned = sum(len(t.analyses) for t in tasks)
+    options = SweepOptions(
+        device=config.device, seed=config.seed, extra={"data": config.data} if config.data else {}
+    )
+    executor = make_executor(config.executor, workers=config.workers, address=config.address)
+    items = [(suite, str(store.root), task, options) for task in tasks]
+    try:
+        for i, outcome in enumerate(executor.map_unordered(run_checkpoint, items), start=1):
+            _collect(result, outcome)
+            if progress is not None:
+                t = outcome.task
+                progress(Progress(i, len(tasks), t.model, t.step, time.perf_counter() - start))
+    finally:
+        executor.close()
+    run_derivations(store, suite.name)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _collect(result: SweepResult, outcome: TaskOutcome) -> None:
+    t: CheckpointTask = outcome.task
+    result.written += len(outcome.written)
+    for name, err in outcome.failed.items():
+        result.failed[str(TaskKey(t.suite, t.model, t.step, name))] = err
+    for name, why in outcome.skipped.items():
+        if name not in result.skipped:
+            log.warning("%s skipped: %s", name, why)
+        result.skipped[name] = why
+
+
+def run_derivations(store: Store, suite_name: str) -> dict[str, str]:
+    """Run every registered derivation over the store; returns those that failed."""
+    failed: dict[str, str] = {}
+    for derivation in available_derivations():
+        try:
+            derived = derivation.derive(store)
+        except Exception as err:
+            msg = f"derivation {derivation.name}: {type(err).__name__}: {err}".splitlines()[0]
+            log.warning(msg)
+            store.record_failure(TaskKey(suite_name, "*", -1, f"derive:{derivation.name}"), msg)
+            failed[derivation.name] = msg
+            continue
+        store.write_derived(derivation.name, suite_name, derived)
+        store.clear_failure(TaskKey(suite_name, "*", -1, f"derive:{derivation.name}"))
+    return failed

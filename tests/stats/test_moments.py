@@ -1,0 +1,54 @@
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from ckptscope.stats import moments as mod
+from ckptscope.stats.moments import l2_distance, l2_norm, moments
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_moments_match_numpy_float64(dtype):
+    g = torch.Generator().manual_seed(0)
+    t = (torch.randn(300, 70, generator=g) ** 3 + 0.2).to(dtype)
+    x = t.to(torch.float64).numpy().ravel()
+    m = moments(t)
+    assert m.numel == x.size
+    assert m.mean == pytest.approx(x.mean(), rel=1e-12)
+    assert m.std == pytest.approx(x.std(), rel=1e-12)
+    assert m.norm == pytest.approx(np.linalg.norm(x), rel=1e-12)
+    assert m.skew == pytest.approx(scipy.stats.skew(x), rel=1e-10)
+    assert m.kurtosis == pytest.approx(scipy.stats.kurtosis(x), rel=1e-10)
+    assert m.max_abs == pytest.approx(np.abs(x).max(), rel=0)
+
+
+def test_moments_chunked_equals_unchunked(monkeypatch):
+    t = torch.randn(10_001, dtype=torch.float64)
+    whole = moments(t)
+    monkeypatch.setattr(mod, "CHUNK", 97)
+    chunked = moments(t)
+    assert chunked.kurtosis == pytest.approx(whole.kurtosis, rel=1e-12)
+    assert chunked.norm == pytest.approx(whole.norm, rel=1e-12)
+    assert l2_norm(t) == pytest.approx(whole.norm, rel=1e-12)
+
+
+def test_constant_tensor_leaves_out_undefined_moments():
+    m = moments(torch.ones(5))
+    metrics = m.as_metrics()
+    assert "skew" not in metrics and "kurtosis" not in metrics
+    assert metrics["std"] == 0 and metrics["norm"] == pytest.approx(math.sqrt(5))
+
+
+def test_nonfinite_values_are_counted_and_excluded():
+    m = moments(torch.tensor([1.0, float("nan"), 3.0, float("inf")]))
+    assert m.nonfinite == 2 and m.mean == 2.0
+
+
+def test_l2_distance_matches_numpy_and_checks_shape():
+    a, b = torch.randn(40, 3), torch.randn(40, 3)
+    ref = np.linalg.norm(a.double().numpy() - b.double().numpy())
+    assert l2_distance(a, b) == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(ValueError, match="shapes differ"):
+        l2_distance(a, b.T)
