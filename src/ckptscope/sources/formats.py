@@ -1,0 +1,207 @@
+"""Weight-file formats: safetensors (memory-mapped), PyTorch ``.bin`` (weights only), shards.
+
+Every reader lists names, shapes and dtypes without reading tensor data, reads one tensor
+at a time, and turns truncated or corrupt files into one-line :class:`CheckpointError`s
+that name the file and the tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ckptscope.errors import CheckpointError
+from ckptscope.sources.base import TensorInfo
+
+SAFETENSORS = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+TORCH_BIN = "pytorch_model.bin"
+TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
+#: weight files in order of preference: safetensors first (no pickle, memory-mapped)
+WEIGHT_CANDIDATES: tuple[str, ...] = (SAFETENSORS_INDEX, SAFETENSORS, TORCH_BIN_INDEX, TORCH_BIN)
+
+_ST_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+_MAX_HEADER = 100 * 2**20  # the safetensors format caps its JSON header at 100 MB
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+class SafetensorsFile:
+    """One ``.safetensors`` file: header parsed by hand (validated), data via ``safe_open``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._header: dict[str, dict[str, Any]] | None = None
+        self._data_start = 0
+        self._handle: Any = None
+
+    def header(self) -> dict[str, dict[str, Any]]:
+        """Per tensor: dtype, shape and data_offsets, checked against the file size."""
+        if self._header is None:
+            self._header = self._parse_header()
+        return self._header
+
+    def _parse_header(self) -> dict[str, dict[str, Any]]:
+        try:
+            size = self.path.stat().st_size
+            with open(self.path, "rb") as f:
+                head = f.read(8)
+                if len(head) < 8:
+                    raise CheckpointError(f"{self.path}: truncated safetensors file ({size} bytes)")
+                (n,) = struct.unpack("<Q", head)
+                if n > min(_MAX_HEADER, size - 8):
+                    raise CheckpointError(
+                        f"{self.path}: corrupt safetensors header (claims {n} bytes, file has {size})"
+                    )
+                raw = f.read(n)
+        except FileNotFoundError:
+            raise CheckpointError(f"{self.path}: weight file missing") from None
+        try:
+            header = json.loads(raw)
+            if not isinstance(header, dict):
+                raise ValueError("not a JSON object")
+        except (UnicodeDecodeError, ValueError) as err:
+            raise CheckpointError(f"{self.path}: corrupt safetensors header ({err})") from None
+        header.pop("__metadata__", None)
+        self._data_start = 8 + n
+        data_size = size - self._data_start
+        for name, entry in header.items():
+            try:
+                begin, end = (int(x) for x in entry["data_offsets"])
+                shape = tuple(int(s) for s in entry["shape"])
+                dtype = _ST_DTYPES[entry["dtype"]]
+            except (KeyError, TypeError, ValueError):
+                raise CheckpointError(
+                    f"{self.path}: corrupt safetensors header entry for tensor {name!r}"
+                ) from None
+            if end > data_size:
+                raise CheckpointError(
+                    f"{self.path}: truncated: tensor {name!r} ends at byte {end} of the data "
+                    f"section, which has only {data_size} bytes"
+                )
+            entry["shape"], entry["dtype"], entry["data_offsets"] = shape, dtype, (begin, end)
+        return header
+
+    def tensors(self) -> list[TensorInfo]:
+        """Names, shapes and dtypes from the header."""
+        return [TensorInfo(k, v["shape"], v["dtype"]) for k, v in self.header().items()]
+
+    def read(self, name: str) -> torch.Tensor:
+        """One tensor (memory-mapped, then copied out of the map)."""
+        if name not in self.header():
+            raise CheckpointError(f"{self.path}: no tensor {name!r}")
+        try:
+            if self._handle is None:
+                from safetensors import safe_open
+
+                self._handle = safe_open(str(self.path), framework="pt", device="cpu")
+            return self._handle.get_tensor(name)
+        except Exception as err:  # safetensors raises its own error types
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise CheckpointError(f"{self.path}: cannot read tensor {name!r} ({first})") from None
+
+    def raw_bytes(self, name: str) -> bytes:
+        """The stored bytes of one tensor, straight from the file (for hashing)."""
+        entry = self.header().get(name)
+        if entry is None:
+            raise CheckpointError(f"{self.path}: no tensor {name!r}")
+        begin, end = entry["data_offsets"]
+        with open(self.path, "rb") as f:
+            f.seek(self._data_start + begin)
+            data = f.read(end - begin)
+        if len(data) != end - begin:
+            raise CheckpointError(f"{self.path}: truncated while reading tensor {name!r}")
+        return data
+
+    def close(self) -> None:
+        self._handle = None
+
+
+class TorchBinFile:
+    """One ``pytorch_model.bin``: ``torch.load(weights_only=True, mmap=True)``, never pickle."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._state: dict[str, torch.Tensor] | None = None
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The memory-mapped state dict (tensors are read from disk only when touched)."""
+        if self._state is None:
+            if not self.path.exists():
+                raise CheckpointError(f"{self.path}: weight file missing")
+            try:
+                state = torch.load(self.path, weights_only=True, mmap=True, map_location="cpu")
+            except Exception as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise CheckpointError(f"{self.path}: corrupt or truncated ({first})") from None
+            if not isinstance(state, dict):
+                raise CheckpointError(f"{self.path}: not a state dict ({type(state).__name__})")
+            self._state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+        return self._state
+
+    def tensors(self) -> list[TensorInfo]:
+        return [
+            TensorInfo(k, tuple(v.shape), _dtype_name(v.dtype)) for k, v in self.state().items()
+        ]
+
+    def read(self, name: str) -> torch.Tensor:
+        tensor = self.state().get(name)
+        if tensor is None:
+            raise CheckpointError(f"{self.path}: no tensor {name!r}")
+        try:
+            return tensor.clone()
+        except Exception as err:  # a truncated mmap surfaces here as a bus error or RuntimeError
+            raise CheckpointError(f"{self.path}: cannot read tensor {name!r} ({err})") from None
+
+    def raw_bytes(self, name: str) -> bytes:
+        return tensor_bytes(self.read(name))
+
+    def close(self) -> None:
+        self._state = None
+
+
+WeightFile = SafetensorsFile | TorchBinFile
+
+
+def open_weight_file(path: Path) -> WeightFile:
+    """A reader for one weight file, chosen by its suffix."""
+    return SafetensorsFile(path) if path.suffix == ".safetensors" else TorchBinFile(path)
+
+
+def tensor_bytes(tensor: torch.Tensor) -> bytes:
+    """The little-endian bytes of a tensor as stored (same bytes safetensors holds)."""
+    return tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def find_weights(folder: Path) -> Path | None:
+    """The preferred weight file (or shard index) in a checkpoint folder, if any."""
+    for name in WEIGHT_CANDIDATES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def shard_files(index_path: Path) -> dict[str, Path]:
+    """Tensor name -> shard path from a ``*.index.json``."""
+    try:
+        weight_map = json.loads(index_path.read_text())["weight_map"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{index_path}: unreadable shard index ({err})") from None
+    return {name: index_path.parent / shard for name, shard in weight_map.items()}

@@ -1,0 +1,316 @@
+"""Checkpoints on the Hugging Face Hub, one revision per training step.
+
+Only the files one checkpoint needs (``config.json``, a shard index, weights; safetensors
+preferred, ``.bin`` as fallback) are downloaded, into the standard Hugging Face cache.
+Offline mode (``HF_HUB_OFFLINE=1`` or ``offline=True``) reads the cache only and names the
+repo and revision that are missing. Revisions are listed with ``HfApi.list_repo_refs`` when
+online; offline, Pythia's schedule comes from the registry and other repos' from the
+revisions present in the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ckptscope.errors import CheckpointError, UsageError
+from ckptscope.sources.base import Checkpoint, Suite
+from ckptscope.sources.formats import SAFETENSORS_INDEX, TORCH_BIN_INDEX, WEIGHT_CANDIDATES
+from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.registry import pythia_steps, step_revision
+from ckptscope.sources.steps import parse_step
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+)
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def hub_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The Hub cache in use, read from the environment now (not at import time)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "hub"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def hub_offline(offline: bool | None = None) -> bool:
+    """Whether to read the cache only: ``offline`` if given, else HF_HUB_OFFLINE now."""
+    if offline is not None:
+        return offline
+    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return env.strip().lower() in _TRUE
+
+
+def repo_cache_folder(repo: str, cache_dir: Path) -> Path:
+    """``<cache>/models--org--name``."""
+    return cache_dir / ("models--" + repo.replace("/", "--"))
+
+
+def model_name(repo: str) -> str:
+    """A model's name in the suite: the repo's name without its owner."""
+    return repo.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class HubLocation:
+    """Where a suite reads from: cache folder, offline flag and token (picklable)."""
+
+    cache_dir: str
+    offline: bool
+    token: str | None = None
+
+    def download(
+        self, repo: str, revision: str, filename: str, *, local_only: bool = False
+    ) -> Path:
+        """One file of one revision, from the cache or the Hub; CheckpointError if absent."""
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        offline = self.offline or local_only
+        try:
+            return Path(
+                hf_hub_download(
+                    repo,
+                    filename,
+                    revision=revision,
+                    cache_dir=self.cache_dir,
+                    local_files_only=offline,
+                    token=self.token,
+                )
+            )
+        except LocalEntryNotFoundError:
+            raise FileNotFoundError(
+                f"{repo} revision {revision!r}: {filename} is not in the Hugging Face cache "
+                f"{self.cache_dir}" + (" (offline mode: HF_HUB_OFFLINE=1)" if self.offline else "")
+            ) from None
+        except EntryNotFoundError:
+            raise FileNotFoundError(f"{repo} revision {revision!r} has no {filename}") from None
+        except RevisionNotFoundError:
+            raise CheckpointError(f"{repo} has no revision {revision!r}") from None
+        except RepositoryNotFoundError:
+            raise CheckpointError(f"no Hub repo {repo!r} (or no access to it)") from None
+        except Exception as err:  # network errors: one line naming what was fetched
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(
+                f"{repo} revision {revision!r}: cannot fetch {filename} ({first})"
+            ) from None
+
+    def try_download(self, repo: str, revision: str, filename: str, **kw: Any) -> Path | None:
+        """Like ``download`` but None when the file does not exist (or is not cached)."""
+        try:
+            return self.download(repo, revision, filename, **kw)
+        except FileNotFoundError:
+            return None
+
+
+def fetch_checkpoint_files(
+    loc: HubLocation, repo: str, revision: str, *, local_only: bool = False
+) -> tuple[Path, Path]:
+    """Fetch config and weights of one revision; returns (snapshot folder, weights path)."""
+    try:
+        config = loc.download(repo, revision, "config.json", local_only=local_only)
+    except FileNotFoundError as err:
+        raise CheckpointError(str(err)) from None
+    for candidate in WEIGHT_CANDIDATES:
+        path = loc.try_download(repo, revision, candidate, local_only=local_only)
+        if path is None:
+            continue
+        if candidate in (SAFETENSORS_INDEX, TORCH_BIN_INDEX):
+            try:
+                shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
+            except (ValueError, KeyError, TypeError) as err:
+                raise CheckpointError(f"{path}: unreadable shard index ({err})") from None
+            for shard in shards:
+                try:
+                    loc.download(repo, revision, shard, local_only=local_only)
+                except FileNotFoundError as err:
+                    raise CheckpointError(str(err)) from None
+        return config.parent, path
+    where = "in the Hugging Face cache" if (loc.offline or local_only) else "in the repo"
+    raise CheckpointError(
+        f"{repo} revision {revision!r}: no weights {where} "
+        f"(looked for {', '.join(WEIGHT_CANDIDATES)})"
+    )
+
+
+class HubCheckpoint(FolderCheckpoint):
+    """A checkpoint in the Hub cache; fetches tokenizer files only when asked for them."""
+
+    def __init__(self, model: str, step: int, folder: Path, weights: Path, *,
+                 loc: HubLocation, repo: str, revision: str) -> None:  # fmt: skip
+        super().__init__(model, step, folder, weights=weights)
+        self.repo, self.revision, self._loc = repo, revision, loc
+
+    def tokenizer_dir(self) -> Path | None:
+        if not (self.folder / "tokenizer.json").is_file():
+            for name in TOKENIZER_FILES:
+                self._loc.try_download(self.repo, self.revision, name)
+        return super().tokenizer_dir()
+
+
+class HubSuite(Suite):
+    """Models from Hub repos, one revision per training step (e.g. Pythia's ``stepN``).
+
+    ``max_disk`` (bytes or ``"20GB"``) turns on bounded streaming: see
+    :mod:`ckptscope.sources.streaming` and :meth:`prefetch` / :meth:`release`.
+    """
+
+    def __init__(
+        self,
+        repos: list[str],
+        *,
+        name: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        offline: bool | None = None,
+        token: str | None = None,
+        revisions: dict[str, dict[int, str]] | None = None,
+        max_disk: int | str | None = None,
+    ) -> None:
+        if not repos:
+            raise UsageError("no Hub repos given")
+        self.repos = {model_name(r): r for r in repos}
+        self.name = name or ",".join(self.repos)
+        self.loc = HubLocation(str(hub_cache_dir(cache_dir)), hub_offline(offline), token)
+        self._revisions: dict[str, dict[int, str]] = dict(revisions or {})
+        self._cache_only = False
+        self._streamer: Any = None
+        self.max_disk = None
+        if max_disk is not None:
+            from ckptscope.sources.streaming import HubFetcher, Streamer, parse_bytes
+
+            self.max_disk = parse_bytes(max_disk)
+            self._streamer = Streamer(HubFetcher(self), self.max_disk)
+
+    # -- revisions ------------------------------------------------------------------
+    def _repo(self, model: str) -> str:
+        try:
+            return self.repos[model]
+        except KeyError:
+            raise UsageError(
+                f"no model {model!r} in suite {self.name!r}; models: {', '.join(self.repos)}"
+            ) from None
+
+    def revisions(self, model: str) -> dict[int, str]:
+        """Step -> revision name for one model (listed once, then remembered)."""
+        repo = self._repo(model)
+        if model not in self._revisions:
+            self._revisions[model] = self._list_revisions(repo)
+        return self._revisions[model]
+
+    def _list_revisions(self, repo: str) -> dict[int, str]:
+        if not self.loc.offline and not self._cache_only:
+            from huggingface_hub import HfApi
+
+            try:
+                refs = HfApi(token=self.loc.token).list_repo_refs(repo)
+                found = {}
+                for branch in refs.branches:
+                    step = parse_step(branch.name)
+                    if step is not None:
+                        found[step] = branch.name
+                if found:
+                    return found
+                raise CheckpointError(f"{repo}: no revisions named like step1000 or stepN-tokensM")
+            except CheckpointError:
+                raise
+            except Exception as err:
+                log.warning("cannot list revisions of %s (%s); using the cache", repo, err)
+        known = pythia_steps(repo)
+        if known is not None:
+            return {s: f"step{s}" for s in known}
+        refs_dir = repo_cache_folder(repo, Path(self.loc.cache_dir)) / "refs"
+        found = {}
+        for ref in sorted(refs_dir.iterdir()) if refs_dir.is_dir() else []:
+            step = parse_step(ref.name)
+            if step is not None:
+                found[step] = ref.name
+        if not found:
+            raise CheckpointError(
+                f"{repo}: no step revisions in the Hugging Face cache {self.loc.cache_dir} "
+                "and offline mode is on; run once online"
+            )
+        return found
+
+    def revision(self, model: str, step: int) -> str:
+        """The revision holding ``step`` of ``model``."""
+        revs = self._revisions.get(model)
+        if revs is None:
+            known = step_revision(self._repo(model), step)
+            if known is not None and step in (pythia_steps(self._repo(model)) or []):
+                return known
+            revs = self.revisions(model)
+        if step not in revs:
+            raise CheckpointError(f"{self._repo(model)}: no revision for step {step}")
+        return revs[step]
+
+    # -- Suite ------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        return list(self.repos)
+
+    def steps(self, model: str) -> list[int]:
+        return sorted(self.revisions(model))
+
+    def open(self, model: str, step: int) -> Checkpoint:
+        repo, revision = self._repo(model), self.revision(model, step)
+        if self._streamer is not None:
+            self._streamer.acquire(model, step)
+        local_only = self._cache_only or self._streamer is not None
+        folder, weights = fetch_checkpoint_files(self.loc, repo, revision, local_only=local_only)
+        return HubCheckpoint(
+            model, step, folder, weights, loc=self.loc, repo=repo, revision=revision
+        )
+
+    # -- streaming hooks (no-ops without max_disk) --------------------------------------
+    def prefetch(self, model: str, step: int) -> None:
+        """Start fetching a checkpoint in the background (streaming mode), else nothing."""
+        if self._streamer is not None:
+            self._streamer.prefetch(model, step)
+
+    def release(self, model: str, step: int) -> None:
+        """Say a checkpoint is no longer needed; streaming mode deletes its files."""
+        if self._streamer is not None:
+            self._streamer.release(model, step)
+
+    def close(self) -> None:
+        """Stop the background fetcher (streaming mode)."""
+        if self._streamer is not None:
+            self._streamer.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "suite": self.name,
+            "source": "hub",
+            "repos": dict(self.repos),
+            "cache_dir": self.loc.cache_dir,
+            "max_disk": self.max_disk,
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker copies read only what the parent's streamer has fetched: no threads, no
+        # downloads of their own that would escape the disk budget.
+        state = dict(self.__dict__)
+        if state.get("_streamer") is not None:
+            state["_streamer"] = None
+            state["_cache_only"] = True
+        return state

@@ -1,0 +1,281 @@
+"""Bounded disk streaming: fetch checkpoint i+1 while i is analysed, under a byte budget.
+
+A :class:`Streamer` owns one background thread. The sweep tells it what it will need
+(``prefetch``), waits for a checkpoint (``acquire``, called by ``Suite.open``) and says what
+it no longer needs (``release``), which deletes the files that fetch created. Each fetch
+reserves the checkpoint's size before downloading, so the bytes on disk never exceed
+``max_disk``; the budget must hold three checkpoints (initial, previous, current), and a
+fourth lets the next one download while the current one is analysed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ckptscope.errors import CheckpointError, UsageError
+
+if TYPE_CHECKING:
+    from ckptscope.sources.hub import HubSuite
+
+log = logging.getLogger(__name__)
+
+_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}  # fmt: skip
+
+
+def parse_bytes(value: int | str) -> int:
+    """Bytes from an int or a string such as ``"20GB"``, ``"1.5 GiB"``, ``"500M"``."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?I?)B?\s*", value.upper())
+    if m is None or m.group(2) not in _UNITS:
+        raise UsageError(f"bad byte size {value!r} (e.g. 20GB, 1.5GiB, 500MB)")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+class Fetcher(Protocol):
+    """Downloads checkpoints for a :class:`Streamer`."""
+
+    def size(self, model: str, step: int) -> int:
+        """Bytes the checkpoint's files take on disk once fetched."""
+        ...
+
+    def fetch(self, model: str, step: int) -> list[Path]:
+        """Download the checkpoint; return the files this call created (safe to delete)."""
+        ...
+
+
+@dataclass(eq=False)
+class _Job:
+    key: tuple[str, int]
+    size: int
+    awaited: bool = False
+    released: bool = False
+    files: list[Path] = field(default_factory=list)
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Streamer:
+    """Fetches in the background, keeps what is not released, never exceeds ``max_disk``."""
+
+    def __init__(self, fetcher: Fetcher, max_disk: int) -> None:
+        self.fetcher = fetcher
+        self.max_disk = max_disk
+        self._cond = threading.Condition()
+        self._pending: list[_Job] = []
+        self._inflight: _Job | None = None
+        self._resident: dict[tuple[str, int], _Job] = {}
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    # -- public -------------------------------------------------------------------------
+    def prefetch(self, model: str, step: int) -> None:
+        """Queue a checkpoint to be fetched in the background when the budget allows."""
+        with self._cond:
+            self._job(model, step)
+
+    def acquire(self, model: str, step: int) -> None:
+        """Block until the checkpoint is on disk (fetching it first if nobody asked)."""
+        with self._cond:
+            job = self._job(model, step)
+            job.awaited = True
+            self._cond.notify_all()
+        job.done.wait()
+        if job.error is not None:
+            with self._cond:
+                if self._resident.get(job.key) is job:
+                    del self._resident[job.key]
+            raise job.error
+
+    def release(self, model: str, step: int) -> None:
+        """The checkpoint is no longer needed: delete its files now (or once fetched)."""
+        key = (model, step)
+        with self._cond:
+            for job in list(self._pending):
+                if job.key == key:
+                    self._pending.remove(job)
+                    job.error = CheckpointError(f"{model} step {step} was released before use")
+                    job.done.set()
+            if self._inflight is not None and self._inflight.key == key:
+                self._inflight.released = True
+                return
+            job = self._resident.pop(key, None)
+            if job is not None:
+                self._evict(job)
+            self._cond.notify_all()
+
+    def resident(self) -> list[tuple[str, int]]:
+        """Checkpoints on disk (fetched and not released)."""
+        with self._cond:
+            return sorted(self._resident)
+
+    def reserved_bytes(self) -> int:
+        """Bytes held by resident checkpoints plus the one being fetched."""
+        with self._cond:
+            return self._used()
+
+    def close(self) -> None:
+        """Stop the background thread (files stay on disk)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- internals ----------------------------------------------------------------------
+    def _job(self, model: str, step: int) -> _Job:
+        key = (model, step)
+        if key in self._resident:
+            return self._resident[key]
+        if self._inflight is not None and self._inflight.key == key:
+            return self._inflight
+        for job in self._pending:
+            if job.key == key:
+                return job
+        size = self.fetcher.size(model, step)
+        if 3 * size > self.max_disk:
+            raise UsageError(
+                f"max_disk {self.max_disk} bytes cannot hold 3 checkpoints of {model} "
+                f"({size} bytes each at step {step}); raise it to at least {3 * size}"
+            )
+        job = _Job(key, size)
+        self._pending.append(job)
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="ckptscope-prefetch", daemon=True
+            )
+            self._thread.start()
+        self._cond.notify_all()
+        return job
+
+    def _used(self) -> int:
+        used = sum(j.size for j in self._resident.values())
+        return used + (self._inflight.size if self._inflight is not None else 0)
+
+    def _next(self) -> _Job | None:
+        """Under the lock: the next job that fits, failing awaited jobs that never can."""
+        while not self._closed:
+            job = next((j for j in self._pending if j.awaited), None) or (
+                self._pending[0] if self._pending else None
+            )
+            if job is None:
+                self._cond.wait()
+                continue
+            if self._used() + job.size <= self.max_disk:
+                self._pending.remove(job)
+                self._inflight = job
+                return job
+            if job.awaited and self._inflight is None:
+                # Nothing is being fetched and the caller waits: only a release could make
+                # room, and the caller cannot release while it waits.
+                self._pending.remove(job)
+                held = ", ".join(f"{m}@{s}" for m, s in sorted(self._resident))
+                job.error = CheckpointError(
+                    f"disk budget {self.max_disk} bytes is full ({held}); release() checkpoints "
+                    f"no longer needed before opening {job.key[0]} step {job.key[1]}"
+                )
+                job.done.set()
+                continue
+            self._cond.wait()
+        return None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                job = self._next()
+                if job is None:
+                    return
+            try:
+                job.files = self.fetcher.fetch(*job.key)
+            except BaseException as err:  # handed to the thread that waits for this job
+                job.error = err
+            with self._cond:
+                self._inflight = None
+                if job.error is None and not job.released:
+                    self._resident[job.key] = job
+                else:
+                    self._evict(job)
+                job.done.set()
+                self._cond.notify_all()
+
+    def _evict(self, job: _Job) -> None:
+        keep = {p.resolve() for j in self._resident.values() for p in j.files}
+        for path in job.files:
+            target = path.resolve()
+            if target in keep:
+                continue
+            for p in {path, target}:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(p)
+        log.info("evicted %s step %s (%d files)", job.key[0], job.key[1], len(job.files))
+
+
+class HubFetcher:
+    """Fetches one revision's files into the Hugging Face cache for a :class:`Streamer`."""
+
+    def __init__(self, suite: HubSuite) -> None:
+        self.suite = suite
+        self._plans: dict[tuple[str, int], list[tuple[str, int]]] = {}
+
+    def _plan(self, model: str, step: int) -> list[tuple[str, int]]:
+        key = (model, step)
+        if key not in self._plans:
+            self._plans[key] = self._list(model, step)
+        return self._plans[key]
+
+    def _list(self, model: str, step: int) -> list[tuple[str, int]]:
+        from ckptscope.sources.formats import WEIGHT_CANDIDATES
+
+        suite = self.suite
+        repo, revision = suite.repos[model], suite.revision(model, step)
+        if suite.loc.offline:
+            from ckptscope.sources.hub import fetch_checkpoint_files
+
+            folder, weights = fetch_checkpoint_files(suite.loc, repo, revision)
+            ckpt_files = [folder / "config.json", weights]
+            if weights.name.endswith(".index.json"):
+                from ckptscope.sources.formats import shard_files
+
+                ckpt_files += sorted(set(shard_files(weights).values()))
+            return [(str(p.relative_to(folder)), p.stat().st_size) for p in ckpt_files]
+        from huggingface_hub import HfApi
+
+        tree = {
+            f.path: int(f.size)
+            for f in HfApi(token=suite.loc.token).list_repo_tree(repo, revision=revision)
+            if hasattr(f, "size")
+        }
+        weights = next((c for c in WEIGHT_CANDIDATES if c in tree), None)
+        if weights is None or "config.json" not in tree:
+            raise CheckpointError(f"{repo} revision {revision!r}: no config.json or weights")
+        files = ["config.json", weights]
+        if weights.endswith(".index.json"):
+            stem = weights.removesuffix(".index.json").rsplit(".", 1)
+            files += [p for p in tree if p.startswith(stem[0] + "-") and p.endswith("." + stem[1])]
+        return [(f, tree[f]) for f in files]
+
+    def size(self, model: str, step: int) -> int:
+        return sum(size for _, size in self._plan(model, step))
+
+    def fetch(self, model: str, step: int) -> list[Path]:
+        from huggingface_hub import try_to_load_from_cache
+
+        suite = self.suite
+        repo, revision = suite.repos[model], suite.revision(model, step)
+        created = []
+        for filename, _ in self._plan(model, step):
+            cached = try_to_load_from_cache(
+                repo, filename, cache_dir=suite.loc.cache_dir, revision=revision
+            )
+            path = suite.loc.download(repo, revision, filename)
+            if not isinstance(cached, str):  # not in the cache before: ours to delete
+                created.append(path)
+        return created
