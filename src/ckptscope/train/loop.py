@@ -1,0 +1,271 @@
+"""Train a suite: every size and seed on one token stream, checkpointed Pythia-style.
+
+Suite layout (other code depends on it)::
+
+    <suite_dir>/suite.json                 manifest (see :func:`manifest`)
+    <suite_dir>/<model>/step<N>/           model.safetensors (fp32), config.json,
+                                           tokenizer.json, tokenizer_config.json,
+                                           special_tokens_map.json
+    <suite_dir>/<model>/train_log.csv      step,loss,lr,grad_norm,tokens  (one row per step)
+    <suite_dir>/<model>/heldout.csv        step,heldout_loss,tokens  (one row per checkpoint)
+    <suite_dir>/<model>/_resume/state.pt   optimizer + RNG state at the last checkpoint
+
+In ``train_log.csv`` row ``step`` is the update that took the model from ``step - 1`` to
+``step``: ``loss`` is the train loss of that update's batch (before it), ``lr`` its learning
+rate, ``grad_norm`` the gradient norm before clipping, ``tokens`` the tokens seen after it.
+``heldout.csv`` has the mean next-token loss (nats) of checkpoint ``step`` on fixed held-out
+windows. Losses are natural-log cross-entropy per token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import GPTNeoXForCausalLM
+
+from ckptscope.data.corpus import load_corpus
+from ckptscope.data.tokenizer import encode_cached, load_tokenizer
+from ckptscope.errors import UsageError
+from ckptscope.train import checkpoints as ck
+from ckptscope.train.config import ModelSize, SuiteConfig, TrainConfig, preset
+from ckptscope.train.model import build_model
+from ckptscope.train.schedule import checkpoint_steps, lr_at
+from ckptscope.train.stream import TokenStream, heldout_windows
+from ckptscope.train.suite import prepare_suite_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One progress report: ``event`` is start, step, checkpoint, skip or done."""
+
+    event: str
+    model: str
+    step: int  # optimizer steps done
+    total_steps: int
+    loss: float | None = None  # train loss of the last step
+    lr: float | None = None
+    heldout_loss: float | None = None  # set on checkpoint events
+
+
+ProgressFn = Callable[[TrainProgress], None]
+
+
+def resolve_config(
+    preset_name: str = "demo",
+    *,
+    sizes: Sequence[ModelSize | tuple[int, int]] | None = None,
+    steps: int | None = None,
+    seeds: Sequence[int] | None = None,
+    name: str | None = None,
+) -> SuiteConfig:
+    """A preset with the user's overrides (sizes as ModelSize or (width, layers))."""
+    cfg = preset(preset_name)
+    changes: dict[str, Any] = {}
+    if sizes is not None:
+        changes["sizes"] = tuple(s if isinstance(s, ModelSize) else ModelSize(*s) for s in sizes)
+    if seeds is not None:
+        changes["seeds"] = tuple(seeds)
+    if steps is not None:
+        changes["train"] = dataclasses.replace(cfg.train, steps=steps)
+    if name is not None:
+        changes["name"] = name
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
+def train_suite(
+    out_dir: Path | str,
+    preset: str = "demo",
+    *,
+    sizes: Sequence[ModelSize | tuple[int, int]] | None = None,
+    steps: int | None = None,
+    seeds: Sequence[int] | None = None,
+    corpus: Path | str | None = None,
+    name: str | None = None,
+    config: SuiteConfig | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Train (or resume) a checkpoint suite into ``out_dir`` and return its path.
+
+    ``config`` replaces ``preset`` and its overrides. ``corpus`` is a text/.xz file (default:
+    the shipped corpus). Finished models are skipped; an interrupted one resumes from its
+    last checkpoint and ends bit-identical to an uninterrupted run (same device and threads).
+    Raises UsageError for bad input, before anything is written.
+    """
+    cfg = config or resolve_config(preset, sizes=sizes, steps=steps, seeds=seeds, name=name)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} requested but CUDA is not available")
+    corp = load_corpus(corpus)
+    train_ids = encode_cached(corp.train)
+    held_ids = encode_cached(corp.heldout)
+    vocab = load_tokenizer().get_vocab_size()
+    if vocab != cfg.vocab_size:
+        raise UsageError(f"tokenizer has {vocab} tokens but the suite config says {cfg.vocab_size}")
+    tc = cfg.train
+    heldout = heldout_windows(held_ids, tc.seq_len, tc.heldout_tokens)
+    out = prepare_suite_dir(Path(out_dir), cfg, corp, corpus, len(train_ids), len(held_ids))
+    if threads is not None:
+        torch.set_num_threads(threads)
+    for model_name, size, seed in cfg.models():
+        stream = TokenStream(train_ids, tc.seq_len, tc.batch_size, seed)
+        _train_model(
+            out / model_name, model_name, size, seed, cfg, stream, heldout, device, progress
+        )
+    return out
+
+
+def _train_model(
+    model_dir: Path,
+    name: str,
+    size: ModelSize,
+    seed: int,
+    cfg: SuiteConfig,
+    stream: TokenStream,
+    heldout: torch.Tensor,
+    device: str,
+    progress: ProgressFn | None,
+) -> None:
+    tc = cfg.train
+    report = progress or (lambda p: None)
+    model_dir.mkdir(exist_ok=True)
+    ck.remove_stale_temporaries(model_dir)
+    state = ck.load_resume(model_dir)
+    if state is not None and state.get("finished"):
+        log.info("%s: finished, skipping", name)
+        report(TrainProgress("skip", name, tc.steps, tc.steps))
+        return
+    ckpt_steps = set(checkpoint_steps(tc.steps, tc.n_even_checkpoints))
+    peak = size.lr if size.lr is not None else tc.lr
+    model = build_model(size, cfg.vocab_size, tc.seq_len, seed)
+    start = 0
+    if state is not None:
+        start = int(state["step"])
+        ck.load_weights(model, ck.step_dir(model_dir, start))
+    model.to(device).train()
+    opt = _optimizer(model, tc, peak)
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+    train_rows = ck.read_csv(model_dir / ck.TRAIN_LOG, start)
+    held_rows = ck.read_csv(model_dir / ck.HELDOUT_LOG, start)
+    report(TrainProgress("start", name, start, tc.steps))
+    log.info(
+        "%s: training steps %d..%d (%.2f epochs in all)",
+        name,
+        start,
+        tc.steps,
+        stream.epochs(tc.steps),
+    )
+    if state is None:
+        _checkpoint(
+            model, opt, model_dir, 0, tc, heldout, held_rows, train_rows, device, name, report
+        )
+    for step in range(start, tc.steps):
+        lr = lr_at(step, tc, peak)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = stream.batch(step).to(device)  # (batch, seq_len + 1)
+        loss = _loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        done = step + 1
+        row = {"step": done, "loss": loss.item(), "lr": lr, "grad_norm": float(grad_norm)}
+        train_rows.append({**row, "tokens": done * tc.tokens_per_step})
+        report(TrainProgress("step", name, done, tc.steps, loss=row["loss"], lr=lr))
+        if done in ckpt_steps:
+            _checkpoint(
+                model,
+                opt,
+                model_dir,
+                done,
+                tc,
+                heldout,
+                held_rows,
+                train_rows,
+                device,
+                name,
+                report,
+            )
+    ck.save_resume(model_dir, {"step": tc.steps, "finished": True})
+    report(TrainProgress("done", name, tc.steps, tc.steps))
+
+
+def _checkpoint(
+    model: GPTNeoXForCausalLM,
+    opt: torch.optim.Optimizer,
+    model_dir: Path,
+    step: int,
+    tc: TrainConfig,
+    heldout: torch.Tensor,
+    held_rows: list[dict[str, Any]],
+    train_rows: list[dict[str, Any]],
+    device: str,
+    name: str,
+    report: ProgressFn,
+) -> None:
+    """Evaluate, then write weights, logs and resume state, in that order."""
+    held = heldout_loss(model, heldout, tc.batch_size, device)
+    folder = ck.step_dir(model_dir, step)
+    if not folder.exists():  # a rerun after a crash recomputes identical weights
+        ck.write_checkpoint(model, folder, tc.seq_len)
+    held_rows.append({"step": step, "heldout_loss": held, "tokens": step * tc.tokens_per_step})
+    ck.write_csv(model_dir / ck.TRAIN_LOG, ck.TRAIN_LOG_FIELDS, train_rows)
+    ck.write_csv(model_dir / ck.HELDOUT_LOG, ck.HELDOUT_LOG_FIELDS, held_rows)
+    ck.save_resume(
+        model_dir,
+        {
+            "step": step,
+            "finished": False,
+            "optimizer": opt.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        },
+    )
+    report(TrainProgress("checkpoint", name, step, tc.steps, heldout_loss=held))
+
+
+def _optimizer(model: GPTNeoXForCausalLM, tc: TrainConfig, peak: float) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay on matrices only (not biases, LayerNorms)."""
+    decay = [p for _, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for _, p in model.named_parameters() if p.ndim < 2]
+    groups = [
+        {"params": decay, "weight_decay": tc.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=peak, betas=tc.betas, eps=tc.eps, foreach=False)
+
+
+def _loss(model: GPTNeoXForCausalLM, batch: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of windows (batch, seq_len + 1)."""
+    logits = model(input_ids=batch[:, :-1]).logits  # (batch, seq_len, vocab)
+    return F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
+
+
+@torch.no_grad()
+def heldout_loss(
+    model: GPTNeoXForCausalLM, windows: torch.Tensor, batch_size: int, device: str = "cpu"
+) -> float:
+    """Mean next-token loss (nats) over fixed windows (n, seq_len + 1)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(windows), batch_size):
+        batch = windows[i : i + batch_size].to(device)
+        logits = model(input_ids=batch[:, :-1]).logits
+        # Sum in float64 so the mean does not depend on how windows are batched.
+        losses = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), reduction="none")
+        total += losses.double().sum().item()
+        count += losses.numel()
+    model.train(was_training)
+    return total / count
