@@ -18,11 +18,14 @@ from ckptscope.errors import UnknownArchitectureError
 # Canonical component names, in the order figures list them.
 COMPONENTS: tuple[str, ...] = (
     "embed",
+    "pos_embed",  # learned position embeddings (GPT-2's wpe)
     "ln1",
     "qkv",
     "q",
     "k",
     "v",
+    "q_norm",  # OLMo-2's norms on the query and key projections
+    "k_norm",
     "attn_out",
     "ln2",
     "mlp_in",
@@ -32,7 +35,19 @@ COMPONENTS: tuple[str, ...] = (
     "unembed",
 )
 MATRIX_COMPONENTS: frozenset[str] = frozenset(
-    {"embed", "qkv", "q", "k", "v", "attn_out", "mlp_in", "mlp_gate", "mlp_out", "unembed"}
+    {
+        "embed",
+        "pos_embed",
+        "qkv",
+        "q",
+        "k",
+        "v",
+        "attn_out",
+        "mlp_in",
+        "mlp_gate",
+        "mlp_out",
+        "unembed",
+    }
 )
 
 

@@ -84,6 +84,12 @@ class Suite(ABC):
     def open(self, model: str, step: int) -> Checkpoint:
         """Open one checkpoint; raises CheckpointError when it cannot be opened."""
 
+    def prefetch(self, model: str, step: int) -> None:
+        """Hint that ``open(model, step)`` comes soon (a streaming suite starts fetching it)."""
+
+    def release(self, model: str, step: int) -> None:
+        """Hint that the sweep is done with a checkpoint (a streaming suite deletes its files)."""
+
     def describe(self) -> dict[str, Any]:
         """Provenance for reports: whatever identifies this suite (paths, repos, hashes)."""
         return {"suite": self.name}
