@@ -1,0 +1,49 @@
+"""Pure linear-algebra functions: batched singular values, ESD statistics, SVD directions."""
+
+from ckptscope.linalg.directions import (
+    exact_match,
+    set_overlap,
+    token_table,
+    top_left_vectors,
+    top_right_vectors,
+)
+from ckptscope.linalg.esd import (
+    PowerLawFit,
+    effective_rank,
+    fit_power_law,
+    mp_edge,
+    mp_outliers,
+    spectral_metrics,
+    stable_rank,
+)
+from ckptscope.linalg.spectra import (
+    METHODS,
+    default_method,
+    gram,
+    product_left_vectors,
+    product_singular_values,
+    singular_values_batched,
+    singular_values_grouped,
+)
+
+__all__ = [
+    "METHODS",
+    "PowerLawFit",
+    "default_method",
+    "effective_rank",
+    "exact_match",
+    "fit_power_law",
+    "gram",
+    "mp_edge",
+    "mp_outliers",
+    "product_left_vectors",
+    "product_singular_values",
+    "set_overlap",
+    "singular_values_batched",
+    "singular_values_grouped",
+    "spectral_metrics",
+    "stable_rank",
+    "token_table",
+    "top_left_vectors",
+    "top_right_vectors",
+]

@@ -1,0 +1,72 @@
+"""Top singular directions of weight matrices read as tokens, and their closeness over training.
+
+A direction ``d`` in the residual stream (``d_model``) is read through a token matrix
+``E`` (``[vocab, d_model]``: the embedding for directions a layer reads, the unembedding
+for directions it writes) as scores ``E d``; its *token row* is the ``k`` ids of largest
+score. Singular vectors are defined up to sign (``(u, v) -> (-u, -v)``), so each direction
+is first flipped to make its largest-``|score|`` token score positive: a matrix and the
+same matrix with any singular pair's sign flipped give the same table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ckptscope.linalg.spectra import gram
+
+
+def top_right_vectors(mats: torch.Tensor, n: int) -> torch.Tensor:
+    """Top-``n`` right singular vectors of each ``(b, m, d)`` matrix: ``(b, d, n)``, float64.
+
+    Eigenvectors of the float64 Gram ``Wᵀ W`` (``d x d``), largest eigenvalue first.
+    """
+    if mats.shape[1] < mats.shape[2]:
+        raise ValueError(f"right vectors of wide matrices {tuple(mats.shape)} are not computed")
+    _, vecs = torch.linalg.eigh(gram(mats, torch.float64))  # (b, d, d), ascending eigenvalues
+    return vecs.flip(-1)[..., :n]
+
+
+def top_left_vectors(mats: torch.Tensor, n: int) -> torch.Tensor:
+    """Top-``n`` left singular vectors of each ``(b, d, m)`` matrix: ``(b, d, n)``, float64."""
+    return top_right_vectors(mats.mT, n)
+
+
+def token_table(
+    directions: torch.Tensor, tokens: torch.Tensor, k: int, chunk: int = 512
+) -> np.ndarray:
+    """Token ids ``(..., n, k)`` of the ``k`` largest sign-normalised scores per direction.
+
+    ``directions`` is ``(..., d, n)`` (columns are directions), ``tokens`` is ``[vocab, d]``.
+    Scores are computed in float32 (ties below float32 resolution may order either way).
+    """
+    lead = directions.shape[:-2]
+    d, n = directions.shape[-2:]
+    if tokens.shape[1] != d:
+        raise ValueError(
+            f"token matrix {tuple(tokens.shape)} does not match directions of size {d}"
+        )
+    cols = directions.reshape(-1, d, n).permute(1, 0, 2).reshape(d, -1)  # (d, B·n)
+    emb = tokens.to(torch.float32)
+    out = np.empty((cols.shape[1], k), dtype=np.int64)
+    for lo in range(0, cols.shape[1], chunk):
+        scores = emb @ cols[:, lo : lo + chunk].to(torch.float32)  # (vocab, c)
+        idx = scores.abs().argmax(dim=0)  # (c,)
+        sign = torch.sign(scores.gather(0, idx[None, :]))
+        sign[sign == 0] = 1.0
+        top = torch.topk(scores * sign, k, dim=0).indices  # (k, c)
+        out[lo : lo + chunk] = top.T.numpy()
+    return out.reshape(*lead, n, k)
+
+
+def exact_match(tables: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """Fraction of (direction, rank) cells equal to ``final``'s: ``(s, n, k), (n, k) -> (s,)``."""
+    return (tables == final[None]).mean(axis=(1, 2))
+
+
+def set_overlap(tables: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """Mean over directions of ``|A_i ∩ F_i| / k`` (rows matched by index): ``(s,)``."""
+    k = final.shape[-1]
+    # (s, n, k, 1) == (1, n, 1, k): each token of A_i looked up in F_i (rows hold distinct ids)
+    hits = (tables[..., :, None] == final[None, :, None, :]).any(axis=-1)
+    return hits.sum(axis=-1).mean(axis=-1) / k

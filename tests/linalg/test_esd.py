@@ -1,0 +1,96 @@
+"""ESD metrics: the power-law fit on known power laws, ranks and the MP edge on known spectra."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ckptscope.linalg import (
+    effective_rank,
+    fit_power_law,
+    mp_edge,
+    mp_outliers,
+    spectral_metrics,
+    stable_rank,
+)
+
+
+def pareto(rng: np.random.Generator, alpha: float, n: int, xmin: float = 1.0) -> np.ndarray:
+    """Samples of p(x) ∝ x^-alpha for x >= xmin (inverse CDF)."""
+    return xmin * (1.0 - rng.random(n)) ** (-1.0 / (alpha - 1.0))
+
+
+@pytest.mark.parametrize("alpha", [2.0, 3.0, 4.5])
+def test_fit_recovers_pareto_alpha(alpha: float) -> None:
+    rng = np.random.default_rng(int(alpha * 10))
+    fit = fit_power_law(pareto(rng, alpha, 2000))
+    assert abs(fit.alpha - alpha) < 0.15 * alpha
+    assert fit.ks < 0.05
+
+
+def test_fit_finds_xmin_above_a_bulk() -> None:
+    rng = np.random.default_rng(7)
+    bulk = rng.uniform(0.01, 1.0, 1500)  # not a power law
+    tail = pareto(rng, 2.5, 500, xmin=1.0)
+    fit = fit_power_law(np.concatenate([bulk, tail]))
+    assert 0.5 < fit.xmin < 3.0
+    assert abs(fit.alpha - 2.5) < 0.4
+
+
+def test_fixed_xmin_is_the_closed_form_mle() -> None:
+    lam = pareto(np.random.default_rng(3), 3.0, 500)
+    xmin = float(np.sort(lam)[100])
+    tail = lam[lam >= xmin]
+    fit = fit_power_law(lam, xmin=xmin)
+    assert fit.alpha == pytest.approx(1 + tail.size / np.sum(np.log(tail / xmin)), rel=1e-12)
+    assert fit.n_tail == tail.size
+
+
+def test_fit_degenerate_spectra_are_nan() -> None:
+    assert math.isnan(fit_power_law(np.array([1.0])).alpha)
+    assert math.isnan(fit_power_law(np.zeros(5)).alpha)
+    assert math.isnan(fit_power_law(np.array([])).alpha)
+
+
+def test_ranks_on_known_spectra() -> None:
+    assert stable_rank(np.ones(7)) == pytest.approx(7.0)
+    assert effective_rank(np.ones(7)) == pytest.approx(7.0)
+    assert stable_rank(np.array([2.0, 0.0, 0.0])) == pytest.approx(1.0)
+    assert effective_rank(np.array([2.0, 0.0, 0.0])) == pytest.approx(1.0)
+    s = np.array([3.0, 1.0])
+    p = s / s.sum()
+    assert effective_rank(s) == pytest.approx(math.exp(-np.sum(p * np.log(p))))
+
+
+def test_mp_edge_bounds_gaussian_noise_and_counts_planted_spikes() -> None:
+    rng = np.random.default_rng(0)
+    m, n, sigma = 600, 150, 0.02
+    noise = sigma * rng.standard_normal((m, n))
+    s = np.linalg.svd(noise, compute_uv=False)
+    edge = mp_edge((m, n), sigma)
+    assert s[0] == pytest.approx(edge, rel=0.03)
+    assert mp_outliers(s, (m, n), noise.std()) == 0
+    u, _ = np.linalg.qr(rng.standard_normal((m, 3)))
+    v, _ = np.linalg.qr(rng.standard_normal((n, 3)))
+    spiked = noise + (u * np.array([8.0, 6.0, 4.0]) * edge) @ v.T
+    s2 = np.linalg.svd(spiked, compute_uv=False)
+    assert mp_outliers(s2, (m, n), spiked.std()) == 3
+
+
+def test_spectral_metrics_keys() -> None:
+    s = np.linspace(2.0, 0.1, 50)
+    out = spectral_metrics(s)
+    assert {
+        "alpha",
+        "alpha_ks",
+        "stable_rank",
+        "effective_rank",
+        "spectral_norm",
+        "log_norm",
+    } <= set(out)
+    assert "mp_outliers" not in out
+    assert out["spectral_norm"] == 2.0
+    assert out["log_norm"] == pytest.approx(math.log10(np.sum(s**2)))
+    assert {"mp_edge", "mp_outliers"} <= set(spectral_metrics(s, (100, 50), 0.01))
