@@ -1,0 +1,21 @@
+"""Models for activation and gradient analyses: swap, residual hooks, evaluation batch."""
+
+from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batch
+from ckptscope.models.forward import forward_backward
+from ckptscope.models.hooks import capture_residuals, find_blocks, residual_hooks
+from ckptscope.models.swap import SwappableModel, clear_models, parse_dtype, swapped_model
+
+__all__ = [
+    "BatchConfig",
+    "EvalBatch",
+    "NoEvalData",
+    "SwappableModel",
+    "capture_residuals",
+    "clear_models",
+    "eval_batch",
+    "find_blocks",
+    "forward_backward",
+    "parse_dtype",
+    "residual_hooks",
+    "swapped_model",
+]

@@ -1,0 +1,164 @@
+"""Model swap: build each architecture once, then copy every checkpoint's weights into it.
+
+``from_pretrained`` per checkpoint re-creates the module tree, re-initialises and converts
+every time; a sweep over hundreds of checkpoints of one model only needs new tensor values.
+The model is built from ``config.json`` once per process (keyed by the config's JSON, dtype
+and device) and each checkpoint's tensors are streamed in with ``copy_``, one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ckptscope.errors import CheckpointError, UsageError
+from ckptscope.sources.base import Checkpoint
+
+log = logging.getLogger(__name__)
+
+MAX_MODELS = 2  # architectures kept built at once (a sweep goes model by model)
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Config keys that do not change the architecture (checkpoints of one model differ in them).
+_VOLATILE = ("_name_or_path", "transformers_version", "torch_dtype", "dtype", "_commit_hash")
+
+
+def parse_dtype(name: str | None) -> torch.dtype:
+    """A torch dtype from its name; None means float32."""
+    if name is None:
+        return torch.float32
+    try:
+        return _DTYPES[str(name).removeprefix("torch.")]
+    except KeyError:
+        raise UsageError(f"unknown dtype {name!r}; known: {', '.join(_DTYPES)}") from None
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """The architecture identity of a config: its JSON without per-checkpoint fields."""
+    return json.dumps({k: v for k, v in config.items() if k not in _VOLATILE}, sort_keys=True)
+
+
+class SwappableModel:
+    """One built causal LM and the checkpoint whose weights it currently holds."""
+
+    def __init__(self, config: dict[str, Any], dtype: torch.dtype, device: str) -> None:
+        from transformers import AutoModelForCausalLM
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        model_type = config.get("model_type")
+        if model_type not in CONFIG_MAPPING:
+            raise UsageError(f"transformers knows no model_type {model_type!r}")
+        hf_config = CONFIG_MAPPING[model_type].from_dict(dict(config))
+        model = AutoModelForCausalLM.from_config(hf_config)
+        self.model: nn.Module = model.to(device=device, dtype=dtype).eval()
+        self.dtype = dtype
+        self.device = device
+        self.loaded: tuple[str, int, int] | None = None  # (model, step, id(checkpoint))
+        prefix = getattr(model, "base_model_prefix", "") or ""
+        self._prefix = f"{prefix}." if prefix else ""
+        # Tied parameters appear once in named_parameters(); keep every alias to find them.
+        self._aliases: dict[str, list[str]] = {}
+        by_id: dict[int, str] = {}
+        for name, p in model.named_parameters(remove_duplicate=False):
+            first = by_id.setdefault(id(p), name)
+            self._aliases.setdefault(first, []).append(name)
+        persistent = set(model.state_dict())
+        self._buffers = [n for n, _ in model.named_buffers() if n in persistent]
+        self._rename = _checkpoint_renamer(model)
+        #: model parameter name -> the checkpoint tensor it was read from (last load)
+        self.raw_names: dict[str, str] = {}
+
+    def load(self, ckpt: Checkpoint) -> nn.Module:
+        """Copy ``ckpt``'s tensors into the model (no-op when it already holds them)."""
+        ident = (ckpt.model, ckpt.step, id(ckpt))
+        if self.loaded == ident:
+            return self.model
+        self.loaded = None
+        # Checkpoint name as the model calls it -> checkpoint name (e.g. embed_out -> lm_head).
+        stored = {self._rename(t.name): t.name for t in ckpt.tensors()}
+        raw_names: dict[str, str] = {}
+        params = dict(self.model.named_parameters())
+        buffers = dict(self.model.named_buffers())
+        with torch.no_grad():
+            for name, aliases in self._aliases.items():
+                raw = self._find(name, aliases, stored)
+                if raw is None:
+                    raise CheckpointError(
+                        f"{ckpt.model} step {ckpt.step}: no tensor {name!r} in the checkpoint "
+                        f"(model {type(self.model).__name__})"
+                    )
+                self._copy(ckpt, raw, params[name])
+                raw_names[name] = raw
+            for name in self._buffers:
+                # Persistent buffers are kept at their init value when absent, as
+                # from_pretrained does; non-persistent ones (rotary, masks) never change.
+                raw = self._find(name, [name], stored)
+                if raw is not None:
+                    self._copy(ckpt, raw, buffers[name])
+        self.raw_names = raw_names
+        self.loaded = ident
+        return self.model
+
+    def _find(self, name: str, aliases: list[str], stored: dict[str, str]) -> str | None:
+        for alias in aliases:
+            for cand in (alias, alias.removeprefix(self._prefix), self._prefix + alias):
+                if cand in stored:
+                    return stored[cand]
+        return None
+
+    def _copy(self, ckpt: Checkpoint, raw: str, target: torch.Tensor) -> None:
+        tensor = ckpt.read(raw)
+        if tuple(tensor.shape) != tuple(target.shape):
+            raise CheckpointError(
+                f"{ckpt.model} step {ckpt.step}: tensor {raw!r} has shape "
+                f"{tuple(tensor.shape)}, the model expects {tuple(target.shape)}"
+            )
+        target.copy_(tensor)  # casts to the model's dtype and device
+
+
+def _checkpoint_renamer(model: nn.Module) -> Callable[[str], str]:
+    """Checkpoint key -> model key, with transformers' own renamings (v5: embed_out -> lm_head)."""
+    try:
+        from transformers.conversion_mapping import get_model_conversion_mapping
+        from transformers.core_model_loading import WeightRenaming, rename_source_key
+    except ImportError:  # transformers 4: checkpoint keys are the model's keys
+        return lambda key: key
+    renamings = [
+        t for t in get_model_conversion_mapping(model) if isinstance(t, WeightRenaming)
+    ]  # converters that merge or split tensors are not supported: such tensors go missing
+
+    def rename(key: str) -> str:
+        return rename_source_key(key, renamings, [])[0]
+
+    return rename
+
+
+_MODELS: OrderedDict[tuple[str, str, str], SwappableModel] = OrderedDict()
+
+
+def swapped_model(
+    ckpt: Checkpoint, dtype: torch.dtype = torch.float32, device: str = "cpu"
+) -> SwappableModel:
+    """The process-wide model for ``ckpt``'s architecture, holding ``ckpt``'s weights."""
+    config = ckpt.config()
+    key = (config_key(config), str(dtype), device)
+    holder = _MODELS.get(key)
+    if holder is None:
+        log.debug("building %s model for %s", config.get("model_type"), ckpt.model)
+        holder = SwappableModel(config, dtype, device)
+        _MODELS[key] = holder
+        while len(_MODELS) > MAX_MODELS:
+            _MODELS.popitem(last=False)
+    _MODELS.move_to_end(key)
+    holder.load(ckpt)
+    return holder
+
+
+def clear_models() -> None:
+    """Drop every built model (frees their memory)."""
+    _MODELS.clear()
