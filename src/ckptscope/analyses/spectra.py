@@ -1,0 +1,181 @@
+"""Singular-value spectra of every weight matrix, and the ESD metrics derived from them (F15).
+
+Records per checkpoint (``kind="singular_values"``: every singular value, descending):
+
+========================  ==========  ============  ==============================================
+component                 block       param         matrix
+========================  ==========  ============  ==============================================
+embed, unembed            None        ``weight``    ``[vocab, d_model]``, never skipped for size
+qkv, q, k, v, attn_out,   0..L-1      ``weight``    the canonical weight as stored
+mlp_in, mlp_gate, mlp_out
+q, k, v                   0..L-1      ``head{h}``   head ``h``'s ``[d_head, d_model]`` slice
+ov                        0..L-1      ``head{h}``   ``W_O[:, h] @ W_V[h]`` ``[d_model, d_model]``
+qk                        0..L-1      ``head{h}``   ``W_Q[h]ᵀ @ W_K[h]`` ``[d_model, d_model]``
+========================  ==========  ============  ==============================================
+
+The per-head slices come from ``Adapter.heads`` (the architecture's QKV layout). The OV and
+QK circuits have rank <= d_head, so only their top ``d_head`` values exist and are stored,
+computed from the factors without forming the ``d x d`` product (``product_singular_values``).
+Each matrix also gets the Scalars of :func:`ckptscope.linalg.spectral_metrics` under the same
+(component, block, param): ``alpha alpha_ks alpha_xmin alpha_tail alpha_weighted
+spectral_norm log_norm stable_rank effective_rank``, and for stored weights and head slices
+(not the OV/QK products) ``mp_edge mp_outliers``.
+
+Options (``SweepOptions.extra["spectra"]``, a dict of :class:`SpectraOptions` fields).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from ckptscope.adapters.base import MATRIX_COMPONENTS, Component, HeadWeights
+from ckptscope.analyses.base import (
+    Analysis,
+    Array,
+    CheckpointContext,
+    Record,
+    Scalar,
+    register_analysis,
+)
+from ckptscope.linalg import (
+    default_method,
+    product_singular_values,
+    singular_values_batched,
+    spectral_metrics,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "singular_values"
+
+
+@dataclass(frozen=True)
+class SpectraOptions:
+    """How the ``spectra`` analysis computes; read from ``SweepOptions.extra["spectra"]``."""
+
+    #: ``gram64`` / ``gram32`` / ``svd`` (linalg/spectra.py); None: by device
+    method: str | None = None
+    #: per-head Q, K, V slices and the OV and QK circuits
+    heads: bool = True
+
+    @classmethod
+    def from_extra(cls, extra: dict[str, Any]) -> SpectraOptions:
+        """The options in ``extra["spectra"]``; unknown keys are an error naming them."""
+        given = dict(extra.get("spectra") or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"unknown spectra options {unknown}; known: {sorted(known)}")
+        return cls(**given)
+
+
+def _records(
+    where: Component,
+    s: np.ndarray,
+    meta: dict[str, Any],
+    shape: tuple[int, int] | None = None,
+    element_std: float | None = None,
+) -> Iterator[Record]:
+    yield Array(
+        where.component,
+        where.block,
+        where.param,
+        KIND,
+        s,
+        meta=json.dumps({**meta, "shape": list(shape) if shape else None}, sort_keys=True),
+    )
+    for metric, value in spectral_metrics(s, shape, element_std).items():
+        yield Scalar(where.component, where.block, where.param, metric, float(value))
+
+
+def _element_std(mats: torch.Tensor) -> list[float]:
+    """Std of the elements of each matrix of ``(b, m, n)``, in float64 (sums of 1e7 terms)."""
+    return mats.reshape(mats.shape[0], -1).to(torch.float64).std(dim=1).tolist()
+
+
+def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Record]:
+    """Records for every stored 2-D weight matrix; same-component blocks in one batched call."""
+    method = opts.method or default_method(ctx.options.device)
+    groups: dict[tuple[str, tuple[int, ...]], list[Component]] = {}
+    for comp in ctx.components():
+        if comp.component in MATRIX_COMPONENTS and comp.param == "weight":
+            shape = tuple(ctx.read(comp).shape)
+            if len(shape) == 2:
+                groups.setdefault((comp.component, shape), []).append(comp)
+    for (_, shape), comps in groups.items():
+        mats = torch.stack([ctx.read(c) for c in comps])  # (blocks, m, n)
+        svals = singular_values_batched(mats, method, ctx.options.device).numpy()
+        stds = _element_std(mats)
+        meta = {"method": method, "device": ctx.options.device}
+        for comp, s, std in zip(comps, svals, stds, strict=True):
+            yield from _records(comp, s, meta, (shape[0], shape[1]), std)
+
+
+def _all_heads(ctx: CheckpointContext) -> HeadWeights | None:
+    """Every block's heads stacked: tensors ``(L, H, ...)``; None if the adapter cannot split."""
+    per_block = []
+    for block in range(ctx.adapter.n_layers):
+        try:
+            per_block.append(ctx.adapter.heads(ctx.read, block))
+        except NotImplementedError:
+            log.info("%s: no per-head split for %s; skipping heads", ctx.model, ctx.adapter.name)
+            return None
+    return HeadWeights(
+        q=torch.stack([h.q for h in per_block]),  # (L, H, d_head, d_model)
+        k=torch.stack([h.k for h in per_block]),
+        v=torch.stack([h.v for h in per_block]),
+        o=torch.stack([h.o for h in per_block]),  # (L, H, d_model, d_head)
+    )
+
+
+def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Record]:
+    """Records for per-head Q, K, V slices and the OV and QK circuits of every block."""
+    heads = _all_heads(ctx)
+    if heads is None:
+        return
+    method = opts.method or default_method(ctx.options.device)
+    n_layers, n_heads, d_head, d_model = heads.q.shape
+
+    def flat(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(n_layers * n_heads, *t.shape[2:])  # (L·H, rows, cols)
+
+    def where(name: str, i: int) -> Component:
+        return Component(name, i // n_heads, f"head{i % n_heads}")
+
+    meta = {"method": method, "device": ctx.options.device}
+    for name, w in (("q", heads.q), ("k", heads.k), ("v", heads.v)):
+        mats = flat(w)
+        svals = singular_values_batched(mats, method, ctx.options.device).numpy()
+        for i, (s, std) in enumerate(zip(svals, _element_std(mats), strict=True)):
+            yield from _records(where(name, i), s, meta, (d_head, d_model), std)
+    # OV = W_O[:, h] @ W_V[h] and QK = W_Q[h]ᵀ @ W_K[h]: (d_model, d_model) of rank <= d_head
+    circuits = {
+        "ov": (flat(heads.o), flat(heads.v)),
+        "qk": (flat(heads.q).mT, flat(heads.k)),
+    }
+    meta = {"method": "factored", "device": ctx.options.device, "top": d_head}
+    for name, (left, right) in circuits.items():
+        svals = product_singular_values(left, right, ctx.options.device).numpy()
+        for i, s in enumerate(svals):
+            yield from _records(where(name, i), s, meta)
+
+
+@register_analysis
+class Spectra(Analysis):
+    """Every singular value of every weight matrix, per head and per circuit, with ESD metrics."""
+
+    name = "spectra"
+    version = 1
+
+    def run(self, ctx: CheckpointContext) -> Iterable[Record]:
+        opts = SpectraOptions.from_extra(ctx.options.extra)
+        yield from weight_spectra(ctx, opts)
+        if opts.heads:
+            yield from head_spectra(ctx, opts)

@@ -1,0 +1,87 @@
+"""The spectra analysis on an in-memory GPT-NeoX checkpoint, against numpy by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ckptscope.analyses.base import Array, Scalar, get_analysis
+from linalg.neox_toy import neox_context, neox_tensors
+
+L, D, H = 2, 16, 4
+DH = D // H
+
+
+def run(extra=None):
+    tensors = neox_tensors(L, D, H)
+    records = list(get_analysis("spectra").run(neox_context(tensors, L, D, H, extra=extra)))
+    arrays = {(r.component, r.block, r.param): r.values for r in records if isinstance(r, Array)}
+    scalars = {
+        (r.component, r.block, r.param, r.metric): r.value for r in records if isinstance(r, Scalar)
+    }
+    return tensors, arrays, scalars
+
+
+def svals(m: np.ndarray) -> np.ndarray:
+    return np.linalg.svd(m.astype(np.float64), compute_uv=False)
+
+
+def test_every_matrix_matches_numpy() -> None:
+    tensors, arrays, _ = run()
+    for (comp, block, param), s in arrays.items():
+        if param != "weight":
+            continue
+        if block is None:
+            raw = {"embed": "gpt_neox.embed_in.weight", "unembed": "embed_out.weight"}[comp]
+        else:
+            path = {
+                "qkv": "attention.query_key_value",
+                "attn_out": "attention.dense",
+                "mlp_in": "mlp.dense_h_to_4h",
+                "mlp_out": "mlp.dense_4h_to_h",
+            }[comp]
+            raw = f"gpt_neox.layers.{block}.{path}.weight"
+        np.testing.assert_allclose(s, svals(tensors[raw].numpy()), rtol=1e-10)
+    assert {k[0] for k in arrays if k[2] == "weight"} == {
+        "embed",
+        "unembed",
+        "qkv",
+        "attn_out",
+        "mlp_in",
+        "mlp_out",
+    }
+
+
+def test_heads_and_circuits_from_raw_interleaved_weights() -> None:
+    tensors, arrays, _ = run()
+    for block in range(L):
+        qkv = tensors[f"gpt_neox.layers.{block}.attention.query_key_value.weight"].double().numpy()
+        out = tensors[f"gpt_neox.layers.{block}.attention.dense.weight"].double().numpy()
+        for h in range(H):
+            # rows ordered (head, q/k/v, d_head): head h's q, k, v are consecutive d_head rows
+            base = h * 3 * DH
+            q, k, v = (qkv[base + i * DH : base + (i + 1) * DH] for i in range(3))
+            o = out[:, h * DH : (h + 1) * DH]
+            key = (block, f"head{h}")
+            for name, m in (("q", q), ("k", k), ("v", v)):
+                np.testing.assert_allclose(arrays[(name, *key)], svals(m), rtol=1e-10)
+            ov, qk = arrays[("ov", *key)], arrays[("qk", *key)]
+            assert ov.shape == qk.shape == (DH,)  # rank <= d_head: only the top d_head stored
+            np.testing.assert_allclose(ov, svals(o @ v)[:DH], rtol=1e-8)
+            np.testing.assert_allclose(qk, svals(q.T @ k)[:DH], rtol=1e-8)
+
+
+def test_metrics_per_matrix() -> None:
+    _, arrays, scalars = run()
+    for key, s in arrays.items():
+        assert scalars[(*key, "spectral_norm")] == pytest.approx(s[0])
+        assert scalars[(*key, "stable_rank")] == pytest.approx(np.sum(s**2) / s[0] ** 2)
+        assert ((*key, "mp_outliers") in scalars) == (key[0] not in ("ov", "qk"))
+        assert (*key, "alpha") in scalars
+
+
+def test_options() -> None:
+    _, arrays, _ = run({"spectra": {"heads": False, "method": "svd"}})
+    assert not any(k[2].startswith("head") for k in arrays)
+    with pytest.raises(ValueError, match="unknown spectra options"):
+        run({"spectra": {"topk": 3}})
