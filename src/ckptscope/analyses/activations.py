@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ from ckptscope.analyses.base import (
 from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batch
 from ckptscope.models.forward import forward_backward
 from ckptscope.models.swap import parse_dtype, swapped_model
+from ckptscope.sources.base import Checkpoint
 from ckptscope.stats import UNIVERSAL_GRID, HistogramAccumulator, fit_all, quantiles
 
 log = logging.getLogger(__name__)
@@ -172,7 +174,7 @@ class Evaluation:
     gradients: list[Record] | None = None  # None: the pass ran without backward
 
 
-_LAST: tuple[tuple, Evaluation] | None = None
+_LAST: tuple[tuple, weakref.ref[Checkpoint], Evaluation] | None = None
 
 
 def batch_for(ctx: CheckpointContext) -> EvalBatch:
@@ -198,9 +200,10 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
     batch = batch_for(ctx)
     dtype = parse_dtype(ctx.options.extra.get("dtype"))
     device = ctx.options.device
-    key = (ctx.model, ctx.step, id(ctx.checkpoint), batch.sha256, str(dtype), device)
-    if _LAST is not None and _LAST[0] == key and (_LAST[1].gradients is not None or not gradients):
-        return _LAST[1]
+    key = (batch.sha256, str(dtype), device)
+    hit = _LAST if _LAST is not None and _LAST[0] == key and _LAST[1]() is ctx.checkpoint else None
+    if hit is not None and (hit[2].gradients is not None or not gradients):
+        return hit[2]
     _LAST = None
     backward = gradients or _wants_gradients(ctx)
     swapped = swapped_model(ctx.checkpoint, dtype=dtype, device=device)
@@ -223,7 +226,7 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
             _info(batch, "gradients"),
         ]
         model.zero_grad(set_to_none=True)
-    _LAST = (key, result)
+    _LAST = (key, weakref.ref(ctx.checkpoint), result)
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -58,7 +59,7 @@ class SwappableModel:
         self.model: nn.Module = model.to(device=device, dtype=dtype).eval()
         self.dtype = dtype
         self.device = device
-        self.loaded: tuple[str, int, int] | None = None  # (model, step, id(checkpoint))
+        self._loaded: weakref.ref[Checkpoint] | None = None  # the checkpoint it holds
         prefix = getattr(model, "base_model_prefix", "") or ""
         self._prefix = f"{prefix}." if prefix else ""
         # Tied parameters appear once in named_parameters(); keep every alias to find them.
@@ -75,10 +76,9 @@ class SwappableModel:
 
     def load(self, ckpt: Checkpoint) -> nn.Module:
         """Copy ``ckpt``'s tensors into the model (no-op when it already holds them)."""
-        ident = (ckpt.model, ckpt.step, id(ckpt))
-        if self.loaded == ident:
+        if self.holds(ckpt):
             return self.model
-        self.loaded = None
+        self._loaded = None
         # Checkpoint name as the model calls it -> checkpoint name (e.g. embed_out -> lm_head).
         stored = {self._rename(t.name): t.name for t in ckpt.tensors()}
         raw_names: dict[str, str] = {}
@@ -101,8 +101,13 @@ class SwappableModel:
                 if raw is not None:
                     self._copy(ckpt, raw, buffers[name])
         self.raw_names = raw_names
-        self.loaded = ident
+        self._loaded = weakref.ref(ckpt)
         return self.model
+
+    def holds(self, ckpt: Checkpoint) -> bool:
+        """Whether the model holds exactly this checkpoint object's weights."""
+        # The object, not (model, step): a reopened or rewritten checkpoint is reloaded.
+        return self._loaded is not None and self._loaded() is ckpt
 
     def _find(self, name: str, aliases: list[str], stored: dict[str, str]) -> str | None:
         for alias in aliases:
