@@ -118,7 +118,7 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
             yield from _records(comp, s, meta, (shape[0], shape[1]), std)
 
 
-def _all_heads(ctx: CheckpointContext) -> HeadWeights | None:
+def stacked_heads(ctx: CheckpointContext) -> HeadWeights | None:
     """Every block's heads stacked: tensors ``(L, H, ...)``; None if the adapter cannot split."""
     per_block = []
     for block in range(ctx.adapter.n_layers):
@@ -137,7 +137,7 @@ def _all_heads(ctx: CheckpointContext) -> HeadWeights | None:
 
 def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Record]:
     """Records for per-head Q, K, V slices and the OV and QK circuits of every block."""
-    heads = _all_heads(ctx)
+    heads = stacked_heads(ctx)
     if heads is None:
         return
     method = opts.method or default_method(ctx.options.device)

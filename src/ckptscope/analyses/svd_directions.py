@@ -1,0 +1,236 @@
+"""Top singular directions read as tokens, and their closeness to the final checkpoint (F16).
+
+Per checkpoint, ``kind="svd_tokens"``: an ``(n, k)`` table of token ids (``values``, stored as
+floats; ``labels`` the ``n·k`` decoded tokens, row-major, when the checkpoint has a tokenizer):
+row ``i`` holds the top-``k`` tokens of the ``i``-th largest singular direction.
+
+=====================  ===========  =========  =========================================
+component              block        param      direction, read through
+=====================  ===========  =========  =========================================
+mlp_in, mlp_gate       0..L-1       weight     right singular vectors (residual input), embedding
+mlp_out                0..L-1       weight     left singular vectors (residual output), unembedding
+ov                     0..L-1       head{h}    left singular vectors of ``W_O[:, h] W_V[h]``, unembedding
+=====================  ===========  =========  =========================================
+
+Signs: each direction is flipped so its largest-|score| token scores positive, then ranked
+by score (:func:`ckptscope.linalg.token_table`). Models with tied embeddings read everything
+through ``embed``.
+
+The ``svd_closeness`` derivation compares each step's table with the final (largest-step)
+table of the same (model, component, block, param) and writes scalars ``svd_exact`` (fraction
+of cells equal at the same (direction, rank)) and ``svd_overlap`` (mean over directions of
+``|A_i ∩ F_i| / k``; directions matched by index). Averages use ``param="all"``:
+(component ``ov``, block b) over heads; (component, block None) over a component's tables;
+(``all``, None) over every table of the model: the per-size curve.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ckptscope.adapters.base import Component
+from ckptscope.analyses.base import (
+    Analysis,
+    Array,
+    CheckpointContext,
+    Derivation,
+    Derived,
+    Record,
+    Scalar,
+    register_analysis,
+    register_derivation,
+)
+from ckptscope.analyses.spectra import stacked_heads
+from ckptscope.linalg import (
+    exact_match,
+    product_left_vectors,
+    set_overlap,
+    token_table,
+    top_left_vectors,
+    top_right_vectors,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "svd_tokens"
+# (component, which singular vectors, read through)
+MLP_READS = (
+    ("mlp_in", "right", "embed"),
+    ("mlp_gate", "right", "embed"),
+    ("mlp_out", "left", "unembed"),
+)
+
+
+@dataclass(frozen=True)
+class SvdDirectionsOptions:
+    """Sizes of the token tables; read from ``SweepOptions.extra["svd_directions"]``."""
+
+    top_n: int = 30  # singular directions per matrix (at most the matrix's rank)
+    top_k: int = 20  # tokens per direction
+    heads: bool = True  # OV circuit of every head
+
+    @classmethod
+    def from_extra(cls, extra: dict[str, Any]) -> SvdDirectionsOptions:
+        """The options in ``extra["svd_directions"]``; unknown keys are an error naming them."""
+        given = dict(extra.get("svd_directions") or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"unknown svd_directions options {unknown}; known: {sorted(known)}")
+        return cls(**given)
+
+
+class _Decoder:
+    """Token id -> text through the checkpoint's tokenizer, if it has one."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.tok = None
+        if folder is not None and (folder / "tokenizer.json").is_file():
+            from tokenizers import Tokenizer
+
+            self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+    def labels(self, ids: np.ndarray) -> tuple[str, ...] | None:
+        if self.tok is None:
+            return None
+        return tuple(self.tok.decode([int(i)]) for i in ids.ravel())
+
+
+def _table(where: Component, ids: np.ndarray, decoder: _Decoder, meta: dict[str, Any]) -> Array:
+    return Array(
+        where.component,
+        where.block,
+        where.param,
+        KIND,
+        ids.astype(np.float64),
+        labels=decoder.labels(ids),
+        meta=json.dumps(meta, sort_keys=True),
+    )
+
+
+def _token_matrix(ctx: CheckpointContext, name: str) -> tuple[str, torch.Tensor] | None:
+    present = {c.component for c in ctx.components() if c.block is None and c.param == "weight"}
+    for cand in (name, "embed", "unembed"):
+        if cand in present:
+            return cand, ctx.read(Component(cand, None, "weight"))
+    return None
+
+
+def direction_tables(ctx: CheckpointContext, opts: SvdDirectionsOptions) -> Iterator[Record]:
+    """Token tables of the MLP matrices and of every head's OV circuit."""
+    decoder = _Decoder(ctx.checkpoint.tokenizer_dir())
+    comps = ctx.components()
+    for name, side, via in MLP_READS:
+        blocks = [c for c in comps if c.component == name and c.param == "weight"]
+        tokens = _token_matrix(ctx, via)
+        if not blocks or tokens is None:
+            continue
+        mats = torch.stack([ctx.read(c) for c in blocks])  # (L, 4d, d) in / (L, d, 4d) out
+        n = min(opts.top_n, *mats.shape[1:])
+        vecs = top_right_vectors(mats, n) if side == "right" else top_left_vectors(mats, n)
+        ids = token_table(vecs, tokens[1], opts.top_k)  # (L, n, k)
+        meta = {"vectors": side, "read_through": tokens[0], "sign": "max_abs_positive"}
+        for comp, table in zip(blocks, ids, strict=True):
+            yield _table(comp, table, decoder, meta)
+    if not opts.heads:
+        return
+    heads = stacked_heads(ctx)
+    tokens = _token_matrix(ctx, "unembed")
+    if heads is None or tokens is None:
+        return
+    n_layers, n_heads, _, d_head = heads.o.shape  # o: (L, H, d_model, d_head)
+    n = min(opts.top_n, d_head)
+    meta = {"vectors": "left", "read_through": tokens[0], "sign": "max_abs_positive"}
+    for block in range(n_layers):
+        # OV = W_O[:, h] @ W_V[h]: left vectors (H, d_model, d_head) from the factors
+        vecs, _ = product_left_vectors(heads.o[block], heads.v[block])
+        ids = token_table(vecs[..., :n], tokens[1], opts.top_k)  # (H, n, k)
+        for h in range(n_heads):
+            yield _table(Component("ov", block, f"head{h}"), ids[h], decoder, meta)
+
+
+@register_analysis
+class SvdDirections(Analysis):
+    """Top-k tokens of the top-n singular directions of MLP and OV matrices."""
+
+    name = "svd_directions"
+    version = 1
+
+    def run(self, ctx: CheckpointContext) -> Iterable[Record]:
+        yield from direction_tables(ctx, SvdDirectionsOptions.from_extra(ctx.options.extra))
+
+
+def closeness_frame(tables: pd.DataFrame) -> pd.DataFrame:
+    """Closeness rows from token tables.
+
+    ``tables`` has columns model, step, component, block, param, values (``(n, k)`` arrays);
+    the result has model, step, component, block, param, metric, value, including the
+    ``param="all"`` averages described in the module docstring.
+    """
+    rows: list[tuple[Any, ...]] = []
+    keys = ["model", "component", "block", "param"]
+    for (model, comp, block, param), grp in tables.groupby(keys, dropna=False, sort=True):
+        grp = grp.sort_values("step")
+        final = np.asarray(grp["values"].iloc[-1])
+        n = min(min(np.shape(v)[0] for v in grp["values"]), final.shape[0])
+        stack = np.stack([np.asarray(v)[:n] for v in grp["values"]])  # (steps, n, k)
+        block = None if pd.isna(block) else int(block)
+        for metric, vals in (
+            ("svd_exact", exact_match(stack, final[:n])),
+            ("svd_overlap", set_overlap(stack, final[:n])),
+        ):
+            rows += [
+                (model, int(s), comp, block, param, metric, float(v))
+                for s, v in zip(grp["step"], vals, strict=True)
+            ]
+    per = pd.DataFrame(
+        rows, columns=["model", "step", "component", "block", "param", "metric", "value"]
+    )
+    if per.empty:
+        return per
+    avgs = [per]
+    heads = per[per["param"].str.startswith("head")]
+    if len(heads):
+        by_block = heads.groupby(["model", "step", "component", "block", "metric"], as_index=False)
+        avgs.append(by_block["value"].mean().assign(param="all"))
+    by_comp = per.groupby(["model", "step", "component", "metric"], as_index=False)["value"].mean()
+    avgs.append(by_comp.assign(block=None, param="all"))
+    by_model = per.groupby(["model", "step", "metric"], as_index=False)["value"].mean()
+    avgs.append(by_model.assign(component="all", block=None, param="all"))
+    return pd.concat(avgs, ignore_index=True)[per.columns]
+
+
+@register_derivation
+class SvdCloseness(Derivation):
+    """Closeness of each step's SVD token tables to the final checkpoint's (F16)."""
+
+    name = "svd_closeness"
+
+    def derive(self, store: Any) -> Derived:
+        tables = store.query(
+            'SELECT model, step, component, block, param, shape, "values" FROM arrays '
+            f"WHERE kind = '{KIND}'"
+        )
+        if tables.empty:
+            return Derived()
+        tables["values"] = [
+            np.asarray(v, dtype=np.float64).reshape([int(s) for s in shape]).astype(np.int64)
+            for v, shape in zip(tables["values"], tables["shape"], strict=True)
+        ]
+        frame = closeness_frame(tables)
+        out = Derived()
+        for r in frame.itertuples(index=False):
+            block = None if r.block is None or pd.isna(r.block) else int(r.block)
+            out.scalars.append(
+                (r.model, int(r.step), Scalar(r.component, block, r.param, r.metric, r.value))
+            )
+        return out
