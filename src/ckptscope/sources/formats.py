@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,18 +118,21 @@ class SafetensorsFile:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise CheckpointError(f"{self.path}: cannot read tensor {name!r} ({first})") from None
 
-    def raw_bytes(self, name: str) -> bytes:
-        """The stored bytes of one tensor, straight from the file (for hashing)."""
+    def iter_bytes(self, name: str, chunk: int = 1 << 24) -> Iterator[bytes]:
+        """The stored bytes of one tensor, straight from the file, in chunks (for hashing)."""
         entry = self.header().get(name)
         if entry is None:
             raise CheckpointError(f"{self.path}: no tensor {name!r}")
         begin, end = entry["data_offsets"]
         with open(self.path, "rb") as f:
             f.seek(self._data_start + begin)
-            data = f.read(end - begin)
-        if len(data) != end - begin:
-            raise CheckpointError(f"{self.path}: truncated while reading tensor {name!r}")
-        return data
+            left = end - begin
+            while left > 0:
+                data = f.read(min(chunk, left))
+                if not data:
+                    raise CheckpointError(f"{self.path}: truncated while reading tensor {name!r}")
+                left -= len(data)
+                yield data
 
     def close(self) -> None:
         self._handle = None
@@ -170,8 +174,9 @@ class TorchBinFile:
         except Exception as err:  # a truncated mmap surfaces here as a bus error or RuntimeError
             raise CheckpointError(f"{self.path}: cannot read tensor {name!r} ({err})") from None
 
-    def raw_bytes(self, name: str) -> bytes:
-        return tensor_bytes(self.read(name))
+    def iter_bytes(self, name: str, chunk: int = 1 << 24) -> Iterator[bytes]:
+        """The tensor's bytes as stored (one chunk)."""
+        yield tensor_bytes(self.read(name))
 
     def close(self) -> None:
         self._state = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +103,14 @@ class FolderCheckpoint(Checkpoint):
             )
         return self._file(path).read(name)
 
-    def raw_bytes(self, name: str) -> bytes:
-        """The stored bytes of one tensor (from the file directly for safetensors)."""
+    def iter_bytes(self, name: str) -> Iterator[bytes]:
+        """The stored bytes of one tensor in chunks (from the file directly for safetensors)."""
         path = self._locate().get(name)
         if path is None:
             raise CheckpointError(
                 f"{self.weights}: no tensor {name!r} ({self.model} step {self.step})"
             )
-        return self._file(path).raw_bytes(name)
+        return self._file(path).iter_bytes(name)
 
     def tokenizer_dir(self) -> Path | None:
         for folder in (self._tokenizer, self.folder):
