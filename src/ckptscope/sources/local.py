@@ -96,7 +96,10 @@ class FolderCheckpoint(Checkpoint):
         return infos
 
     def read(self, name: str) -> torch.Tensor:
-        path = self._locate().get(name)
+        try:
+            path = self._locate().get(name)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err} (reading tensor {name!r})") from None
         if path is None:
             raise CheckpointError(
                 f"{self.weights}: no tensor {name!r} ({self.model} step {self.step})"
@@ -105,7 +108,10 @@ class FolderCheckpoint(Checkpoint):
 
     def iter_bytes(self, name: str) -> Iterator[bytes]:
         """The stored bytes of one tensor in chunks (from the file directly for safetensors)."""
-        path = self._locate().get(name)
+        try:
+            path = self._locate().get(name)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err} (reading tensor {name!r})") from None
         if path is None:
             raise CheckpointError(
                 f"{self.weights}: no tensor {name!r} ({self.model} step {self.step})"
