@@ -1,0 +1,185 @@
+"""The "phases" derivation: sudden regime changes in distribution metrics over training.
+
+For every tensor (model, component, block, param) it reads the trajectories of the
+metrics in :data:`~ckptscope.stats.changepoint.DEFAULT_SPECS` (``kurtosis`` and ``norm``
+from the weights analysis; ``t_nu``, ``gennorm_beta`` and ``fit_winner`` from
+"distributions" and from any analysis that calls ``describe_distribution``), finds
+substantial changes with :func:`~ckptscope.stats.changepoint.detect_changes` (PELT on
+the checkpoint sequence, BIC-like penalty, per-metric thresholds), merges changes of one
+tensor that fall on the same or adjacent checkpoints, and emits one ``phase_change``
+event per merged change, plus a scalar ``phase_change_<metric>`` (the jump on the
+metric's transformed scale) at the step where each change lands.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ckptscope.analyses.base import Derivation, Derived, Event, Scalar, register_derivation
+from ckptscope.stats.changepoint import DEFAULT_SPECS, Change, MetricSpec, detect_changes
+from ckptscope.stats.fits import FAMILIES
+
+log = logging.getLogger(__name__)
+
+COMPONENT_LABELS: dict[str, str] = {
+    "embed": "embedding",
+    "qkv": "attention qkv",
+    "q": "attention q",
+    "k": "attention k",
+    "v": "attention v",
+    "attn_out": "attention dense",
+    "mlp_in": "MLP in",
+    "mlp_gate": "MLP gate",
+    "mlp_out": "MLP out",
+    "unembed": "unembedding",
+    "ln1": "LayerNorm 1",
+    "ln2": "LayerNorm 2",
+    "ln_final": "final LayerNorm",
+}
+#: Below this |excess kurtosis|, above this Student-t nu: "Gaussian regime" in messages.
+GAUSSIAN_KURTOSIS = 1.0
+GAUSSIAN_NU = 30.0
+
+
+@dataclass(frozen=True)
+class _Found:
+    metric: str
+    change: Change
+    rank: int  # position of the change's step among the tensor's steps
+
+
+def _where(component: str, block: Any, param: str) -> str:
+    label = COMPONENT_LABELS.get(component, component)
+    if block is not None and not (isinstance(block, float) and np.isnan(block)):
+        label += f" block {int(block)}"
+    return label if param in ("weight", "", None) else f"{label} {param}"
+
+
+def _fmt(metric: str, value: float) -> str:
+    if metric == "fit_winner":
+        i = int(value)
+        return FAMILIES[i] if 0 <= i < len(FAMILIES) else str(i)
+    return f"{value:.3g}"
+
+
+def _gaussianity(found: _Found) -> int:
+    """+1 when the change leaves the Gaussian regime, -1 when it returns, 0 otherwise."""
+    c, m = found.change, found.metric
+    if m == "kurtosis":
+        a, b = abs(c.before) < GAUSSIAN_KURTOSIS, abs(c.after) < GAUSSIAN_KURTOSIS
+    elif m == "t_nu":
+        a, b = c.before >= GAUSSIAN_NU, c.after >= GAUSSIAN_NU
+    elif m == "fit_winner":
+        a, b = int(c.before) == 0, int(c.after) == 0  # FAMILIES[0] is "gaussian"
+    else:
+        return 0
+    return int(a and not b) - int(b and not a)
+
+
+def _merge(found: list[_Found]) -> list[list[_Found]]:
+    """Group changes whose checkpoints are the same or adjacent."""
+    groups: list[list[_Found]] = []
+    for f in sorted(found, key=lambda f: f.rank):
+        if groups and f.rank - groups[-1][-1].rank <= 1:
+            groups[-1].append(f)
+        else:
+            groups.append([f])
+    return groups
+
+
+def tensor_events(
+    model: str,
+    component: str,
+    block: int | None,
+    param: str,
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    specs: dict[str, MetricSpec],
+) -> tuple[list[Event], list[tuple[str, int, Scalar]]]:
+    """Events and derived scalars for one tensor's trajectories ``{metric: (steps, values)}``."""
+    all_steps = np.unique(np.concatenate([s for s, _ in series.values()]))
+    found = []
+    for metric, (steps, values) in series.items():
+        for ch in detect_changes(steps, values, specs[metric]):
+            found.append(_Found(metric, ch, int(np.searchsorted(all_steps, ch.step))))
+    order = list(specs)
+    events, scalars = [], []
+    for group in _merge(found):
+        group.sort(key=lambda f: order.index(f.metric))
+        lead = group[0]
+        direction = sum(_gaussianity(f) for f in group)
+        verb = (
+            "left the Gaussian regime"
+            if direction > 0
+            else "returned to the Gaussian regime"
+            if direction < 0
+            else "changed regime"
+        )
+        details = "; ".join(
+            f"{specs[f.metric].label or f.metric} {_fmt(f.metric, f.change.before)} -> "
+            f"{_fmt(f.metric, f.change.after)}"
+            for f in group
+        )
+        where = _where(component, block, param)
+        step = lead.change.step
+        events.append(
+            Event(
+                model=model,
+                step=step,
+                kind="phase_change",
+                message=f"{where} {verb} at step {step} ({details})",
+                component=component,
+                block=block,
+                param=param,
+                metric=lead.metric,
+            )
+        )
+        for f in group:
+            scalars.append(
+                (
+                    model,
+                    f.change.step,
+                    Scalar(component, block, param, f"phase_change_{f.metric}", f.change.jump),
+                )
+            )
+    return events, scalars
+
+
+@register_derivation
+class Phases(Derivation):
+    """Sudden, substantial changes of kurtosis, nu, beta, best family and norm over steps."""
+
+    name = "phases"
+
+    def __init__(self, specs: dict[str, MetricSpec] | None = None) -> None:
+        self.specs = dict(specs or DEFAULT_SPECS)
+
+    def derive(self, store: Any) -> Derived:
+        names = ", ".join("'" + m.replace("'", "''") + "'" for m in self.specs)
+        frame = store.query(
+            "select model, step, component, block, param, metric, avg(value) as value "
+            f"from scalars where metric in ({names}) "
+            "group by model, step, component, block, param, metric"
+        )
+        out = Derived()
+        if frame.empty:
+            return out
+        frame["block"] = frame["block"].astype("Int64")
+        keys = ["model", "component", "block", "param"]
+        for (model, component, block, param), tensor in frame.groupby(
+            keys, dropna=False, sort=True
+        ):
+            series = {
+                metric: (rows["step"].to_numpy(np.int64), rows["value"].to_numpy(np.float64))
+                for metric, rows in tensor.groupby("metric", sort=True)
+            }
+            blk = None if pd.isna(block) else int(block)
+            events, scalars = tensor_events(model, component, blk, param, series, self.specs)
+            out.events.extend(events)
+            out.scalars.extend(scalars)
+        log.debug("phases: %d events", len(out.events))
+        return out
