@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ckptscope.adapters.base import MATRIX_COMPONENTS
 from ckptscope.analyses.base import (
@@ -86,7 +87,7 @@ class DuplicateCheckpoints(Derivation):
             lambda: defaultdict(dict)
         )
         for row in df.itertuples(index=False):
-            block = -1 if row.block is None or row.block != row.block else int(row.block)
+            block = -1 if pd.isna(row.block) else int(row.block)
             tables[(row.suite, row.model)][int(row.step)][(row.component, block, row.param)] = str(
                 row.labels[0]
             )
