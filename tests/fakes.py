@@ -6,6 +6,7 @@ Kept apart from conftest so tests import them by name.
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any
 
 import torch
@@ -81,7 +82,8 @@ class FakeSuite(Suite):
         return self._steps
 
     def tensors_at(self, model: str, step: int) -> dict[str, torch.Tensor]:
-        g = torch.Generator().manual_seed(hash((model, "init")) % 2**31)
+        # crc32, not hash(): str hashes differ between processes, and workers must agree
+        g = torch.Generator().manual_seed(zlib.crc32(f"{model}/init".encode()))
         out = {
             "embed.weight": torch.randn(10, 4, generator=g),
             "ln_final.weight": torch.ones(4),
