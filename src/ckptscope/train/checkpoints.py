@@ -28,6 +28,10 @@ TRAIN_LOG = "train_log.csv"
 HELDOUT_LOG = "heldout.csv"
 TRAIN_LOG_FIELDS = ("step", "loss", "lr", "grad_norm", "tokens")
 HELDOUT_LOG_FIELDS = ("step", "heldout_loss", "tokens")
+# transformers 5 calls the unembedding ``lm_head``; files keep Pythia's ``embed_out`` name,
+# which every transformers version loads (v5 renames it on load).
+_TO_FILE = {"lm_head.weight": "embed_out.weight"}
+_FROM_FILE = {v: k for k, v in _TO_FILE.items()}
 _FILE_MODE = 0o644  # mkstemp creates 0600; suites are meant to be shared read-only
 
 
@@ -79,7 +83,7 @@ def write_checkpoint(model: GPTNeoXForCausalLM, folder: Path, seq_len: int) -> N
 
     def fill(tmp: Path) -> None:
         state = {
-            k: v.detach().to("cpu", torch.float32).contiguous()
+            _TO_FILE.get(k, k): v.detach().to("cpu", torch.float32).contiguous()
             for k, v in model.state_dict().items()
         }
         model.config.to_json_file(tmp / "config.json")
@@ -93,7 +97,9 @@ def write_checkpoint(model: GPTNeoXForCausalLM, folder: Path, seq_len: int) -> N
 
 def load_weights(model: GPTNeoXForCausalLM, folder: Path) -> None:
     """Load a checkpoint's weights into ``model`` (strict)."""
-    state = load_file(str(folder / "model.safetensors"))
+    state = {
+        _FROM_FILE.get(k, k): v for k, v in load_file(str(folder / "model.safetensors")).items()
+    }
     model.load_state_dict(state, strict=True)
 
 

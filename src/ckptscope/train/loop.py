@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ def train_suite(
     name: str | None = None,
     config: SuiteConfig | None = None,
     device: str = "cpu",
-    threads: int | None = None,
+    threads: int | None = None,  # None: auto_threads(size) per model
     progress: ProgressFn | None = None,
 ) -> Path:
     """Train (or resume) a checkpoint suite into ``out_dir`` and return its path.
@@ -114,14 +115,27 @@ def train_suite(
     tc = cfg.train
     heldout = heldout_windows(held_ids, tc.seq_len, tc.heldout_tokens)
     out = prepare_suite_dir(Path(out_dir), cfg, corp, corpus, len(train_ids), len(held_ids))
-    if threads is not None:
-        torch.set_num_threads(threads)
-    for model_name, size, seed in cfg.models():
-        stream = TokenStream(train_ids, tc.seq_len, tc.batch_size, seed)
-        _train_model(
-            out / model_name, model_name, size, seed, cfg, stream, heldout, device, progress
-        )
+    saved_threads = torch.get_num_threads()
+    try:
+        for model_name, size, seed in cfg.models():
+            torch.set_num_threads(threads or auto_threads(size))
+            stream = TokenStream(train_ids, tc.seq_len, tc.batch_size, seed)
+            _train_model(
+                out / model_name, model_name, size, seed, cfg, stream, heldout, device, progress
+            )
+    finally:
+        torch.set_num_threads(saved_threads)
     return out
+
+
+def auto_threads(size: ModelSize) -> int:
+    """CPU threads for a size: 1 below width 256, where more threads cost more than they give.
+
+    Small matrices gain little from a second thread, and on a busy machine OpenMP threads
+    that spin-wait for each other make a step many times slower.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, size.width // 128, 8))
 
 
 def _train_model(
