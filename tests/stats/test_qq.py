@@ -37,6 +37,14 @@ def test_own_family_lies_on_the_diagonal_in_the_bulk(fitter, dist) -> None:
     np.testing.assert_allclose(qq[1, bulk], qq[0, bulk], atol=0.08)
 
 
+def test_only_resolved_probabilities_are_kept() -> None:
+    x = np.random.default_rng(3).normal(size=1000)
+    qq = qq_location_scale(fit_gaussian(x), quantiles(x), n=x.size)
+    kept = QUANTILE_PROBS[(QUANTILE_PROBS >= 1e-3) & (QUANTILE_PROBS <= 1 - 1e-3)]
+    assert qq.shape == (2, kept.size)
+    np.testing.assert_allclose(qq[0], stats.norm.ppf(kept))
+
+
 def test_heavy_tails_bend_away_from_the_gaussian_line() -> None:
     x = np.random.default_rng(1).standard_t(3, size=50_000)
     qq = qq_location_scale(fit_gaussian(x), quantiles(x))
@@ -48,6 +56,7 @@ def test_power_law_qq_of_a_pareto_sample_is_near_the_diagonal() -> None:
     y = (1 - rng.uniform(size=20_000)) ** (-1 / 1.5)  # alpha 2.5
     fit = fit_power_law(y)
     qq = qq_power_law(y, fit)
-    assert qq.shape == (2, TAIL_PROBS.size)
-    mid = (TAIL_PROBS > 0.05) & (TAIL_PROBS < 0.95)
+    p = TAIL_PROBS[(TAIL_PROBS >= 1 / fit.n_tail) & (TAIL_PROBS <= 1 - 1 / fit.n_tail)]
+    assert qq.shape == (2, p.size)
+    mid = (p > 0.05) & (p < 0.95)
     np.testing.assert_allclose(np.log(qq[1, mid]), np.log(qq[0, mid]), atol=0.15)

@@ -9,7 +9,8 @@ Records written per tensor (``component, block, param``):
 * arrays ``hist`` (counts on :data:`~ckptscope.stats.UNIVERSAL_GRID`, meta = the grid),
   ``quantiles`` (at :data:`~ckptscope.stats.QUANTILE_PROBS`), ``qq_gaussian``,
   ``qq_logistic`` and ``qq_power_law`` (each ``(2, K)``: standard-family quantiles, then
-  standardised sample quantiles; see :mod:`ckptscope.stats.qq`);
+  standardised sample quantiles, at the probabilities the sample resolves, so ``K`` may
+  be below 199; see :mod:`ckptscope.stats.qq`);
 * scalars ``n_values``, ``n_nonfinite``, ``n_fit``, ``degenerate`` (0/1), and unless
   degenerate ``fit_<family>_<param>``, ``fit_<family>_{loglik,aic,bic,ks}`` for each of
   :data:`~ckptscope.stats.FAMILIES`, ``fit_winner`` (index into FAMILIES, lowest BIC),
@@ -174,7 +175,7 @@ def describe_distribution(
     qq: dict[str, np.ndarray] = {}
     if report.fits and q is not None:
         for family in QQ_FAMILIES:
-            qq[f"qq_{family}"] = qq_location_scale(report.get(family), q)
+            qq[f"qq_{family}"] = qq_location_scale(report.get(family), q, n=int(x.size))
         if report.power_law is not None:
             qq["qq_power_law"] = qq_power_law(sample, report.power_law)
     return DistributionSummary(

@@ -36,16 +36,34 @@ def standard_quantiles(family: str, probs: np.ndarray = QUANTILE_PROBS) -> np.nd
         ) from None
 
 
+def resolved(probs: np.ndarray, n: int) -> np.ndarray:
+    """Mask of ``probs`` a sample of ``n`` values resolves: ``1/n <= p <= 1 - 1/n``.
+
+    Beyond these, sample quantiles only interpolate towards the extreme value and would
+    draw a flat, meaningless end on a QQ plot.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    return (p >= 1.0 / n) & (p <= 1.0 - 1.0 / n)
+
+
 def qq_location_scale(
-    fit: Fit, sample_quantiles: np.ndarray, probs: np.ndarray = QUANTILE_PROBS
+    fit: Fit,
+    sample_quantiles: np.ndarray,
+    probs: np.ndarray = QUANTILE_PROBS,
+    n: int | None = None,
 ) -> np.ndarray:
-    """``(2, K)`` QQ data of sample quantiles at ``probs`` against a location-scale ``fit``."""
+    """``(2, K)`` QQ data of sample quantiles at ``probs`` against a location-scale ``fit``.
+
+    With ``n`` (the number of values the quantiles came from), only the probabilities that
+    sample resolves are kept (see :func:`resolved`), so ``K <= len(probs)``.
+    """
     if fit.family not in _STANDARD_PPF:
         raise ValueError(f"QQ against {fit.family!r} is not supported; use {sorted(_STANDARD_PPF)}")
-    sample = (np.asarray(sample_quantiles, dtype=np.float64) - fit.params["loc"]) / fit.params[
-        "scale"
-    ]
-    return np.stack([standard_quantiles(fit.family, probs), sample])
+    probs = np.asarray(probs, dtype=np.float64)
+    sample = np.asarray(sample_quantiles, dtype=np.float64)
+    sample = (sample - fit.params["loc"]) / fit.params["scale"]
+    qq = np.stack([standard_quantiles(fit.family, probs), sample])
+    return qq if n is None else qq[:, resolved(probs, n)]
 
 
 def qq_power_law(
@@ -54,12 +72,14 @@ def qq_power_law(
     """``(2, K)`` QQ data of the tail ``|x| >= xmin`` against the fitted Pareto, over ``xmin``.
 
     Row 0 is the Pareto quantile ``(1 - p)**(-1 / (alpha - 1))``, row 1 the sample quantile
-    of the tail magnitudes at the same within-tail probability ``p``, divided by ``xmin``.
+    of the tail magnitudes at the same within-tail probability ``p``, divided by ``xmin``; only the probabilities
+    the tail resolves are kept (see :func:`resolved`).
     """
     y = np.abs(np.asarray(values, dtype=np.float64).ravel())
     tail = y[np.isfinite(y) & (y >= fit.xmin)]
     if tail.size == 0:
         raise ValueError(f"no values at or above xmin={fit.xmin!r}")
     p = np.asarray(tail_probs, dtype=np.float64)
+    p = p[resolved(p, tail.size)]
     theory = (1 - p) ** (-1 / (fit.alpha - 1))
     return np.stack([theory, np.quantile(tail, p) / fit.xmin])
