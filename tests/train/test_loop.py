@@ -47,7 +47,13 @@ def test_layout_and_logs(tmp_path: Path, micro: SuiteConfig, small_corpus: Path)
     for model in ("w32", "w32-seed1"):
         for step in steps:
             folder = out / model / f"step{step}"
-            for f in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            for f in (
+                "model.safetensors",
+                "config.json",
+                "tokenizer.json",
+                "tokenizer_config.json",
+                "special_tokens_map.json",
+            ):
                 assert (folder / f).is_file(), folder / f
         with (out / model / "train_log.csv").open() as f:
             rows = list(csv.DictReader(f))
