@@ -51,11 +51,12 @@ def sweep(streamer: Streamer, fetcher: FakeFetcher, steps: list[int]) -> list[in
     for i, step in enumerate(steps):
         if i + 1 < len(steps):
             streamer.prefetch("m", steps[i + 1])
-        streamer.acquire("m", step)  # Suite.open(model, step) does this
-        streamer.acquire("m", steps[0])  # the initial checkpoint, kept
-        if i > 0:
-            streamer.acquire("m", steps[i - 1])  # the previous one, kept
+        held = [step, steps[0]] + ([steps[i - 1]] if i else [])  # current, initial, previous
+        for s in held:
+            streamer.acquire("m", s)  # Suite.open(model, s) does this
         time.sleep(0.003)  # analysis; the next checkpoint downloads meanwhile
+        for s in held:
+            streamer.done_with("m", s)  # Checkpoint.close() does this
         if i > 1:  # the previous one is done with; steps[0] stays until the model ends
             streamer.release("m", steps[i - 1])
         after.append(disk_bytes(fetcher.root))
@@ -85,16 +86,39 @@ def test_budget_must_hold_three_checkpoints(tmp_path):
         streamer.prefetch("m", 0)
 
 
-def test_forgetting_release_is_an_error_not_a_hang(tmp_path):
+def test_holding_too_much_open_is_an_error_not_a_hang(tmp_path):
     streamer = Streamer(FakeFetcher(tmp_path, 0), 3 * SIZE)
     for step in (0, 1, 2):
-        streamer.acquire("m", step)
+        streamer.acquire("m", step)  # opened and never closed
     with pytest.raises(CheckpointError, match=r"disk budget \d+ bytes is full"):
         streamer.acquire("m", 3)
-    streamer.release("m", 1)
+    streamer.release("m", 1)  # still open: deleted when closed
+    streamer.done_with("m", 1)
     streamer.acquire("m", 3)
     assert streamer.resident() == [("m", 0), ("m", 2), ("m", 3)]
     streamer.close()
+
+
+@pytest.mark.parametrize("n_fit", [3, 4])
+def test_evicts_idle_checkpoints_without_release(tmp_path, n_fit):
+    """A sweep that only opens and closes (initial, previous, current) stays in budget."""
+    budget = n_fit * SIZE
+    fetcher = FakeFetcher(tmp_path, budget)
+    streamer = Streamer(fetcher, budget)
+    steps = [0, 10, 20, 30, 40, 50, 60]
+    for i, step in enumerate(steps):
+        if i + 1 < len(steps):
+            streamer.prefetch("m", steps[i + 1])
+        held = [step, steps[0]] + ([steps[i - 1]] if i else [])
+        for s in held:
+            streamer.acquire("m", s)
+        assert disk_bytes(tmp_path) <= budget
+        for s in held:
+            streamer.done_with("m", s)
+    streamer.close()
+    assert fetcher.peak <= budget
+    assert sorted(fetcher.fetched) == steps
+    assert ("m", 0) in streamer.resident()  # the initial checkpoint is kept
 
 
 def test_parse_bytes():

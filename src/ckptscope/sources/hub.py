@@ -10,9 +10,11 @@ revisions present in the cache.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,16 +159,33 @@ def fetch_checkpoint_files(
 class HubCheckpoint(FolderCheckpoint):
     """A checkpoint in the Hub cache; fetches tokenizer files only when asked for them."""
 
-    def __init__(self, model: str, step: int, folder: Path, weights: Path, *,
-                 loc: HubLocation, repo: str, revision: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: str,
+        step: int,
+        folder: Path,
+        weights: Path,
+        *,
+        loc: HubLocation,
+        repo: str,
+        revision: str,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(model, step, folder, weights=weights)
         self.repo, self.revision, self._loc = repo, revision, loc
+        self._on_close = on_close
 
     def tokenizer_dir(self) -> Path | None:
         if not (self.folder / "tokenizer.json").is_file():
             for name in TOKENIZER_FILES:
                 self._loc.try_download(self.repo, self.revision, name)
         return super().tokenizer_dir()
+
+    def close(self) -> None:
+        super().close()
+        if self._on_close is not None:  # streaming: the checkpoint may now be evicted
+            on_close, self._on_close = self._on_close, None
+            on_close()
 
 
 class HubSuite(Suite):
@@ -273,13 +292,24 @@ class HubSuite(Suite):
 
     def open(self, model: str, step: int) -> Checkpoint:
         repo, revision = self._repo(model), self.revision(model, step)
-        if self._streamer is not None:
-            self._streamer.acquire(model, step)
-        local_only = self._cache_only or self._streamer is not None
-        folder, weights = fetch_checkpoint_files(self.loc, repo, revision, local_only=local_only)
+        streamer = self._streamer
+        if streamer is None:
+            folder, weights = fetch_checkpoint_files(
+                self.loc, repo, revision, local_only=self._cache_only
+            )
+            return HubCheckpoint(
+                model, step, folder, weights, loc=self.loc, repo=repo, revision=revision
+            )
+        streamer.acquire(model, step)  # held until the checkpoint is closed
+        try:
+            folder, weights = fetch_checkpoint_files(self.loc, repo, revision, local_only=True)
+        except BaseException:
+            streamer.done_with(model, step)
+            raise
         return HubCheckpoint(
-            model, step, folder, weights, loc=self.loc, repo=repo, revision=revision
-        )
+            model, step, folder, weights, loc=self.loc, repo=repo, revision=revision,
+            on_close=functools.partial(streamer.done_with, model, step),
+        )  # fmt: skip
 
     # -- streaming hooks (no-ops without max_disk) --------------------------------------
     def prefetch(self, model: str, step: int) -> None:

@@ -1,11 +1,12 @@
 """Bounded disk streaming: fetch checkpoint i+1 while i is analysed, under a byte budget.
 
-A :class:`Streamer` owns one background thread. The sweep tells it what it will need
-(``prefetch``), waits for a checkpoint (``acquire``, called by ``Suite.open``) and says what
-it no longer needs (``release``), which deletes the files that fetch created. Each fetch
-reserves the checkpoint's size before downloading, so the bytes on disk never exceed
-``max_disk``; the budget must hold three checkpoints (initial, previous, current), and a
-fourth lets the next one download while the current one is analysed.
+A :class:`Streamer` owns one background thread. ``Suite.open`` waits for a checkpoint
+(``acquire``) and its ``close`` hands it back (``done_with``); ``prefetch`` queues the next
+one to download meanwhile, ``release`` deletes one at once. Each fetch reserves the
+checkpoint's size before downloading and first evicts idle checkpoints (lowest step first,
+never a model's initial step, never one still open), so the bytes on disk never exceed
+``max_disk``. The budget must hold three checkpoints (initial, previous, current);
+a fourth lets the next one download while the current one is analysed.
 """
 
 from __future__ import annotations
@@ -58,13 +59,22 @@ class _Job:
     size: int
     awaited: bool = False
     released: bool = False
+    users: list[int] = field(default_factory=list)  # thread ids holding it open
+    used: bool = False  # opened at least once (a prefetched, unused one is never evicted)
+    last_used: int = 0
     files: list[Path] = field(default_factory=list)
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
 
 class Streamer:
-    """Fetches in the background, keeps what is not released, never exceeds ``max_disk``."""
+    """Fetches in the background and never holds more than ``max_disk`` bytes.
+
+    Room is made by evicting checkpoints that are resident, not open, opened at least once
+    and not the model's initial (lowest) step, lowest step first; a background prefetch
+    also keeps each model's latest opened step (the next task's "previous"). ``release``
+    evicts one at once.
+    """
 
     def __init__(self, fetcher: Fetcher, max_disk: int) -> None:
         self.fetcher = fetcher
@@ -73,6 +83,8 @@ class Streamer:
         self._pending: list[_Job] = []
         self._inflight: _Job | None = None
         self._resident: dict[tuple[str, int], _Job] = {}
+        self._initial: dict[str, int] = {}  # model -> lowest step seen: kept
+        self._clock = 0
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -83,20 +95,37 @@ class Streamer:
             self._job(model, step)
 
     def acquire(self, model: str, step: int) -> None:
-        """Block until the checkpoint is on disk (fetching it first if nobody asked)."""
+        """Block until the checkpoint is on disk and hold it open until ``done_with``."""
         with self._cond:
             job = self._job(model, step)
             job.awaited = True
+            job.users.append(threading.get_ident())
             self._cond.notify_all()
         job.done.wait()
         if job.error is not None:
             with self._cond:
+                job.users.remove(threading.get_ident())
                 if self._resident.get(job.key) is job:
                     del self._resident[job.key]
             raise job.error
 
+    def done_with(self, model: str, step: int) -> None:
+        """The caller closed a checkpoint it acquired; it may now be evicted."""
+        with self._cond:
+            job = self._resident.get((model, step))
+            if job is None or threading.get_ident() not in job.users:
+                return
+            job.users.remove(threading.get_ident())
+            job.used = True
+            self._clock += 1
+            job.last_used = self._clock
+            if job.released and not job.users:
+                del self._resident[job.key]
+                self._evict(job)
+            self._cond.notify_all()
+
     def release(self, model: str, step: int) -> None:
-        """The checkpoint is no longer needed: delete its files now (or once fetched)."""
+        """The checkpoint is no longer needed: delete its files now (or once closed)."""
         key = (model, step)
         with self._cond:
             for job in list(self._pending):
@@ -107,13 +136,16 @@ class Streamer:
             if self._inflight is not None and self._inflight.key == key:
                 self._inflight.released = True
                 return
-            job = self._resident.pop(key, None)
+            job = self._resident.get(key)
             if job is not None:
-                self._evict(job)
+                job.released = True
+                if not job.users:
+                    del self._resident[key]
+                    self._evict(job)
             self._cond.notify_all()
 
     def resident(self) -> list[tuple[str, int]]:
-        """Checkpoints on disk (fetched and not released)."""
+        """Checkpoints on disk."""
         with self._cond:
             return sorted(self._resident)
 
@@ -133,6 +165,7 @@ class Streamer:
     # -- internals ----------------------------------------------------------------------
     def _job(self, model: str, step: int) -> _Job:
         key = (model, step)
+        self._initial[model] = min(step, self._initial.get(model, step))
         if key in self._resident:
             return self._resident[key]
         if self._inflight is not None and self._inflight.key == key:
@@ -160,6 +193,28 @@ class Streamer:
         used = sum(j.size for j in self._resident.values())
         return used + (self._inflight.size if self._inflight is not None else 0)
 
+    def _make_room(self, job: _Job) -> bool:
+        """Evict idle checkpoints, lowest step first, until ``job`` fits.
+
+        Never evicted: open ones, ones not opened yet (prefetched), each model's initial
+        step; and, for a prefetch, each model's latest opened step (the next "previous").
+        """
+        latest: dict[str, int] = {}
+        for j in self._resident.values():
+            if j.used:
+                latest[j.key[0]] = max(j.key[1], latest.get(j.key[0], j.key[1]))
+        idle = sorted(
+            (j for j in self._resident.values()
+             if j.used and not j.users and self._initial.get(j.key[0]) != j.key[1]
+             and (job.awaited or latest.get(j.key[0]) != j.key[1])),
+            key=lambda j: (j.key[1], j.last_used),
+        )  # fmt: skip
+        while self._used() + job.size > self.max_disk and idle:
+            victim = idle.pop(0)
+            del self._resident[victim.key]
+            self._evict(victim)
+        return self._used() + job.size <= self.max_disk
+
     def _next(self) -> _Job | None:
         """Under the lock: the next job that fits, failing awaited jobs that never can."""
         while not self._closed:
@@ -169,18 +224,19 @@ class Streamer:
             if job is None:
                 self._cond.wait()
                 continue
-            if self._used() + job.size <= self.max_disk:
+            if self._make_room(job):
                 self._pending.remove(job)
                 self._inflight = job
                 return job
-            if job.awaited and self._inflight is None:
-                # Nothing is being fetched and the caller waits: only a release could make
-                # room, and the caller cannot release while it waits.
+            waiters = set(job.users)
+            others_hold = any(set(j.users) - waiters for j in self._resident.values())
+            if job.awaited and not others_hold:
+                # The caller waits and holds what fills the budget: it can never fit.
                 self._pending.remove(job)
                 held = ", ".join(f"{m}@{s}" for m, s in sorted(self._resident))
                 job.error = CheckpointError(
-                    f"disk budget {self.max_disk} bytes is full ({held}); release() checkpoints "
-                    f"no longer needed before opening {job.key[0]} step {job.key[1]}"
+                    f"disk budget {self.max_disk} bytes is full ({held}); close or release() "
+                    f"checkpoints before opening {job.key[0]} step {job.key[1]}"
                 )
                 job.done.set()
                 continue
