@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ckptscope.report.figures import ReportOptions, draw_figures
+from ckptscope.report.html import write_html_report  # the interactive page (issue 8)
 from ckptscope.store import Store
 
 
@@ -30,4 +31,5 @@ def build_report(
         built.paths.extend(res.paths)
         if res.missing:
             built.missing.append(res.missing)
+    built.html = write_html_report(store, out_dir / "report.html", opts, built.paths)
     return built
