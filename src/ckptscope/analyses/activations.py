@@ -51,119 +51,15 @@ from ckptscope.analyses.base import (
 )
 from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batch
 from ckptscope.models.forward import forward_backward
+from ckptscope.models.resid_stats import ResidualStats
 from ckptscope.models.swap import parse_dtype, swapped_model
 from ckptscope.sources.base import Checkpoint
-from ckptscope.stats import UNIVERSAL_GRID, HistogramAccumulator, fit_all, quantiles
+from ckptscope.stats import UNIVERSAL_GRID, fit_all, quantiles
 
 log = logging.getLogger(__name__)
 
 OUTLIER_K = 8
-SAMPLES_PER_UPDATE = 1 << 13  # residual values kept per block and micro-batch, for fits
 FIT_SAMPLES = 20_000
-
-
-class ResidualStats:
-    """Streaming statistics of one residual position: ``update`` per micro-batch."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.hist = HistogramAccumulator()
-        self.n = 0
-        self.mean = 0.0
-        self.m2 = self.m3 = self.m4 = 0.0  # central power sums (not divided by n)
-        self.dim_max: torch.Tensor | None = None  # (d_model,) max |h| per dimension
-        self.samples: list[np.ndarray] = []
-        self._gen = torch.Generator().manual_seed(seed)
-
-    def update(self, h: torch.Tensor) -> None:
-        """Add a residual ``(batch, seq, d_model)``."""
-        # float64: fourth powers of outliers in the hundreds overflow float16 and
-        # lose the bulk's contribution in float32.
-        x = h.detach().reshape(-1, h.shape[-1]).to(torch.float64)  # (tokens, d_model)
-        dim_max = x.abs().amax(dim=0).cpu()
-        self.dim_max = dim_max if self.dim_max is None else torch.maximum(self.dim_max, dim_max)
-        flat = x.reshape(-1)
-        self._merge(flat)
-        cpu = flat.cpu().numpy()
-        self.hist.update(cpu)
-        idx = torch.randint(cpu.size, (min(SAMPLES_PER_UPDATE, cpu.size),), generator=self._gen)
-        self.samples.append(cpu[idx.numpy()])
-
-    def _merge(self, flat: torch.Tensor) -> None:
-        # Pébay's pairwise update of central moments: exact, one pass per micro-batch.
-        nb = flat.numel()
-        mb = float(flat.mean())
-        d = flat - mb
-        d2 = d * d
-        m2b, m3b, m4b = float(d2.sum()), float((d2 * d).sum()), float((d2 * d2).sum())
-        na, n = self.n, self.n + nb
-        delta = mb - self.mean
-        m4 = (
-            self.m4
-            + m4b
-            + delta**4 * na * nb * (na * na - na * nb + nb * nb) / n**3
-            + 6 * delta**2 * (na * na * m2b + nb * nb * self.m2) / n**2
-            + 4 * delta * (na * m3b - nb * self.m3) / n
-        )
-        m3 = self.m3 + m3b + delta**3 * na * nb * (na - nb) / n**2
-        m3 += 3 * delta * (na * m2b - nb * self.m2) / n
-        self.m2 += m2b + delta**2 * na * nb / n
-        self.m3, self.m4 = m3, m4
-        self.mean += delta * nb / n
-        self.n = n
-
-    def combine(self, other: ResidualStats) -> None:
-        """Pool another position's statistics into this one (all blocks together)."""
-        na, nb = self.n, other.n
-        if nb == 0:
-            return
-        if na == 0:
-            self.n, self.mean, self.m2, self.m3, self.m4 = (
-                other.n, other.mean, other.m2, other.m3, other.m4,
-            )  # fmt: skip
-        else:
-            n = na + nb
-            delta = other.mean - self.mean
-            m4 = (
-                self.m4 + other.m4
-                + delta**4 * na * nb * (na * na - na * nb + nb * nb) / n**3
-                + 6 * delta**2 * (na * na * other.m2 + nb * nb * self.m2) / n**2
-                + 4 * delta * (na * other.m3 - nb * self.m3) / n
-            )  # fmt: skip
-            m3 = self.m3 + other.m3 + delta**3 * na * nb * (na - nb) / n**2
-            m3 += 3 * delta * (na * other.m2 - nb * self.m2) / n
-            self.m2 += other.m2 + delta**2 * na * nb / n
-            self.m3, self.m4 = m3, m4
-            self.mean += delta * nb / n
-            self.n = n
-        self.hist.counts += other.hist.counts
-        self.samples += other.samples
-        if other.dim_max is not None:
-            self.dim_max = (
-                other.dim_max.clone()
-                if self.dim_max is None
-                else torch.maximum(self.dim_max, other.dim_max)
-            )
-
-    def metrics(self) -> dict[str, float]:
-        """Population moments (excess kurtosis) and max |h|; NaN-free."""
-        out = {"numel": float(self.n), "mean": self.mean}
-        var = self.m2 / self.n
-        out["std"] = math.sqrt(var)
-        if var > 0:
-            out["skew"] = (self.m3 / self.n) / var**1.5
-            out["kurtosis"] = (self.m4 / self.n) / var**2 - 3.0
-        assert self.dim_max is not None
-        out["max_abs"] = float(self.dim_max.max())
-        return out
-
-    def outlier_dims(self, k: int) -> np.ndarray:
-        """(2, k): the k dimensions with the largest max |h|, and those maxima."""
-        assert self.dim_max is not None
-        top = torch.topk(self.dim_max, min(k, self.dim_max.numel()))
-        return np.stack([top.indices.numpy().astype(np.float64), top.values.numpy()])
-
-    def sample(self) -> np.ndarray:
-        return np.concatenate(self.samples) if self.samples else np.zeros(0)
 
 
 @dataclass

@@ -3,12 +3,14 @@
 from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batch
 from ckptscope.models.forward import forward_backward
 from ckptscope.models.hooks import capture_residuals, find_blocks, residual_hooks
+from ckptscope.models.resid_stats import ResidualStats
 from ckptscope.models.swap import SwappableModel, clear_models, parse_dtype, swapped_model
 
 __all__ = [
     "BatchConfig",
     "EvalBatch",
     "NoEvalData",
+    "ResidualStats",
     "SwappableModel",
     "capture_residuals",
     "clear_models",
