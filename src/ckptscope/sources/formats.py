@@ -40,6 +40,12 @@ _ST_DTYPES = {
 _MAX_HEADER = 100 * 2**20  # the safetensors format caps its JSON header at 100 MB
 
 
+def _first(err: BaseException) -> str:
+    """The first sentence of an error message (library messages run long)."""
+    text = str(err).strip()
+    return text.splitlines()[0].split(". ")[0] if text else type(err).__name__
+
+
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -92,22 +98,37 @@ class SafetensorsFile:
                 raise CheckpointError(
                     f"{self.path}: corrupt safetensors header entry for tensor {name!r}"
                 ) from None
+            entry["shape"], entry["dtype"], entry["data_offsets"] = shape, dtype, (begin, end)
             if end > data_size:
-                raise CheckpointError(
+                entry["truncated"] = (
                     f"{self.path}: truncated: tensor {name!r} ends at byte {end} of the data "
                     f"section, which has only {data_size} bytes"
                 )
-            entry["shape"], entry["dtype"], entry["data_offsets"] = shape, dtype, (begin, end)
         return header
 
+    def names(self) -> list[str]:
+        """Tensor names from the header (no check that their data is all there)."""
+        return list(self.header())
+
+    def _check(self, name: str) -> dict[str, Any]:
+        entry = self.header().get(name)
+        if entry is None:
+            raise CheckpointError(f"{self.path}: no tensor {name!r}")
+        if "truncated" in entry:
+            raise CheckpointError(entry["truncated"])
+        return entry
+
     def tensors(self) -> list[TensorInfo]:
-        """Names, shapes and dtypes from the header."""
-        return [TensorInfo(k, v["shape"], v["dtype"]) for k, v in self.header().items()]
+        """Names, shapes and dtypes from the header; CheckpointError if any data is cut off."""
+        infos = []
+        for name in self.header():
+            entry = self._check(name)
+            infos.append(TensorInfo(name, entry["shape"], entry["dtype"]))
+        return infos
 
     def read(self, name: str) -> torch.Tensor:
         """One tensor (memory-mapped, then copied out of the map)."""
-        if name not in self.header():
-            raise CheckpointError(f"{self.path}: no tensor {name!r}")
+        self._check(name)
         try:
             if self._handle is None:
                 from safetensors import safe_open
@@ -115,15 +136,16 @@ class SafetensorsFile:
                 self._handle = safe_open(str(self.path), framework="pt", device="cpu")
             return self._handle.get_tensor(name)
         except Exception as err:  # safetensors raises its own error types
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise CheckpointError(f"{self.path}: cannot read tensor {name!r} ({first})") from None
+            cut = next((e["truncated"] for e in self.header().values() if "truncated" in e), None)
+            if cut is not None:  # safe_open refuses a file cut short, whichever tensor is asked
+                raise CheckpointError(f"{cut} (reading tensor {name!r})") from None
+            raise CheckpointError(
+                f"{self.path}: cannot read tensor {name!r} ({_first(err)})"
+            ) from None
 
     def iter_bytes(self, name: str, chunk: int = 1 << 24) -> Iterator[bytes]:
         """The stored bytes of one tensor, straight from the file, in chunks (for hashing)."""
-        entry = self.header().get(name)
-        if entry is None:
-            raise CheckpointError(f"{self.path}: no tensor {name!r}")
-        begin, end = entry["data_offsets"]
+        begin, end = self._check(name)["data_offsets"]
         with open(self.path, "rb") as f:
             f.seek(self._data_start + begin)
             left = end - begin
@@ -153,12 +175,17 @@ class TorchBinFile:
             try:
                 state = torch.load(self.path, weights_only=True, mmap=True, map_location="cpu")
             except Exception as err:
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise CheckpointError(f"{self.path}: corrupt or truncated ({first})") from None
+                raise CheckpointError(
+                    f"{self.path}: corrupt or truncated ({_first(err)})"
+                ) from None
             if not isinstance(state, dict):
                 raise CheckpointError(f"{self.path}: not a state dict ({type(state).__name__})")
             self._state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
         return self._state
+
+    def names(self) -> list[str]:
+        """Tensor names in the state dict."""
+        return list(self.state())
 
     def tensors(self) -> list[TensorInfo]:
         return [

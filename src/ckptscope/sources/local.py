@@ -65,7 +65,7 @@ class FolderCheckpoint(Checkpoint):
             if self.weights.name.endswith(".index.json"):
                 self._where = shard_files(self.weights)
             else:
-                self._where = {t.name: self.weights for t in self._file(self.weights).tensors()}
+                self._where = dict.fromkeys(self._file(self.weights).names(), self.weights)
         return self._where
 
     # -- Checkpoint -----------------------------------------------------------------
