@@ -91,3 +91,46 @@ def test_streaming_hub_suite_offline(pythia_cache):
     with worker_copy.open("pythia-14m", 1000) as ckpt:
         assert ckpt.step == 1000
     suite.close()
+
+
+class _Ref:
+    def __init__(self, name):
+        self.name = name
+
+
+class _File:
+    def __init__(self, path, size):
+        self.path, self.size = path, size
+
+
+class FakeApi:
+    """Stands in for ``HfApi`` online: no request leaves the test."""
+
+    def __init__(self, token=None):
+        pass
+
+    def list_repo_refs(self, repo):
+        names = ["main", "step0-tokens0B", "step1000-tokens4B", "step2000-tokens8B", "dev"]
+        return type("Refs", (), {"branches": [_Ref(n) for n in names]})()
+
+    def list_repo_tree(self, repo, revision=None):
+        return [
+            _File("config.json", 10),
+            _File("model.safetensors.index.json", 5),
+            _File("model-00001-of-00002.safetensors", 1000),
+            _File("model-00002-of-00002.safetensors", 900),
+            _File("pytorch_model.bin", 5000),
+            _File("README.md", 1),
+        ]
+
+
+def test_online_listing_uses_repo_refs_and_tree(monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    suite = open_suite("hf:allenai/OLMo-x", offline=False, max_disk="1MB")
+    assert suite.steps("OLMo-x") == [0, 1000, 2000]
+    assert suite.revision("OLMo-x", 2000) == "step2000-tokens8B"
+    fetcher = suite._streamer.fetcher
+    assert fetcher.size("OLMo-x", 1000) == 10 + 5 + 1000 + 900  # safetensors shards, not .bin
+    suite.close()
