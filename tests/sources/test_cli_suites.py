@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from ckptscope.cli.app import app
-from sources.builders import write_checkpoint
+from sources.builders import neox_state, write_checkpoint
 
 
 def test_suites_list_and_info(tmp_path):
@@ -19,3 +19,14 @@ def test_suites_list_and_info(tmp_path):
     assert "gpt_neox, 2 layers" in out.output and "qkv.1.weight" in out.output
     out = runner.invoke(app, ["suites", "list", str(tmp_path / "run"), "--steps", "5"])
     assert out.exit_code == 1 and "error: no checkpoint at step 5" in out.output
+
+
+def test_suites_verify_reports_identical_steps(tmp_path):
+    same = neox_state(0)
+    write_checkpoint(tmp_path / "run" / "step0", seed=0, state=same)
+    write_checkpoint(tmp_path / "run" / "step1", seed=0, state=same)
+    write_checkpoint(tmp_path / "run" / "step2", seed=2)
+    out = CliRunner().invoke(app, ["suites", "verify", str(tmp_path / "run")])
+    assert out.exit_code == 0
+    lines = out.output.splitlines()
+    assert "identical to step 0" in lines[1] and "identical" not in lines[0] + lines[2]

@@ -47,10 +47,10 @@ class Integrity(Analysis):
 
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
         ckpt = ctx.checkpoint
-        dtypes = {t.name: t for t in ckpt.tensors()}
+        infos = {t.name: t for t in ckpt.tensors()}
         for comp, raw in sorted(mapped_tensors(ckpt, ctx.adapter).items()):
-            digest = tensor_digest(ckpt, raw)
-            info = dtypes[raw]
+            info = infos[raw]
+            digest = tensor_digest(ckpt, raw, info)
             yield Array(
                 comp.component,
                 comp.block,

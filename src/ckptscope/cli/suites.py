@@ -76,5 +76,33 @@ def info(
             typer.echo(f"  {t.name:<56} {label:<20} {t.dtype:<9} {list(t.shape)}")
 
 
+@suites_app.command("verify")
+@user_errors
+def verify(
+    spec: Spec,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model (default: all).")
+    ] = None,
+    steps: Annotated[
+        str | None, typer.Option("--steps", help="Step selection (default: all).")
+    ] = None,
+    offline: Offline = False,
+) -> None:
+    """Check checkpoints against their configs and hash them; report identical steps."""
+    from ckptscope.adapters import get_adapter
+    from ckptscope.sources import open_suite, select_steps
+    from ckptscope.sources.integrity import checkpoint_digest
+
+    suite = open_suite(spec, **({"offline": True} if offline else {}))
+    for name in [model] if model else suite.models():
+        seen: dict[str, int] = {}
+        for step in select_steps(steps, suite.steps(name)):
+            with suite.open(name, step) as ckpt:
+                digest = checkpoint_digest(ckpt, get_adapter(ckpt.config()))
+            same = seen.setdefault(digest, step)
+            note = f"  identical to step {same}" if same != step else ""
+            typer.echo(f"{name} step {step}: ok {digest[:16]}{note}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(suites_app, name="suites")

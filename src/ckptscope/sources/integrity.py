@@ -9,19 +9,20 @@ import torch
 
 from ckptscope.adapters.base import Adapter, Component
 from ckptscope.errors import CheckpointError
-from ckptscope.sources.base import Checkpoint
+from ckptscope.sources.base import Checkpoint, TensorInfo
 from ckptscope.sources.formats import tensor_bytes
 
 HASH_ALGO = "blake2b-128"
 
 
-def tensor_digest(ckpt: Checkpoint, name: str) -> str:
+def tensor_digest(ckpt: Checkpoint, name: str, info: TensorInfo | None = None) -> str:
     """Hex blake2b-128 of a tensor's stored dtype, shape and raw bytes.
 
     The bytes are the same whatever the file format (safetensors is hashed straight from
     the file, other formats from the tensor), so identical weights hash identically.
     """
-    info = next((t for t in ckpt.tensors() if t.name == name), None)
+    if info is None:
+        info = next((t for t in ckpt.tensors() if t.name == name), None)
     if info is None:
         raise CheckpointError(f"{ckpt.model} step {ckpt.step}: no tensor {name!r}")
     h = hashlib.blake2b(digest_size=16)
@@ -72,3 +73,12 @@ def mapped_tensors(ckpt: Checkpoint, adapter: Adapter) -> dict[Component, str]:
             if comp not in mapping:
                 raise CheckpointError(f"{where}: missing tensor {adapter.raw_name(comp)!r}")
     return mapping
+
+
+def checkpoint_digest(ckpt: Checkpoint, adapter: Adapter) -> str:
+    """One hash of every parameter (after checking the structure): equal iff identical."""
+    infos = {t.name: t for t in ckpt.tensors()}
+    h = hashlib.blake2b(digest_size=16)
+    for comp, raw in sorted(mapped_tensors(ckpt, adapter).items()):
+        h.update(f"{comp.label()}={tensor_digest(ckpt, raw, infos[raw])};".encode())
+    return h.hexdigest()
