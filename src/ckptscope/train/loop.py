@@ -33,7 +33,7 @@ from transformers import GPTNeoXForCausalLM
 
 from ckptscope.data.corpus import load_corpus
 from ckptscope.data.tokenizer import encode_cached, load_tokenizer
-from ckptscope.errors import UsageError
+from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.train import checkpoints as ck
 from ckptscope.train.config import ModelSize, SuiteConfig, TrainConfig, preset
 from ckptscope.train.model import build_model
@@ -164,7 +164,10 @@ def _train_model(
     start = 0
     if state is not None:
         start = int(state["step"])
-        ck.load_weights(model, ck.step_dir(model_dir, start))
+        folder = ck.step_dir(model_dir, start)
+        if not (folder / "model.safetensors").is_file():
+            raise CheckpointError(f"cannot resume {name}: checkpoint {str(folder)!r} is missing")
+        ck.load_weights(model, folder)
     model.to(device).train()
     opt = _optimizer(model, tc, peak)
     if state is not None:
@@ -262,7 +265,7 @@ def _optimizer(model: GPTNeoXForCausalLM, tc: TrainConfig, peak: float) -> torch
 
 def _loss(model: GPTNeoXForCausalLM, batch: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy of windows (batch, seq_len + 1)."""
-    logits = model(input_ids=batch[:, :-1]).logits  # (batch, seq_len, vocab)
+    logits = model(input_ids=batch[:, :-1], use_cache=False).logits  # (batch, seq_len, vocab)
     return F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
 
 
@@ -276,7 +279,7 @@ def heldout_loss(
     total, count = 0.0, 0
     for i in range(0, len(windows), batch_size):
         batch = windows[i : i + batch_size].to(device)
-        logits = model(input_ids=batch[:, :-1]).logits
+        logits = model(input_ids=batch[:, :-1], use_cache=False).logits
         # Sum in float64 so the mean does not depend on how windows are batched.
         losses = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), reduction="none")
         total += losses.double().sum().item()

@@ -32,7 +32,8 @@ def neox_config(size: ModelSize, vocab_size: int, seq_len: int) -> GPTNeoXConfig
         eos_token_id=EOT_ID,
         tie_word_embeddings=False,
         use_parallel_residual=True,
-        use_cache=False,
+        use_cache=True,  # for generation from a checkpoint; training passes use_cache=False
+        dtype="float32",
         rope_parameters={
             "rope_type": "default",
             "rope_theta": 10000.0,
