@@ -85,3 +85,34 @@ def test_options() -> None:
     assert not any(k[2].startswith("head") for k in arrays)
     with pytest.raises(ValueError, match="unknown spectra options"):
         run({"spectra": {"topk": 3}})
+
+
+def test_real_gpt_neox_adapter_agrees_with_the_hand_split(neox_folder_suite) -> None:
+    from ckptscope.adapters import get_adapter
+    from ckptscope.analyses.base import CheckpointContext
+    from ckptscope.sources.folder import FolderSuite
+
+    suite = FolderSuite(neox_folder_suite)
+    with suite.open("tiny-b", 4) as ckpt:
+        cfg = ckpt.config()
+        ctx = CheckpointContext(suite.name, ckpt, get_adapter(cfg))
+        got = {
+            (r.component, r.block, r.param): r.values
+            for r in get_analysis("spectra").run(ctx)
+            if isinstance(r, Array)
+        }
+        raw = {t.name: ckpt.read(t.name).float() for t in ckpt.tensors()}
+    d, n_heads = cfg["hidden_size"], cfg["num_attention_heads"]
+    dh = d // n_heads
+    for block in range(cfg["num_hidden_layers"]):
+        qkv = raw[f"gpt_neox.layers.{block}.attention.query_key_value.weight"].double().numpy()
+        out = raw[f"gpt_neox.layers.{block}.attention.dense.weight"].double().numpy()
+        for h in range(n_heads):
+            base = h * 3 * dh
+            q, k, v = (qkv[base + i * dh : base + (i + 1) * dh] for i in range(3))
+            o = out[:, h * dh : (h + 1) * dh]
+            np.testing.assert_allclose(got[("ov", block, f"head{h}")], svals(o @ v)[:dh], rtol=1e-8)
+            np.testing.assert_allclose(
+                got[("qk", block, f"head{h}")], svals(q.T @ k)[:dh], rtol=1e-8
+            )
+    assert got[("embed", None, "weight")].shape == (min(cfg["vocab_size"], d),)

@@ -144,3 +144,23 @@ def test_derivation_from_a_store(tmp_path) -> None:
     ov_blocks = df[(df.component == "ov") & (df.param == "all") & df.block.notna()]
     assert set(ov_blocks.block.astype(int)) == {0, 1}
     assert ((df.value >= 0) & (df.value <= 1)).all()
+
+
+def test_real_gpt_neox_checkpoint(neox_folder_suite) -> None:
+    from ckptscope.adapters import get_adapter
+    from ckptscope.analyses.base import CheckpointContext
+    from ckptscope.sources.folder import FolderSuite
+
+    suite = FolderSuite(neox_folder_suite)
+    with suite.open("tiny-a", 0) as ckpt:
+        cfg = ckpt.config()
+        recs = list(
+            get_analysis("svd_directions").run(
+                CheckpointContext(suite.name, ckpt, get_adapter(cfg))
+            )
+        )
+    dh = cfg["hidden_size"] // cfg["num_attention_heads"]
+    shapes = {(r.component, r.param): r.values.shape for r in recs}
+    assert shapes[("mlp_in", "weight")] == (min(30, cfg["hidden_size"]), 20)
+    assert shapes[("ov", "head1")] == (dh, 20)  # at most d_head directions: OV has rank d_head
+    assert all(r.values.min() >= 0 and r.values.max() < cfg["vocab_size"] for r in recs)
