@@ -1,0 +1,209 @@
+"""The Hugging Face cache: where it is, offline mode, and fetching one revision's files.
+
+Only the files one checkpoint needs (``config.json``, a shard index, weights; safetensors
+preferred, ``.bin`` as fallback) are downloaded. Offline (``HF_HUB_OFFLINE=1`` or
+``offline=True``) only the cache is read, and a missing file names repo and revision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ckptscope.errors import CheckpointError
+from ckptscope.sources.formats import (
+    SAFETENSORS_INDEX,
+    TORCH_BIN_INDEX,
+    WEIGHT_CANDIDATES,
+    shard_files,
+)
+
+if TYPE_CHECKING:
+    from ckptscope.sources.hub import HubSuite
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+)
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def hub_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The Hub cache in use, read from the environment now (not at import time)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "hub"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def hub_offline(offline: bool | None = None) -> bool:
+    """Whether to read the cache only: ``offline`` if given, else HF_HUB_OFFLINE now."""
+    if offline is not None:
+        return offline
+    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return env.strip().lower() in _TRUE
+
+
+def repo_cache_folder(repo: str, cache_dir: Path) -> Path:
+    """``<cache>/models--org--name``."""
+    return cache_dir / ("models--" + repo.replace("/", "--"))
+
+
+def model_name(repo: str) -> str:
+    """A model's name in the suite: the repo's name without its owner."""
+    return repo.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class HubLocation:
+    """Where a suite reads from: cache folder, offline flag and token (picklable)."""
+
+    cache_dir: str
+    offline: bool
+    token: str | None = None
+
+    def download(
+        self, repo: str, revision: str, filename: str, *, local_only: bool = False
+    ) -> Path:
+        """One file of one revision, from the cache or the Hub; CheckpointError if absent."""
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        offline = self.offline or local_only
+        try:
+            return Path(
+                hf_hub_download(
+                    repo,
+                    filename,
+                    revision=revision,
+                    cache_dir=self.cache_dir,
+                    local_files_only=offline,
+                    token=self.token,
+                )
+            )
+        except LocalEntryNotFoundError:
+            raise FileNotFoundError(
+                f"{repo} revision {revision!r}: {filename} is not in the Hugging Face cache "
+                f"{self.cache_dir}" + (" (offline mode: HF_HUB_OFFLINE=1)" if self.offline else "")
+            ) from None
+        except EntryNotFoundError:
+            raise FileNotFoundError(f"{repo} revision {revision!r} has no {filename}") from None
+        except RevisionNotFoundError:
+            raise CheckpointError(f"{repo} has no revision {revision!r}") from None
+        except RepositoryNotFoundError:
+            raise CheckpointError(f"no Hub repo {repo!r} (or no access to it)") from None
+        except Exception as err:  # network errors: one line naming what was fetched
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(
+                f"{repo} revision {revision!r}: cannot fetch {filename} ({first})"
+            ) from None
+
+    def try_download(self, repo: str, revision: str, filename: str, **kw: Any) -> Path | None:
+        """Like ``download`` but None when the file does not exist (or is not cached)."""
+        try:
+            return self.download(repo, revision, filename, **kw)
+        except FileNotFoundError:
+            return None
+
+
+def fetch_checkpoint_files(
+    loc: HubLocation, repo: str, revision: str, *, local_only: bool = False
+) -> tuple[Path, Path]:
+    """Fetch config and weights of one revision; returns (snapshot folder, weights path)."""
+    try:
+        config = loc.download(repo, revision, "config.json", local_only=local_only)
+    except FileNotFoundError as err:
+        raise CheckpointError(str(err)) from None
+    for candidate in WEIGHT_CANDIDATES:
+        path = loc.try_download(repo, revision, candidate, local_only=local_only)
+        if path is None:
+            continue
+        if candidate in (SAFETENSORS_INDEX, TORCH_BIN_INDEX):
+            try:
+                shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
+            except (ValueError, KeyError, TypeError) as err:
+                raise CheckpointError(f"{path}: unreadable shard index ({err})") from None
+            for shard in shards:
+                try:
+                    loc.download(repo, revision, shard, local_only=local_only)
+                except FileNotFoundError as err:
+                    raise CheckpointError(str(err)) from None
+        return config.parent, path
+    where = "in the Hugging Face cache" if (loc.offline or local_only) else "in the repo"
+    raise CheckpointError(
+        f"{repo} revision {revision!r}: no weights {where} "
+        f"(looked for {', '.join(WEIGHT_CANDIDATES)})"
+    )
+
+
+class HubFetcher:
+    """Fetches one revision's files into the Hugging Face cache for a :class:`Streamer`."""
+
+    def __init__(self, suite: HubSuite) -> None:
+        self.suite = suite
+        self._plans: dict[tuple[str, int], list[tuple[str, int]]] = {}
+
+    def _plan(self, model: str, step: int) -> list[tuple[str, int]]:
+        key = (model, step)
+        if key not in self._plans:
+            self._plans[key] = self._list(model, step)
+        return self._plans[key]
+
+    def _list(self, model: str, step: int) -> list[tuple[str, int]]:
+        suite = self.suite
+        repo, revision = suite.repos[model], suite.revision(model, step)
+        if suite.loc.offline:
+            folder, weights = fetch_checkpoint_files(suite.loc, repo, revision)
+            ckpt_files = [folder / "config.json", weights]
+            if weights.name.endswith(".index.json"):
+                ckpt_files += sorted(set(shard_files(weights).values()))
+            return [(str(p.relative_to(folder)), p.stat().st_size) for p in ckpt_files]
+        from huggingface_hub import HfApi
+
+        tree = {
+            f.path: int(f.size)
+            for f in HfApi(token=suite.loc.token).list_repo_tree(repo, revision=revision)
+            if hasattr(f, "size")
+        }
+        weights = next((c for c in WEIGHT_CANDIDATES if c in tree), None)
+        if weights is None or "config.json" not in tree:
+            raise CheckpointError(f"{repo} revision {revision!r}: no config.json or weights")
+        files = ["config.json", weights]
+        if weights.endswith(".index.json"):
+            stem = weights.removesuffix(".index.json").rsplit(".", 1)
+            files += [p for p in tree if p.startswith(stem[0] + "-") and p.endswith("." + stem[1])]
+        return [(f, tree[f]) for f in files]
+
+    def size(self, model: str, step: int) -> int:
+        return sum(size for _, size in self._plan(model, step))
+
+    def fetch(self, model: str, step: int) -> list[Path]:
+        from huggingface_hub import try_to_load_from_cache
+
+        suite = self.suite
+        repo, revision = suite.repos[model], suite.revision(model, step)
+        created = []
+        for filename, _ in self._plan(model, step):
+            cached = try_to_load_from_cache(
+                repo, filename, cache_dir=suite.loc.cache_dir, revision=revision
+            )
+            path = suite.loc.download(repo, revision, filename)
+            if not isinstance(cached, str):  # not in the cache before: ours to delete
+                created.append(path)
+        return created
