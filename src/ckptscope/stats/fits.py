@@ -168,7 +168,7 @@ def _minimise(fun, x0, bounds) -> tuple[np.ndarray, bool]:
     frac = np.clip((x0 - lo) / width, 1e-6, 1 - 1e-6)
     w0 = np.where(boxed, special.logit(frac), x0)
     res = optimize.minimize(
-        wrapped, w0, jac=True, method="BFGS", options={"maxiter": 300, "gtol": 1e-7}
+        wrapped, w0, jac=True, method="BFGS", options={"maxiter": 300, "gtol": 1e-6}
     )
     # status 2 is "precision loss": the optimum is flat to rounding, which is converged here
     return to_theta(res.x)[0], bool(res.success or res.status == 2)
@@ -420,14 +420,16 @@ FITTERS: dict[str, Callable[[np.ndarray], Fit]] = {
 
 
 def fit_power_law(
-    values: np.ndarray, *, min_tail: int = MIN_TAIL, n_candidates: int = 200
+    values: np.ndarray, *, min_tail: int = MIN_TAIL, n_candidates: int = 120
 ) -> PowerLawFit:
     """Continuous power-law tail of ``|x|`` by Clauset, Shalizi & Newman (2009).
 
-    For each candidate ``xmin`` (up to ``n_candidates`` distinct magnitudes, evenly spaced in
-    rank among those leaving at least ``min_tail`` values above), ``alpha = 1 + n /
-    sum(ln(y / xmin))``; the chosen ``xmin`` minimises the KS distance between the tail's
-    empirical CDF and the fitted Pareto CDF ``1 - (y / xmin)**(1 - alpha)``.
+    For each candidate ``xmin``, ``alpha = 1 + m / sum(ln(y / xmin))`` over the ``m``
+    magnitudes ``y >= xmin``; the chosen ``xmin`` minimises the KS distance between the
+    tail's empirical CDF and the fitted Pareto CDF ``1 - (y / xmin)**(1 - alpha)``.
+    Candidates are the magnitudes whose tail sizes ``m`` are ``n_candidates`` values
+    geometrically spaced from ``min_tail`` to all non-zero values (tail size resolved to
+    ~6% for 65k values), which keeps the search O(n) instead of O(n^2).
     """
     x = np.asarray(values, dtype=np.float64).ravel()
     if not np.all(np.isfinite(x)):
@@ -439,11 +441,12 @@ def fit_power_law(
         raise ValueError(f"need more than {min_tail} non-zero values for a power-law tail, got {n}")
     logs = np.log(y)
     suffix = np.cumsum(logs[::-1])[::-1]  # suffix[i] = sum(logs[i:])
-    last = n - min_tail  # xmin = y[i] leaves n - i >= min_tail values
-    cand = np.unique(np.linspace(0, last, min(n_candidates, last + 1)).astype(np.int64))
+    tails = np.geomspace(min_tail, n, n_candidates).round().astype(np.int64)
+    cand = np.unique(n - tails)  # xmin = y[i] leaves m = n - i >= min_tail values
     cand = cand[y[cand] < y[-1]]  # a tail of equal values has no exponent
     if cand.size == 0:
         raise ValueError("the largest magnitudes are all equal; no power-law tail")
+    ranks = np.arange(1, n + 1, dtype=np.float64)
     best = None
     for i in cand:
         m = n - i
@@ -453,7 +456,7 @@ def fit_power_law(
         alpha = 1 + m / denom
         tail = y[i:] / y[i]
         model = 1 - tail ** (1 - alpha)
-        emp_hi = np.arange(1, m + 1) / m
+        emp_hi = ranks[:m] / m
         ks = float(max(np.max(emp_hi - model), np.max(model - (emp_hi - 1 / m))))
         if best is None or ks < best[0]:
             best = (ks, i, alpha, m, denom)

@@ -222,7 +222,13 @@ def quantiles(
         raise ValueError("no finite values to take quantiles of")
     if max_samples is not None and flat.size > max_samples:
         flat = subsample(flat, max_samples, seed)
-    return np.quantile(flat.astype(np.float64), probs)
+    # one sort, then numpy's default "linear" rule by hand: np.quantile partitions once per
+    # probability, which is several times slower for 199 of them
+    ordered = np.sort(flat).astype(np.float64)
+    h = (ordered.size - 1) * np.asarray(probs, dtype=np.float64)
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, ordered.size - 1)
+    return ordered[lo] + (h - lo) * (ordered[hi] - ordered[lo])
 
 
 def subsample(values: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
