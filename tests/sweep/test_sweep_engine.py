@@ -28,9 +28,9 @@ def test_exact_rows_for_a_fake_suite(tmp_path):
     keys = df[["model", "step", "component", "block", "param"]].drop_duplicates()
     assert len(keys) == 2 * 4 * 6
     assert not df.duplicated(["model", "step", "component", "block", "param", "metric"]).any()
-    first = df[(df.step == 0) & (df.component == "embed")].set_index("metric")["value"]
+    first = df[(df.model == "a") & (df.step == 0) & (df.component == "embed")].set_index("metric")["value"]
     assert first["dist_init"] == 0.0 and "dist_prev" not in first.index
-    later = df[(df.step == 2) & (df.component == "embed")].set_index("metric")["value"]
+    later = df[(df.model == "a") & (df.step == 2) & (df.component == "embed")].set_index("metric")["value"]
     assert {"dist_init", "dist_prev", "rel_dist_init", "rel_dist_prev"} <= set(later.index)
     # zero-initialised biases have no relative distance from init, rather than a NaN
     bias = df[(df.step == 4) & (df.param == "bias")]
