@@ -8,6 +8,7 @@ the update size). Streams one tensor at a time; never instantiates the model.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from ckptscope.analyses.base import (
@@ -17,7 +18,10 @@ from ckptscope.analyses.base import (
     register_analysis,
     scalars_for,
 )
+from ckptscope.errors import CheckpointError
 from ckptscope.stats.moments import l2_distance, l2_norm, moments
+
+log = logging.getLogger(__name__)
 
 
 @register_analysis
@@ -28,6 +32,7 @@ class WeightStats(Analysis):
     requires = frozenset({"initial", "previous"})
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
+        unreadable: set[str] = set()
         for comp in ctx.components():
             w = ctx.read(comp)
             m = moments(w)
@@ -36,9 +41,15 @@ class WeightStats(Analysis):
                 metrics["nonfinite"] = float(m.nonfinite)
             for which, prefix in (("initial", "init"), ("previous", "prev")):
                 ref_ckpt = ctx.initial if which == "initial" else ctx.previous
-                if ref_ckpt is None:
+                if ref_ckpt is None or which in unreadable:
                     continue
-                ref = w if ref_ckpt is ctx.checkpoint else ctx.read(comp, which)
+                try:
+                    ref = w if ref_ckpt is ctx.checkpoint else ctx.read(comp, which)
+                except CheckpointError as err:
+                    # A corrupt reference costs only the distances to it, not this step.
+                    log.warning("%s step %s: no distances to it: %s", ctx.model, ctx.step, err)
+                    unreadable.add(which)
+                    continue
                 dist = l2_distance(w, ref)
                 metrics[f"dist_{prefix}"] = dist
                 ref_norm = m.norm if ref is w else l2_norm(ref)
