@@ -74,8 +74,13 @@ def main() -> None:
     """Build the checkpoints, time both paths, print the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4, help="checkpoints (first is warm-up)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        # On a shared, oversubscribed machine parallel copies stall; one thread is steadier.
+        torch.set_num_threads(args.threads)
     options = SweepOptions()
     with tempfile.TemporaryDirectory() as tmp:
         steps = tuple(range(args.steps))
