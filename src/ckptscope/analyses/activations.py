@@ -1,6 +1,6 @@
 """Residual-stream activations on a fixed evaluation batch (FIGURES.md F3, F5, F6).
 
-Records, per checkpoint (``param`` is ``""`` throughout):
+Records, per checkpoint (``param`` is ``""`` except on ``eval_batch_info``):
 
 * component ``resid``, block ``i``: the residual after block ``i`` (its raw output, before
   any final LayerNorm). Scalars ``mean, std, skew, kurtosis`` (excess), ``max_abs``,
@@ -13,7 +13,8 @@ Records, per checkpoint (``param`` is ``""`` throughout):
   output), same records as one block. A separate component, not block -1, so ``block``
   keeps meaning "block index" everywhere.
 * component ``model``, block None: scalar ``loss`` (mean next-token cross-entropy on the
-  batch) and array ``eval_batch_info`` (values: the batch shape; meta: its provenance).
+  batch) and array ``eval_batch_info`` (param: the analysis that wrote it; values: the
+  batch shape; meta: JSON provenance: source, tokenizer sha256, tokens_sha256, seed).
 
 The derivation ``resid_outliers`` adds, per block and step: ``outlier_jaccard`` (overlap of
 the top-k outlier dimensions with the previous stored step's), ``max_abs_ever`` (running
@@ -96,7 +97,7 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
     batch = batch_for(ctx)
     dtype = parse_dtype(ctx.options.extra.get("dtype"))
     device = ctx.options.device
-    key = (batch.sha256, str(dtype), device)
+    key = (batch.sha256, str(dtype), device, _k(ctx), ctx.options.seed)
     hit = _LAST if _LAST is not None and _LAST[0] == key and _LAST[1]() is ctx.checkpoint else None
     if hit is not None and (hit[2].gradients is not None or not gradients):
         return hit[2]
