@@ -16,7 +16,8 @@ class CheckpointTask:
     """One checkpoint to open once, with every analysis still missing for it.
 
     ``initial_step`` is the model's first checkpoint (distances from init);
-    ``previous_step`` the checkpoint before this one in the sweep (update sizes).
+    ``previous_step`` the checkpoint before this one in the sweep (update sizes);
+    ``next_step`` the one after it, which a streaming source may fetch meanwhile.
     """
 
     suite: str
@@ -25,6 +26,7 @@ class CheckpointTask:
     analyses: tuple[str, ...]
     initial_step: int | None
     previous_step: int | None
+    next_step: int | None = None
 
     def task_keys(self) -> list[TaskKey]:
         return [TaskKey(self.suite, self.model, self.step, a) for a in self.analyses]
@@ -47,10 +49,13 @@ def plan_sweep(
         available = suite.steps(model)
         initial = available[0] if available else None
         previous: int | None = None
-        for step in steps:
+        for i, step in enumerate(steps):
             missing = tuple(a for a in analyses if TaskKey(suite.name, model, step, a) not in done)
             skipped += len(analyses) - len(missing)
             if missing:
-                tasks.append(CheckpointTask(suite.name, model, step, missing, initial, previous))
+                after = steps[i + 1] if i + 1 < len(steps) else None
+                tasks.append(
+                    CheckpointTask(suite.name, model, step, missing, initial, previous, after)
+                )
             previous = step
     return tasks, skipped

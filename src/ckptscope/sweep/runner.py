@@ -50,6 +50,8 @@ def run_checkpoint(
     store = Store(store_root)
     outcome = TaskOutcome(task)
     start = time.perf_counter()
+    if task.next_step is not None:
+        suite.prefetch(task.model, task.next_step)  # streaming sources download meanwhile
     with ExitStack() as stack:
         try:
             ckpt = stack.enter_context(suite.open(task.model, task.step))

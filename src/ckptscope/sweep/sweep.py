@@ -146,6 +146,9 @@ def run_sweep(
 ) -> SweepResult:
     """Run a sweep to completion; resumable, since stored tasks are skipped."""
     start = time.perf_counter()
+    if config.max_disk and config.executor != "local":
+        # workers get a copy of the suite without its download thread
+        raise UsageError("--max-disk streaming runs with --executor local only")
     try:
         store = Store(config.out)
     except OSError as err:
@@ -175,6 +178,9 @@ def run_sweep(
                 progress(Progress(i, len(tasks), t.model, t.step, time.perf_counter() - start))
     finally:
         executor.close()
+        close = getattr(suite, "close", None)
+        if callable(close):
+            close()
     run_derivations(store, suite.name)
     result.seconds = time.perf_counter() - start
     return result
