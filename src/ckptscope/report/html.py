@@ -47,7 +47,8 @@ __all__ = ["esc", "heatmap_figure", "plot_text", "script_json", "write_html_repo
 log = logging.getLogger(__name__)
 
 MAX_FRAMES = 60
-MAX_HEATMAP_FRAMES = 30  # a 256x256 int8 frame is ~87 kB of base64
+MAX_HEATMAP_FRAMES = 30  # per model; a 256x256 int8 frame is ~87 kB of base64
+HEATMAP_FRAME_BUDGET = 120  # over all models: ~10 MB of heatmaps at most
 DISPLAY_BINS = 121
 MAX_TABLE_ROWS = 500
 MATRICES = ("qkv", "attn_out", "mlp_in", "mlp_out")
@@ -172,7 +173,7 @@ _WEIGHT_FINDINGS = {
 
 
 def line_fig(data: Data, sec: Section, fig_id: str, title: str, analysis: str,
-             rows: Sequence[tuple[str, str, str]], per_block: bool) -> None:  # fmt: skip
+             rows: Sequence[tuple[str, str, str]], per_block: bool, caption: str = "") -> None:  # fmt: skip
     """Add a scalars-vs-step figure to ``sec``, or the sweep that would fill it."""
     df = data.scalars[data.scalars.metric.isin({m for _, _, m in rows})]
     spec = hf.lines_figure(df, rows, f"{fig_id}: {title}", per_block, data.opts.log_steps)
@@ -181,7 +182,8 @@ def line_fig(data: Data, sec: Section, fig_id: str, title: str, analysis: str,
         return
     used = pd.concat([hf.select(df, *r) for r in rows])
     source = "scalars: " + ", ".join(sorted({f"{c}.{p} {m}".replace(". ", " ") for c, p, m in rows}))
-    sec.figures.append(Fig(fig_id, title, spec, data.provenance(analysis, source, used)))
+    caption = f"{title}. {caption}" if caption else title
+    sec.figures.append(Fig(fig_id, caption, spec, data.provenance(analysis, source, used)))
 
 
 def weights_section(data: Data) -> Section:
@@ -189,8 +191,8 @@ def weights_section(data: Data) -> Section:
     sec = Section("weights", "Weight norms and distances (F7-F12, F14)",
                   "Norms rise, peak between 20k and 40k steps, then decline under weight decay.")  # fmt: skip
     for fig_id, (title, rows, per_block) in WEIGHT_FIGURES.items():
-        line_fig(data, sec, fig_id, f"{title}. {_WEIGHT_FINDINGS.get(fig_id, '')}".strip(),
-                 "weights", rows, per_block)  # fmt: skip
+        line_fig(data, sec, fig_id, title, "weights", rows, per_block,
+                 _WEIGHT_FINDINGS.get(fig_id, ""))  # fmt: skip
     return sec
 
 
@@ -279,8 +281,9 @@ def activations_section(data: Data) -> Section:
     hist_figures(data, sec, "F3", "Residual-stream activation histogram", "activations",
                  resid[resid.block.isna()], _where)  # fmt: skip
     grads = data.arrays("gradients", kind="grad_hist", component=list(MATRICES))
+    grads = grads[grads.block.isna() & (grads.param == "weight")]  # block None: pooled
     hist_figures(data, sec, "F4", "Weight-gradient histograms, all blocks pooled", "gradients",
-                 grads[grads.block.isna()], lambda r: f"{r.component} {r.param}")  # fmt: skip
+                 grads, lambda r: str(r.component))  # fmt: skip
     line_fig(data, sec, "F5", "Max |residual| per block", "activations",
              [("resid", "", "max_abs")], per_block=True)  # fmt: skip
     ever = data.metric("resid", "max_abs_ever")
@@ -334,7 +337,9 @@ def embeddings_section(data: Data) -> Section:
     sec = Section("embeddings", "Embedding structure (F13)",
                   "Byte structure (digits, letters with and without space) appears early and stays.")  # fmt: skip
     kinds = ["embed_corr", "embed_order", "embed_corr_tokens", "embed_order_tokens"]
-    arrays = data.arrays("embeddings", MAX_HEATMAP_FRAMES, component="embed", kind=kinds)
+    n_models = max(1, data.tasks[data.tasks.analysis == "embeddings"].model.nunique())
+    cap = max(2, min(MAX_HEATMAP_FRAMES, HEATMAP_FRAME_BUDGET // n_models))
+    arrays = data.arrays("embeddings", cap, component="embed", kind=kinds)
     if arrays.empty:
         sec.missing.append(data.hint("F13", "Token-embedding correlations", "embeddings"))
         return sec
@@ -345,7 +350,7 @@ def embeddings_section(data: Data) -> Section:
             rows = frames_for(arrays, model, corr_kind)
             if rows.empty:
                 continue
-            steps = picked_steps(rows, MAX_HEATMAP_FRAMES) if animated else None
+            steps = picked_steps(rows, cap) if animated else None
             spec = heatmap_figure(rows, final_order(arrays, model, order_kind), steps,
                                   f"F13: embedding correlations of {name}, {model}")  # fmt: skip
             prov = data.provenance("embeddings", f"arrays: {corr_kind}; order: {order_kind} of "

@@ -21,6 +21,12 @@ from plotly.colors import sample_colorscale
 Spec = dict[str, Any]
 
 MAX_SPECTRUM_POINTS = 120
+#: plotly's default colour cycle, fixed so a component keeps its colour in every panel
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
+#: diverging, red for positive correlation (as matplotlib's RdBu_r in the static F13)
+CORR_COLORSCALE = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#f4a582"],
+                   [1.0, "#b2182b"]]  # fmt: skip
 _MOVE = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
 
 
@@ -139,15 +145,16 @@ def animate(layout: Spec, steps: Sequence[int], frames: Sequence[list[Spec]], ti
     spec_frames = [{"name": str(s), "data": tr, "traces": list(range(n)),
                     "layout": {"title": {"text": f"{title}, step {s}"}}}
                    for s, tr in zip(steps, frames, strict=True)]  # fmt: skip
-    slider = {"active": 0, "currentvalue": {"prefix": "step "}, "pad": {"t": 50}, "len": 0.9,
+    slider = {"active": 0, "currentvalue": {"prefix": "step "}, "pad": {"t": 75}, "len": 0.9,
               "x": 0.1, "steps": [{"label": str(s), "method": "animate", "args": [[str(s)], _MOVE]}
                                  for s in steps]}  # fmt: skip
     play = {"type": "buttons", "direction": "left", "x": 0.1, "y": 0, "xanchor": "right",
-            "yanchor": "top", "pad": {"t": 50, "r": 10}, "showactive": False,
+            "yanchor": "top", "pad": {"t": 75, "r": 10}, "showactive": False,
             "buttons": [{"label": "▶", "method": "animate", "args": [None, {
                             **_MOVE, "fromcurrent": True, "frame": {"duration": 350, "redraw": True}}]},
                         {"label": "❚❚", "method": "animate", "args": [[None], _MOVE]}]}  # fmt: skip
     layout = {**layout, "title": {"text": f"{title}, step {steps[0]}"}, "sliders": [slider],
+              "height": layout.get("height", 450) + 40,
               "updatemenus": [*layout.get("updatemenus", []), play]}  # fmt: skip
     return {"data": [*frames[0], *fixed], "layout": layout, "frames": spec_frames}
 
@@ -177,6 +184,7 @@ def hist_figure(part: pd.DataFrame, centres: np.ndarray, steps: Sequence[int], t
 def qq_figure(part: pd.DataFrame, families: Sequence[str], steps: Sequence[int], title: str) -> Spec:
     """Animated QQ panels, one per family, a line per component; y = x is a perfect fit."""
     comps = sorted(set(part.component))
+    colors = dict(zip(comps, PALETTE * (1 + len(comps) // len(PALETTE)), strict=False))
     layout = grid(1, len(families), [f.removeprefix("qq_").replace("_", " ") for f in families], 330)
     frames = []
     for step in steps:
@@ -188,7 +196,8 @@ def qq_figure(part: pd.DataFrame, families: Sequence[str], steps: Sequence[int],
                 xy = hit["values"].iloc[0] if len(hit) else np.full((2, 1), np.nan)
                 traces.append({"type": "scatter", "mode": "lines", "x": typed(xy[0]), "y": typed(xy[1]),
                                "name": plot_text(comp), "legendgroup": plot_text(comp),
-                               "showlegend": i == 1, **axis_ref(i)})  # fmt: skip
+                               "line": {"color": colors[comp]}, "showlegend": i == 1,
+                               **axis_ref(i)})  # fmt: skip
         frames.append(traces)
     ref = [{"type": "scatter", "mode": "lines", "x": [-5, 5], "y": [-5, 5], "showlegend": False,
             "hoverinfo": "skip", "line": {"color": "#999", "dash": "dot"}, **axis_ref(i)}
@@ -250,7 +259,7 @@ def heatmap_figure(rows: pd.DataFrame, order: np.ndarray | None, steps: Sequence
     def trace(corr: np.ndarray) -> Spec:
         z = np.rint(np.clip(corr, -1, 1) * 100).astype(np.int8)  # 100 r as int8: compact
         return {"type": "heatmap", "z": typed(z, "i1"), "x": cats, "y": cats, "zmin": -100,
-                "zmax": 100, "colorscale": "RdBu", "reversescale": True,
+                "zmax": 100, "colorscale": CORR_COLORSCALE,
                 "colorbar": {"title": {"text": "100·r"}},
                 "hovertemplate": "%{y} · %{x}<br>100·r = %{z}<extra></extra>"}  # fmt: skip
 
