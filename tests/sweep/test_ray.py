@@ -33,6 +33,7 @@ def ray_runtime():
     ray = pytest.importorskip("ray")
     path = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p)
     ray.init(
+        address="local",  # a Ray of its own, even where one runs on this machine
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
@@ -151,7 +152,7 @@ def test_task_that_always_fails_is_recorded_and_the_sweep_finishes(ray_runtime, 
     died, raised = outcomes[("a", 2)], outcomes[("b", 1)]
     assert set(died.failed) == set(raised.failed) == set(ANALYSES)
     assert "lost on Ray after 2 attempt(s)" in died.failed["weights"]
-    assert "RuntimeError: boom in the worker" in raised.failed["spectra"]
+    assert "raised on a Ray worker: RuntimeError: boom in the worker" in raised.failed["spectra"]
     store = Store(tmp_path / "store")
     fails = _frame(tmp_path / "store", "failures")
     assert sorted(zip(fails.model, fails.step, strict=True)) == [("a", 2)] * 2 + [("b", 1)] * 2
@@ -174,17 +175,19 @@ def test_cli_sweep_on_an_existing_cluster(ray_runtime, neox_folder_suite, tmp_pa
     pd.testing.assert_frame_equal(_frame(tmp_path / "store"), _frame(tmp_path / "local"))
 
 
-def test_cuda_tasks_request_a_gpu(tmp_path):
+def test_cuda_tasks_request_a_gpu_and_its_share_of_cpus(tmp_path):
     pytest.importorskip("ray")
     from ckptscope.sweep.ray_executor import RayExecutor
 
-    suite = FakeSuite()
-    (item,) = _items(suite, tmp_path)[:1]
+    (item,) = _items(FakeSuite(), tmp_path)[:1]
+    cuda = (*item[:3], SweepOptions(device="cuda"))
     executor = RayExecutor(max_retries=2)
-    cpu = executor._task_options(item)
-    gpu = executor._task_options((*item[:3], SweepOptions(device="cuda")))
-    assert "num_gpus" not in cpu and gpu["num_gpus"] == 1
+    executor._cpus_per_gpu = 8.0  # as _connect finds on nodes of 64 CPUs and 8 GPUs
+    cpu, gpu = executor._task_options(item), executor._task_options(cuda)
+    assert "num_gpus" not in cpu and cpu["num_cpus"] == 1
+    assert gpu["num_gpus"] == 1 and gpu["num_cpus"] == 8
     assert cpu["max_retries"] == 2 and cpu["retry_exceptions"] is False
+    assert RayExecutor(cpus_per_task=2)._task_options(cuda)["num_cpus"] == 2
 
 
 def test_missing_ray_is_a_usage_error(monkeypatch):

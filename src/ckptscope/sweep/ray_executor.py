@@ -53,15 +53,20 @@ def _checkpoint_item(item: tuple[Any, ...]) -> tuple[Any, str, CheckpointTask, S
     return None
 
 
-def lost_task_outcome(item: tuple[Any, ...], error: BaseException, attempts: int) -> TaskOutcome:
-    """Record a task whose every attempt died (worker crash, lost node) as failed.
+def lost_task_outcome(item: tuple[Any, ...], error: BaseException, retries: int) -> TaskOutcome:
+    """Record every analysis of a task that Ray could not finish as failed.
 
-    Analyses an earlier attempt stored before dying stay stored and count as ``already``.
+    ``error`` is a dead worker or node after ``retries`` retries, or an exception that
+    escaped the task (``RayTaskError``, not retried). Analyses an attempt stored before
+    dying stay stored and count as ``already``.
     """
     _, store_root, task, _ = item
+    if isinstance(error, _import_ray().exceptions.RayTaskError):
+        cause = getattr(error, "cause", None) or error  # the task's own exception
+        msg = f"{task.label()}: raised on a Ray worker: {_one_line(cause)}"
+    else:
+        msg = f"{task.label()}: lost on Ray after {1 + retries} attempt(s): {_one_line(error)}"
     store = Store(store_root)
-    cause = getattr(error, "cause", None) or error  # RayTaskError wraps the task's exception
-    msg = f"{task.label()}: lost on Ray after {attempts} attempt(s): {_one_line(cause)}"
     outcome = TaskOutcome(task)
     for key in task.task_keys():
         if store.has(key):
@@ -72,15 +77,33 @@ def lost_task_outcome(item: tuple[Any, ...], error: BaseException, attempts: int
     return outcome
 
 
+def _call_with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` in a Ray worker with ``threads`` torch threads.
+
+    Ray sets OMP_NUM_THREADS per task, but torch reads it once, when a worker first
+    imports it, and workers are reused across tasks: so set it for each task.
+    """
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return fn(*args)
+
+
 class RayExecutor(Executor):
     """Runs each item as a Ray task, on a local Ray or an existing cluster.
 
-    ``address``: a cluster address (``ray://head:10001``, ``head:6379``, ``auto``); None
-    connects to ``RAY_ADDRESS`` or a Ray already started on this machine, else starts a
-    local one with ``workers`` CPUs. A Ray already initialised in this process is used as
-    it is (and left running). ``cpus_per_task`` is the CPUs each task requests; a task
-    whose options say ``device="cuda"`` also requests one GPU. ``runtime_env`` is passed
-    to ``ray.init`` (Python API only; the CLI relies on the cluster's environment).
+    ``address``: a cluster address (``head:6379``, ``ray://head:10001``, or ``auto`` for
+    the Ray that ``ray start`` runs on this machine); None uses ``RAY_ADDRESS`` when set
+    (as under ``ray job submit``), else starts a local Ray with ``workers`` CPUs for this
+    sweep. A Ray already initialised in this process is used as it is (and left running).
+
+    ``cpus_per_task``: the CPUs each task requests, and its torch threads unless
+    ``threads`` is given. None: 1 for a CPU task; for a task whose options say
+    ``device="cuda"`` (which also requests one GPU), its share of a GPU node's CPUs, since
+    the CPU-side analyses (weights, hashes) of a GPU task would otherwise use one core.
+    ``runtime_env`` goes to ``ray.init`` (Python API only; the CLI relies on the cluster's
+    environment).
     """
 
     name = "ray"
@@ -91,44 +114,48 @@ class RayExecutor(Executor):
         address: str | None = None,
         *,
         max_retries: int = 3,
-        cpus_per_task: float = 1.0,
+        cpus_per_task: float | None = None,
+        threads: int | None = None,
         runtime_env: dict[str, Any] | None = None,
     ) -> None:
         self._ray = _import_ray()
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if cpus_per_task is not None and cpus_per_task <= 0:
+            raise ValueError(f"cpus_per_task must be > 0, got {cpus_per_task}")
         self.workers = max(1, workers)
         self.address = address
         self.max_retries = max_retries
         self.cpus_per_task = cpus_per_task
+        self.threads = threads
         self.runtime_env = runtime_env
         self._initialised = False  # this executor called ray.init (so close() disconnects)
         self._local = False  # ... and started a Ray of its own
+        self._cpus_per_gpu = 1.0
 
     def _connect(self) -> None:
         ray = self._ray
-        if ray.is_initialized():
-            return
-        env = {"runtime_env": self.runtime_env} if self.runtime_env else {}
-        try:
-            if self.address is None and "RAY_ADDRESS" not in os.environ:
-                try:  # a Ray started on this machine (``ray start --head``)
-                    ray.init(address="auto", **env)
-                except ConnectionError:
-                    ray.init(num_cpus=self.workers, include_dashboard=False, **env)
+        if not ray.is_initialized():
+            env = {"runtime_env": self.runtime_env} if self.runtime_env else {}
+            try:
+                if self.address is None and "RAY_ADDRESS" not in os.environ:
+                    # a Ray of its own: joining another driver's would die when that one ends
+                    ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **env)
                     self._local = True
-            else:
-                ray.init(address=self.address, **env)
-        except ConnectionError as err:
-            where = self.address or os.environ.get("RAY_ADDRESS")
-            raise UsageError(f"cannot connect to the Ray cluster at {where!r}: {err}") from None
-        self._initialised = True
-        res = ray.cluster_resources()
+                else:
+                    ray.init(address=self.address, **env)
+            except ConnectionError as err:
+                where = self.address or os.environ.get("RAY_ADDRESS")
+                raise UsageError(f"cannot connect to the Ray cluster at {where!r}: {err}") from None
+            self._initialised = True
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        shares = [r.get("CPU", 1) / r["GPU"] for r in nodes if r.get("GPU")]
+        self._cpus_per_gpu = max(1.0, float(int(min(shares)))) if shares else 1.0
         log.info(
             "Ray: %d node(s), %g CPUs, %g GPUs",
-            len(ray.nodes()),
-            res.get("CPU", 0),
-            res.get("GPU", 0),
+            len(nodes),
+            sum(r.get("CPU", 0) for r in nodes),
+            sum(r.get("GPU", 0) for r in nodes),
         )
 
     def _check_gpus(self, items: Sequence[tuple[Any, ...]]) -> None:
@@ -144,16 +171,19 @@ class RayExecutor(Executor):
         log.warning("the Ray cluster has no GPU now: cuda tasks wait until a GPU node joins")
 
     def _task_options(self, item: tuple[Any, ...]) -> dict[str, Any]:
+        """Ray options of one task: resources, retries, a name for the dashboard."""
+        ci = _checkpoint_item(item)
+        gpu = ci is not None and ci[3].device.startswith("cuda")
+        cpus = self.cpus_per_task or (self._cpus_per_gpu if gpu else 1.0)
         opts: dict[str, Any] = {
-            "num_cpus": self.cpus_per_task,
+            "num_cpus": cpus,
             "max_retries": self.max_retries,
             "retry_exceptions": False,  # only system failures (a dead worker or node) retry
         }
-        ci = _checkpoint_item(item)
         if ci is not None:
             opts["name"] = f"ckptscope {ci[2].label()}"
-            if ci[3].device.startswith("cuda"):
-                opts["num_gpus"] = 1
+        if gpu:
+            opts["num_gpus"] = 1
         return opts
 
     def map_unordered(
@@ -165,34 +195,33 @@ class RayExecutor(Executor):
         ray = self._ray
         self._connect()
         self._check_gpus(items)
-        remote = ray.remote(fn)
-        shared: dict[int, Any] = {}  # id(arg) -> ObjectRef: each suite is pickled once
+        remote = ray.remote(_call_with_threads)
+        shared: dict[int, Any] = {}  # id(suite) -> ObjectRef: each suite is pickled once
         pending: dict[Any, tuple[Any, ...]] = {}
         for item in items:
             args = list(item)
             if _checkpoint_item(item) is not None:
-                # workers may run in another folder or on another node
-                store_root = args[1]
-                args[1] = store_root if "://" in store_root else os.path.abspath(store_root)
-                suite = args[0]
-                if id(suite) not in shared:
-                    shared[id(suite)] = ray.put(suite)
-                args[0] = shared[id(suite)]
-            ref = remote.options(**self._task_options(item)).remote(*args)
-            pending[ref] = item
+                args[1] = os.path.abspath(args[1])  # workers run in another folder or node
+                if id(args[0]) not in shared:
+                    shared[id(args[0])] = ray.put(args[0])
+                args[0] = shared[id(args[0])]
+            opts = self._task_options(item)
+            opts.setdefault("name", getattr(fn, "__name__", "task"))
+            threads = self.threads or max(1, int(opts["num_cpus"]))
+            pending[remote.options(**opts).remote(threads, fn, *args)] = item
         try:
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                ref = done[0]
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
                 item = pending.pop(ref)
                 try:
-                    yield ray.get(ref)
+                    result = ray.get(ref)
                 except ray.exceptions.RayError as err:
                     ci = _checkpoint_item(item)
                     if ci is None:
                         raise
                     log.warning("%s: lost on Ray: %s", ci[2].label(), _one_line(err))
-                    yield lost_task_outcome(ci, err, 1 + self.max_retries)
+                    result = lost_task_outcome(ci, err, self.max_retries)
+                yield result
         finally:
             for ref in pending:  # the caller stopped early: do not leave work running
                 ray.cancel(ref)
