@@ -157,6 +157,11 @@ def phase_store(tmp_path) -> Store:
                 Scalar("qkv", b, "weight", "norm", 10 + 0.1 * i),  # smooth: no event
             ]
         recs.append(Scalar("embed", None, "weight", "kurtosis", 0.0 + rng.normal(0, 0.02)))
+        # quiet: a zero-initialised bias growing, a LayerNorm gain jumping (norms of
+        # non-matrices are not watched), heavy-tailed families swapping places
+        recs.append(Scalar("mlp_in", 0, "bias", "norm", 0.0 if step == 0 else 0.1 * i))
+        recs.append(Scalar("ln1", 0, "weight", "norm", 4.0 if i < 5 else 12.0))
+        recs.append(Scalar("mlp_out", 0, "weight", "fit_winner", 1.0 if i < 8 else 3.0))
         store.write_task(TaskKey("s", "m", step, "weights"), recs)
     return store
 

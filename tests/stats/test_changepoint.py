@@ -118,6 +118,11 @@ def test_unsorted_input_and_nan_are_handled() -> None:
         MetricSpec("x", "sqrt").apply(k)
 
 
+def test_log_metrics_drop_non_positive_values() -> None:
+    norm = np.r_[0.0, 0.0, 1 + 0.01 * np.arange(2, N)]  # zeros, then a smooth rise
+    assert detect_changes(STEPS, norm, DEFAULT_SPECS["norm"]) == []  # not log(0) -> 1
+
+
 def test_noise_sigma_is_robust_to_a_jump() -> None:
     rng = np.random.default_rng(4)
     y = rng.normal(0, 0.3, 500) + 10 * (np.arange(500) > 250)

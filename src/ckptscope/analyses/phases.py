@@ -9,6 +9,10 @@ the checkpoint sequence, BIC-like penalty, per-metric thresholds), merges change
 tensor that fall on the same or adjacent checkpoints, and emits one ``phase_change``
 event per merged change, plus a scalar ``phase_change_<metric>`` (the jump on the
 metric's transformed scale) at the step where each change lands.
+
+Quiet by design: a change must pass its metric's threshold (see DEFAULT_SPECS); ``norm``
+is watched for weight matrices only; a change of the best family alone is reported only
+when it enters or leaves the Gaussian.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ckptscope.adapters.base import MATRIX_COMPONENTS
 from ckptscope.analyses.base import Derivation, Derived, Event, Scalar, register_derivation
 from ckptscope.stats.changepoint import DEFAULT_SPECS, Change, MetricSpec, detect_changes
 from ckptscope.stats.fits import FAMILIES
@@ -112,6 +117,10 @@ def tensor_events(
         group.sort(key=lambda f: order.index(f.metric))
         lead = group[0]
         direction = sum(_gaussianity(f) for f in group)
+        if all(specs[f.metric].categorical for f in group) and direction == 0:
+            # the best heavy-tailed family alone swapping (logistic <-> student_t) when their
+            # BICs are close is not a regime change: it needs the Gaussian, or a numeric jump
+            continue
         verb = (
             "left the Gaussian regime"
             if direction > 0
@@ -169,6 +178,11 @@ class Phases(Derivation):
         if frame.empty:
             return out
         frame["block"] = frame["block"].astype("Int64")
+        # norms: weight matrices only; biases start at 0 and LayerNorm gains at 1, and their
+        # early moves are growth from the init, not phases
+        is_norm = frame["metric"] == "norm"
+        matrix = frame["component"].isin(sorted(MATRIX_COMPONENTS)) & (frame["param"] == "weight")
+        frame = frame[~is_norm | matrix]
         keys = ["model", "component", "block", "param"]
         for (model, component, block, param), tensor in frame.groupby(
             keys, dropna=False, sort=True

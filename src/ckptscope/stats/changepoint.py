@@ -39,12 +39,13 @@ class MetricSpec:
     label: str | None = None  # how messages name the metric
 
     def apply(self, values: np.ndarray) -> np.ndarray:
-        """The transformed series."""
+        """The transformed series; ``log`` maps non-positive values to NaN (then dropped)."""
         y = np.asarray(values, dtype=np.float64)
         if self.lower is not None or self.upper is not None:
             y = np.clip(y, self.lower, self.upper)
         if self.transform == "log":
-            return np.log(np.maximum(y, np.finfo(np.float64).tiny))
+            # a zero-initialised bias has norm 0 at step 0: no level to compare on a log scale
+            return np.log(np.where(y > 0, y, np.nan))
         if self.transform == "asinh":
             return np.arcsinh(y)
         if self.transform == "identity":
@@ -150,8 +151,8 @@ def detect_changes(
 ) -> list[Change]:
     """Substantial regime changes of one trajectory (see the module docstring).
 
-    ``steps`` and ``values`` are parallel; they are sorted by step and non-finite values
-    are dropped. ``penalty`` defaults to ``2 ln n``; ``min_size`` is the shortest segment
+    ``steps`` and ``values`` are parallel; they are sorted by step, and values that are
+    non-finite (or non-positive, for a ``log`` transform) are dropped. ``penalty`` defaults to ``2 ln n``; ``min_size`` is the shortest segment
     (and, for categorical metrics, the shortest run, plus one) in checkpoints.
     """
     spec = spec or MetricSpec("value")
@@ -165,10 +166,12 @@ def detect_changes(
     steps, values = steps[keep], values[keep]
     if spec.categorical:
         return _categorical_changes(steps, values, min_size + 1)
+    y = spec.apply(values)
+    keep = np.isfinite(y)
+    steps, values, y = steps[keep], values[keep], y[keep]
     n = values.size
     if n < 2 * min_size:
         return []
-    y = spec.apply(values)
     sigma = noise_sigma(y)
     # floor: a perfectly smooth series must not make every tiny wiggle infinitely costly
     sigma = max(sigma, spec.threshold / 100, 1e-12)
