@@ -200,6 +200,7 @@ QUANTILE_PROBS: np.ndarray = 1.0 / (
     1.0 + np.exp(-np.linspace(-QUANTILE_LOGIT_MAX, QUANTILE_LOGIT_MAX, 199))
 )
 QUANTILE_PROBS[99] = 0.5
+QUANTILE_PROBS.setflags(write=False)  # a shared default argument: never mutated
 #: Above this many finite values, quantiles are taken on a seeded uniform subsample.
 MAX_QUANTILE_SAMPLES = 1 << 22
 

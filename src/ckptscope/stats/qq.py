@@ -19,6 +19,7 @@ from ckptscope.stats.histogram import QUANTILE_PROBS
 TAIL_PROBS: np.ndarray = special.expit(
     np.linspace(special.logit(1e-3), special.logit(1 - 1e-4), 99)
 )
+TAIL_PROBS.setflags(write=False)
 
 _STANDARD_PPF = {
     "gaussian": special.ndtri,
