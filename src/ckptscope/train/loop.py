@@ -93,7 +93,7 @@ def train_suite(
     name: str | None = None,
     config: SuiteConfig | None = None,
     device: str = "cpu",
-    threads: int | None = None,  # None: auto_threads(size) per model
+    threads: int | None = None,  # None: auto_threads(size) per model, kept on resume
     progress: ProgressFn | None = None,
 ) -> Path:
     """Train (or resume) a checkpoint suite into ``out_dir`` and return its path.
@@ -118,10 +118,18 @@ def train_suite(
     saved_threads = torch.get_num_threads()
     try:
         for model_name, size, seed in cfg.models():
-            torch.set_num_threads(threads or auto_threads(size))
             stream = TokenStream(train_ids, tc.seq_len, tc.batch_size, seed)
             _train_model(
-                out / model_name, model_name, size, seed, cfg, stream, heldout, device, progress
+                out / model_name,
+                model_name,
+                size,
+                seed,
+                cfg,
+                stream,
+                heldout,
+                device,
+                threads,
+                progress,
             )
     finally:
         torch.set_num_threads(saved_threads)
@@ -129,13 +137,19 @@ def train_suite(
 
 
 def auto_threads(size: ModelSize) -> int:
-    """CPU threads for a size: 1 below width 256, where more threads cost more than they give.
+    """CPU threads for a size: 1 below width 256, else up to the cores not busy elsewhere.
 
     Small matrices gain little from a second thread, and on a busy machine OpenMP threads
-    that spin-wait for each other make a step many times slower.
+    that spin-wait for each other make a step many times slower. The count changes the
+    floating-point reduction order, so a model keeps its count when resumed.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, size.width // 128, 8))
+    want = max(1, min(cores or 1, size.width // 128, 8))
+    if want > 1 and hasattr(os, "getloadavg"):
+        # The load average counts this process itself (about 1 while it trains).
+        free = (cores or 1) - max(0.0, os.getloadavg()[0] - 1.0)
+        want = max(1, min(want, int(free + 0.5)))
+    return want
 
 
 def _train_model(
@@ -147,6 +161,7 @@ def _train_model(
     stream: TokenStream,
     heldout: torch.Tensor,
     device: str,
+    threads: int | None,
     progress: ProgressFn | None,
 ) -> None:
     tc = cfg.train
@@ -158,6 +173,9 @@ def _train_model(
         log.info("%s: finished, skipping", name)
         report(TrainProgress("skip", name, tc.steps, tc.steps))
         return
+    if threads is None:
+        threads = state["threads"] if state and "threads" in state else auto_threads(size)
+    torch.set_num_threads(threads)
     ckpt_steps = set(checkpoint_steps(tc.steps, tc.n_even_checkpoints))
     peak = size.lr if size.lr is not None else tc.lr
     model = build_model(size, cfg.vocab_size, tc.seq_len, seed)
@@ -247,6 +265,7 @@ def _checkpoint(
             "finished": False,
             "optimizer": opt.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            "threads": torch.get_num_threads(),
         },
     )
     report(TrainProgress("checkpoint", name, step, tc.steps, heldout_loss=held))
