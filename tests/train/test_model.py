@@ -53,3 +53,10 @@ def test_bad_size() -> None:
         ModelSize(48, 1, n_heads=5)
     with pytest.raises(UsageError, match="positive"):
         ModelSize(0, 1)
+
+
+def test_auto_threads() -> None:
+    from ckptscope.train.loop import auto_threads
+
+    assert auto_threads(ModelSize(64, 2)) == 1
+    assert 1 <= auto_threads(ModelSize(1024, 2)) <= 8

@@ -114,6 +114,7 @@ def train_suite(
         raise UsageError(f"tokenizer has {vocab} tokens but the suite config says {cfg.vocab_size}")
     tc = cfg.train
     heldout = heldout_windows(held_ids, tc.seq_len, tc.heldout_tokens)
+    TokenStream(train_ids, tc.seq_len, tc.batch_size, 0)  # checks the size before any write
     out = prepare_suite_dir(Path(out_dir), cfg, corp, corpus, len(train_ids), len(held_ids))
     saved_threads = torch.get_num_threads()
     try:
