@@ -38,8 +38,10 @@ def _chromium() -> str:
     found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
     if found:
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("chromium is missing and this is not a root Debian machine to apt-get it on")
+    if os.geteuid() != 0:
+        pytest.skip("chromium is missing and only root may `apt-get install chromium`")
+    if not shutil.which("apt-get"):
+        pytest.fail("chromium is missing and there is no apt-get to install Debian's package")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True, timeout=600)
     done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"],
@@ -211,6 +213,12 @@ def test_slider_changes_the_frame(page: Browser) -> None:
     assert after[1] == len(page.js(f"{fig}._fullLayout.sliders[0].steps")) - 1
     assert after[0] != before[0] and after[0].endswith("step 80"), (before, after)
     assert after[2] != before[2], "the heatmap data did not change with the frame"
+    # hover: a value label appears over the heatmap
+    box = page.js(f"(() => {{ const r = {fig}.querySelector('.nsewdrag').getBoundingClientRect();"
+                  " return [r.left + r.width / 2, r.top + r.height / 2]; })()")  # fmt: skip
+    page.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": box[0], "y": box[1]})
+    hover = page.wait_for(f"{fig}.querySelector('.hoverlayer .hovertext')?.textContent")
+    assert "100·r = " in hover
     ARTIFACTS.mkdir(exist_ok=True)
     shot = page.call("Page.captureScreenshot", {"format": "png"})
     (ARTIFACTS / "report.png").write_bytes(base64.b64decode(shot["data"]))
