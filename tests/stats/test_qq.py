@@ -56,7 +56,8 @@ def test_power_law_qq_of_a_pareto_sample_is_near_the_diagonal() -> None:
     y = (1 - rng.uniform(size=20_000)) ** (-1 / 1.5)  # alpha 2.5
     fit = fit_power_law(y)
     qq = qq_power_law(y, fit)
-    p = TAIL_PROBS[(TAIL_PROBS >= 1 / fit.n_tail) & (TAIL_PROBS <= 1 - 1 / fit.n_tail)]
+    probs, lo = TAIL_PROBS, 1 / fit.n_tail
+    p = probs[(probs >= lo) & (probs <= 1 - lo)]
     assert qq.shape == (2, p.size)
     mid = (p > 0.05) & (p < 0.95)
     np.testing.assert_allclose(np.log(qq[1, mid]), np.log(qq[0, mid]), atol=0.15)
