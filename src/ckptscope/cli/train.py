@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ckptscope.cli._common import user_errors
 from ckptscope.errors import UsageError
-from ckptscope.train import PRESETS, ModelSize, TrainProgress, resolve_config, train_suite
+
+if TYPE_CHECKING:  # the trainer imports torch and transformers: only when a command runs
+    from ckptscope.train import ModelSize, TrainProgress
 
 
 def parse_sizes(text: str) -> list[ModelSize]:
     """Parse ``64x2,128x4`` (width x blocks) into model sizes."""
+    from ckptscope.train import ModelSize
+
     sizes = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         try:
@@ -37,7 +41,9 @@ def parse_seeds(text: str) -> list[int]:
 @user_errors
 def train(
     out_dir: Annotated[Path, typer.Argument(help="Suite folder to create or resume.")],
-    preset: Annotated[str, typer.Option(help=f"Preset: {', '.join(PRESETS)}.")] = "demo",
+    preset: Annotated[
+        str, typer.Option(help="Preset: tiny (seconds), demo (~2 min), small (~20 min on 2 cores).")
+    ] = "demo",
     sizes: Annotated[
         str | None, typer.Option(help="Model sizes WIDTHxBLOCKS, comma-separated: 64x2,128x2.")
     ] = None,
@@ -52,6 +58,8 @@ def train(
 ) -> None:
     """Train a Pythia-like suite of sizes and seeds, checkpointed; resumes if interrupted."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ckptscope.train import resolve_config, train_suite
 
     cfg = resolve_config(
         preset,
