@@ -20,7 +20,10 @@ import time
 import numpy as np
 import torch
 
+from ckptscope.adapters import get_adapter
+from ckptscope.analyses.base import CheckpointContext, get_analysis
 from ckptscope.linalg import fit_power_law, product_singular_values, singular_values_batched
+from ckptscope.sources.base import Checkpoint, TensorInfo
 
 
 def pythia_like(blocks: int, d: int, vocab: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -109,6 +112,51 @@ def bench_circuits(blocks: int, d: int, heads: int) -> None:
         )
 
 
+class _Memory(Checkpoint):
+    """A GPT-NeoX checkpoint held in memory."""
+
+    def __init__(self, cfg: dict, tensors: dict[str, torch.Tensor]) -> None:
+        self.model, self.step, self._cfg, self._t = "bench", 0, cfg, tensors
+
+    def config(self) -> dict:
+        return self._cfg
+
+    def tensors(self) -> list[TensorInfo]:
+        return [TensorInfo(k, tuple(v.shape), "float32") for k, v in self._t.items()]
+
+    def read(self, name: str) -> torch.Tensor:
+        return self._t[name]
+
+
+def bench_analyses(blocks: int, d: int, vocab: int, heads: int) -> None:
+    """Wall and CPU seconds of the ``spectra`` and ``svd_directions`` analyses on one checkpoint."""
+    cfg = {
+        "model_type": "gpt_neox",
+        "num_hidden_layers": blocks,
+        "hidden_size": d,
+        "num_attention_heads": heads,
+        "intermediate_size": 4 * d,
+        "vocab_size": vocab,
+    }
+    mats = pythia_like(blocks, d, vocab)
+    names = {
+        "qkv": "attention.query_key_value",
+        "attn_out": "attention.dense",
+        "mlp_in": "mlp.dense_h_to_4h",
+        "mlp_out": "mlp.dense_4h_to_h",
+    }
+    tensors = {"gpt_neox.embed_in.weight": mats["embed"][0], "embed_out.weight": mats["unembed"][0]}
+    for comp, path in names.items():
+        for b in range(blocks):
+            tensors[f"gpt_neox.layers.{b}.{path}.weight"] = mats[comp][b]
+    for name in ("spectra", "svd_directions"):
+        ctx = CheckpointContext("bench", _Memory(cfg, tensors), get_adapter(cfg))
+        wall = time.perf_counter()
+        records, cpu = timed(lambda ctx=ctx, name=name: list(get_analysis(name).run(ctx)))
+        wall = time.perf_counter() - wall
+        print(f"analysis {name:16s} wall {wall:7.2f} s  cpu {cpu:7.2f} s  records {len(records)}")
+
+
 def main() -> None:
     """Run the benchmark and print seconds, ratios and errors."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -118,15 +166,25 @@ def main() -> None:
     parser.add_argument(
         "--heads", type=int, default=0, help="heads per block for the circuit benchmark (e.g. 12)"
     )
+    parser.add_argument(
+        "--analyses", action="store_true", help="also time the two analyses end to end"
+    )
+    parser.add_argument("--skip-weights", action="store_true", help="skip the method comparison")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     print(f"weights: {args.blocks} blocks, d={args.d}, vocab={args.vocab}")
-    bench_weights(pythia_like(args.blocks, args.d, args.vocab))
+    if not args.skip_weights:
+        bench_weights(pythia_like(args.blocks, args.d, args.vocab))
     if args.heads:
         print(f"circuits: {args.blocks} x {args.heads} heads x (OV, QK)")
         bench_circuits(args.blocks, args.d, args.heads)
+    if args.analyses:
+        bench_analyses(args.blocks, args.d, args.vocab, args.heads or 12)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ ov                        0..L-1      ``head{h}``   ``W_O[:, h] @ W_V[h]`` ``[d_
 qk                        0..L-1      ``head{h}``   ``W_Q[h]ᵀ @ W_K[h]`` ``[d_model, d_model]``
 ========================  ==========  ============  ==============================================
 
-The per-head slices come from ``Adapter.heads`` (the architecture's QKV layout). The OV and
+The per-head slices come from ``Adapter.heads`` (the architecture's QKV layout; with
+grouped-query attention the heads of one K/V group repeat its K and V spectra). The OV and
 QK circuits have rank <= d_head, so only their top ``d_head`` values exist and are stored,
 computed from the factors without forming the ``d x d`` product (``product_singular_values``).
 Each matrix also gets the Scalars of :func:`ckptscope.linalg.spectral_metrics` under the same
