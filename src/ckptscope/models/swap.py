@@ -3,7 +3,8 @@
 ``from_pretrained`` per checkpoint re-creates the module tree, re-initialises and converts
 every time; a sweep over hundreds of checkpoints of one model only needs new tensor values.
 The model is built from ``config.json`` once per process (keyed by the config's JSON, dtype
-and device) and each checkpoint's tensors are streamed in with ``copy_``, one at a time.
+and device) and each checkpoint's tensors are streamed in one at a time: adopted as the
+parameter's data when dtype and device already match (no second copy), else ``copy_``-cast.
 """
 
 from __future__ import annotations
@@ -123,7 +124,12 @@ class SwappableModel:
                 f"{ckpt.model} step {ckpt.step}: tensor {raw!r} has shape "
                 f"{tuple(tensor.shape)}, the model expects {tuple(target.shape)}"
             )
-        target.copy_(tensor)  # casts to the model's dtype and device
+        if tensor.dtype == target.dtype and tensor.device == target.device:
+            # The read tensor is ours: adopt its memory instead of a second full copy (on a
+            # busy CPU a parallel copy_ of every tensor costs more than the read itself).
+            target.data = tensor.contiguous()
+        else:
+            target.copy_(tensor)  # casts to the model's dtype and device in one pass
 
 
 def _checkpoint_renamer(model: nn.Module) -> Callable[[str], str]:
