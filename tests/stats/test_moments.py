@@ -6,7 +6,7 @@ import scipy.stats
 import torch
 
 from ckptscope.stats import moments as mod
-from ckptscope.stats.moments import l2_distance, l2_norm, moments
+from ckptscope.stats.moments import l2_distance, l2_distance_and_norm, l2_norm, moments
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
@@ -52,3 +52,43 @@ def test_l2_distance_matches_numpy_and_checks_shape():
     assert l2_distance(a, b) == pytest.approx(ref, rel=1e-12)
     with pytest.raises(ValueError, match="shapes differ"):
         l2_distance(a, b.T)
+
+
+def test_parallel_spans_equal_serial(monkeypatch):
+    """Threads over whole chunks give the serial result, non-finite values included."""
+    g = torch.Generator().manual_seed(1)
+    t = torch.randn(50_003, generator=g).to(torch.float16)
+    t[7], t[40_000] = float("nan"), float("-inf")
+    monkeypatch.setattr(mod, "CHUNK", 1000)
+    serial = moments(t)
+    monkeypatch.setattr(mod, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(mod, "WORKERS", 3)
+    par = moments(t)
+    assert par.nonfinite == serial.nonfinite == 2 and par.numel == serial.numel
+    for field in ("mean", "std", "norm", "skew", "kurtosis"):
+        assert getattr(par, field) == pytest.approx(getattr(serial, field), rel=1e-13)
+    assert par.max_abs == serial.max_abs
+    assert l2_norm(t[:7]) == pytest.approx(np.linalg.norm(t[:7].double().numpy()), rel=1e-13)
+
+
+def test_moments_stable_far_from_zero(monkeypatch):
+    """Per-chunk centring: a large offset costs no digits (raw power sums would lose ~16)."""
+    g = torch.Generator().manual_seed(2)
+    t = 1e4 + torch.randn(30_000, generator=g, dtype=torch.float64) ** 3
+    x = t.numpy()
+    monkeypatch.setattr(mod, "CHUNK", 997)
+    m = moments(t)
+    assert m.std == pytest.approx(x.std(), rel=1e-12)
+    assert m.skew == pytest.approx(scipy.stats.skew(x), rel=1e-9)
+    assert m.kurtosis == pytest.approx(scipy.stats.kurtosis(x), rel=1e-9)
+
+
+def test_distance_and_reference_norm_in_one_pass(monkeypatch):
+    a = torch.randn(3000, 7).to(torch.bfloat16)
+    b = torch.randn(3000, 7).to(torch.bfloat16)
+    monkeypatch.setattr(mod, "CHUNK", 1001)
+    dist, norm = l2_distance_and_norm(a, b)
+    xa, xb = a.double().numpy(), b.double().numpy()
+    assert dist == pytest.approx(np.linalg.norm(xa - xb), rel=1e-12)
+    assert norm == pytest.approx(np.linalg.norm(xb), rel=1e-12)
+    assert l2_distance(a, b) == dist
