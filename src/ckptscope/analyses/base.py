@@ -90,7 +90,9 @@ class CheckpointContext:
         self.initial = initial
         self.previous = previous
         self.options = options or SweepOptions()
-        self._cache: OrderedDict[tuple[str, Component], torch.Tensor] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, Component, torch.dtype | None], torch.Tensor] = (
+            OrderedDict()
+        )
         self._cache_bytes = cache_bytes
         self._cached = 0
         self.bytes_read = 0
@@ -124,14 +126,26 @@ class CheckpointContext:
             self._mapping = mapping
         return self._mapping
 
-    def read(self, comp: Component, which: str = "current") -> torch.Tensor:
-        """A canonical tensor in float32 (cached); ``which`` is current/initial/previous."""
+    def read(
+        self,
+        comp: Component,
+        which: str = "current",
+        *,
+        dtype: torch.dtype | None = torch.float32,
+        cache: bool = True,
+    ) -> torch.Tensor:
+        """A canonical tensor, float32 by default; ``which`` is current/initial/previous.
+
+        ``dtype=None`` returns the stored dtype (no upcast copy: for code that upcasts chunk
+        by chunk itself); ``cache=False`` neither stores the tensor nor evicts others (for
+        a tensor read once, so that it is freed as soon as the caller drops it).
+        """
         ckpt = {"current": self.checkpoint, "initial": self.initial, "previous": self.previous}[
             which
         ]
         if ckpt is None:
             raise ValueError(f"no {which} checkpoint for {self.model} step {self.step}")
-        key = (which, comp)
+        key = (which, comp, dtype)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
@@ -146,15 +160,16 @@ class CheckpointContext:
                 f"{ckpt.model} step {ckpt.step}: tensor {raw!r} has shape {tuple(tensor.shape)}, "
                 f"config implies {tuple(expected)}"
             )
-        # float32 for every analysis: fp16/bf16 statistics overflow and lose precision.
-        tensor = tensor.to(torch.float32)
-        size = tensor.numel() * 4
-        if size <= self._cache_bytes:
+        if dtype is not None:
+            # float32 for every analysis: fp16/bf16 statistics overflow and lose precision.
+            tensor = tensor.to(dtype)
+        size = tensor.numel() * tensor.element_size()
+        if cache and size <= self._cache_bytes:
             self._cache[key] = tensor
             self._cached += size
             while self._cached > self._cache_bytes:
                 _, old = self._cache.popitem(last=False)
-                self._cached -= old.numel() * 4
+                self._cached -= old.numel() * old.element_size()
         return tensor
 
     def release(self) -> None:
