@@ -127,21 +127,28 @@ class SafetensorsFile:
         return infos
 
     def read(self, name: str) -> torch.Tensor:
-        """One tensor (memory-mapped, then copied out of the map)."""
-        self._check(name)
-        try:
-            if self._handle is None:
-                from safetensors import safe_open
+        """One tensor, read from the file into memory of its own (not memory-mapped).
 
-                self._handle = safe_open(str(self.path), framework="pt", device="cpu")
-            return self._handle.get_tensor(name)
-        except Exception as err:  # safetensors raises its own error types
-            cut = next((e["truncated"] for e in self.header().values() if "truncated" in e), None)
-            if cut is not None:  # safe_open refuses a file cut short, whichever tensor is asked
-                raise CheckpointError(f"{cut} (reading tensor {name!r})") from None
-            raise CheckpointError(
-                f"{self.path}: cannot read tensor {name!r} ({_first(err)})"
-            ) from None
+        A memory map saves no time here (the page-cache copy is the same) but every page
+        touched stays in the process's RSS until the file is closed: a weight sweep holding
+        three checkpoints open peaked at three whole files resident (benchmarks/NOTES.md).
+        """
+        entry = self._check(name)
+        cut = next((e["truncated"] for e in self.header().values() if "truncated" in e), None)
+        if cut is not None:  # as safe_open did: a file cut short is refused, whichever tensor
+            raise CheckpointError(f"{cut} (reading tensor {name!r})")
+        begin, end = entry["data_offsets"]
+        buf = torch.empty(end - begin, dtype=torch.uint8)
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._data_start + begin)
+                got = f.readinto(memoryview(buf.numpy()))
+            if got != end - begin:
+                raise OSError(f"got {got} of {end - begin} bytes")
+            # safetensors data is little-endian, as every platform torch runs on
+            return buf.view(getattr(torch, entry["dtype"])).reshape(entry["shape"])
+        except (OSError, RuntimeError) as err:  # short read; byte count not a dtype multiple
+            raise CheckpointError(f"{self.path}: cannot read tensor {name!r} ({err})") from None
 
     def iter_bytes(self, name: str, chunk: int = 1 << 24) -> Iterator[bytes]:
         """The stored bytes of one tensor, straight from the file, in chunks (for hashing)."""
