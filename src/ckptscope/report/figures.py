@@ -6,6 +6,7 @@ and says which analysis to run when a figure's data is missing.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +84,145 @@ _WEIGHT_FINDINGS = {
 }
 for _id, (_title, _, _) in WEIGHT_FIGURES.items():
     register_figure(FigureSpec(_id, _title, "weights", _weight_drawer(_id), _WEIGHT_FINDINGS[_id]))
+
+
+def _lazy(module: str, fn: str) -> Callable[[Store, Path, ReportOptions], list[Path]]:
+    """A drawer imported on first use (plot modules import this one for ReportOptions)."""
+
+    def draw(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
+        return getattr(importlib.import_module(f"ckptscope.plots.{module}"), fn)(store, out, opts)
+
+    return draw
+
+
+def _f1(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
+    from ckptscope.plots.distributions import plot_weight_histograms
+
+    if not opts.animations or store.arrays(kind="hist", component="qkv").empty:
+        return []
+    return plot_weight_histograms(store, out, models=opts.models)
+
+
+def _f2(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
+    from ckptscope.plots.distributions import plot_qq
+
+    if not opts.animations or store.arrays(kind="qq_gaussian", component="qkv").empty:
+        return []
+    return plot_qq(store, out, models=opts.models)
+
+
+def _tails(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
+    from ckptscope.plots.distributions import plot_tail_trajectories
+
+    if store.scalars(metric="t_nu").empty:
+        return []
+    return plot_tail_trajectories(store, out, models=opts.models, log_steps=opts.log_steps)
+
+
+for _spec in (
+    FigureSpec(
+        "F1",
+        "Weight histograms over training",
+        "distributions",
+        _f1,
+        "QKV turns heavy-tailed suddenly; MLP within the first steps; attention dense stays Gaussian.",
+    ),
+    FigureSpec(
+        "F2",
+        "QQ plots against Gaussian, logistic and power law",
+        "distributions",
+        _f2,
+        "Tails grow far heavier than Gaussian; no standard family fits.",
+    ),
+    FigureSpec(
+        "tails",
+        "Student-t nu, generalised-normal beta and kurtosis against step",
+        "distributions",
+        _tails,
+        "The tail parameters the post's readers asked for.",
+    ),
+    FigureSpec(
+        "F3",
+        "Residual-stream histograms over training",
+        "activations",
+        _lazy("activations", "draw_f3"),
+        "A rapid shift to a peaked, heavy-tailed shape.",
+    ),
+    FigureSpec(
+        "F4",
+        "Gradient histograms over training (MLP out)",
+        "gradients",
+        _lazy("activations", "draw_f4"),
+        "Shrinking variance, widening tails.",
+    ),
+    FigureSpec(
+        "F5",
+        "Max |residual| per block against step",
+        "activations",
+        _lazy("activations", "draw_f5"),
+        "Rises fast, crests, slowly declines.",
+    ),
+    FigureSpec(
+        "F6",
+        "Largest residual value ever, per block",
+        "activations",
+        _lazy("activations", "draw_f6"),
+        "An inverted U over depth.",
+    ),
+    FigureSpec(
+        "F13",
+        "Correlation of the first 256 token embeddings",
+        "embeddings",
+        _lazy("embeddings", "draw_f13"),
+        "Byte structure appears early and stays.",
+    ),
+    FigureSpec(
+        "F15",
+        "Singular-value spectra over training",
+        "spectra",
+        _lazy("spectra", "draw_f15"),
+        "MLP spectra turn power-law early; attention dense stays flat.",
+    ),
+    FigureSpec(
+        "F16",
+        "Closeness of SVD directions to the final checkpoint",
+        "svd_directions",
+        _lazy("spectra", "draw_f16"),
+        "Emerges late and grows fast near the end.",
+    ),
+    FigureSpec(
+        "esd",
+        "Power-law alpha and outlier singular values against step",
+        "spectra",
+        _lazy("spectra", "draw_esd"),
+        "Heavy-tailed self-regularisation metrics per matrix.",
+    ),
+):
+    register_figure(_spec)
+
+#: catalogue order: the post's figure numbers, then the extras
+_ORDER = [
+    "F1",
+    "F2",
+    "tails",
+    "F3",
+    "F4",
+    "F5",
+    "F6",
+    "F7",
+    "F8",
+    "F9",
+    "F10",
+    "F11",
+    "F12",
+    "F13",
+    "F14",
+    "F15",
+    "F16",
+    "esd",
+    "update",
+]
+FIGURES = {k: FIGURES[k] for k in _ORDER if k in FIGURES} | FIGURES
 
 
 def draw_figures(
