@@ -46,16 +46,15 @@ def token_table(
         raise ValueError(
             f"token matrix {tuple(tokens.shape)} does not match directions of size {d}"
         )
-    cols = directions.reshape(-1, d, n).permute(1, 0, 2).reshape(d, -1)  # (d, B·n)
-    emb = tokens.to(torch.float32)
-    out = np.empty((cols.shape[1], k), dtype=np.int64)
-    for lo in range(0, cols.shape[1], chunk):
-        scores = emb @ cols[:, lo : lo + chunk].to(torch.float32)  # (vocab, c)
-        idx = scores.abs().argmax(dim=0)  # (c,)
-        sign = torch.sign(scores.gather(0, idx[None, :]))
-        sign[sign == 0] = 1.0
-        top = torch.topk(scores * sign, k, dim=0).indices  # (k, c)
-        out[lo : lo + chunk] = top.T.numpy()
+    rows = directions.reshape(-1, d, n).mT.reshape(-1, d).to(torch.float32)  # (B·n, d)
+    emb_t = tokens.to(torch.float32).T.contiguous()  # (d, vocab)
+    out = np.empty((rows.shape[0], k), dtype=np.int64)
+    for lo in range(0, rows.shape[0], chunk):
+        # (c, vocab): one contiguous row per direction, so the reductions below stream rows
+        scores = rows[lo : lo + chunk] @ emb_t
+        low, high = torch.aminmax(scores, dim=1)
+        scores[high < -low] *= -1.0  # the largest-|score| token scores positive
+        out[lo : lo + chunk] = torch.topk(scores, k, dim=1).indices.numpy()
     return out.reshape(*lead, n, k)
 
 
