@@ -123,11 +123,11 @@ PRESETS: dict[str, SuiteConfig] = {
         name="demo",
         sizes=(ModelSize(64, 2), ModelSize(128, 2), ModelSize(256, 2)),
         train=TrainConfig(
-            steps=180,
+            steps=160,
             batch_size=16,
             seq_len=128,
             lr=2e-3,
-            n_even_checkpoints=9,
+            n_even_checkpoints=8,
             heldout_tokens=8192,
         ),
     ),
