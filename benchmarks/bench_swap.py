@@ -105,7 +105,7 @@ def main() -> None:
     print("model: GPT-NeoX d_model 256, 4 blocks, vocab 4096; batch 16 x 128, micro-batch 4")
     print(f"records per checkpoint: swap {counts['swap']}, reload {counts['reload']}")
     load_swap, load_reload = (statistics.median(loads[k]) for k in ("swap", "reload"))
-    print(f"swap (model built once, tensors copied): {swap:.3f} s/checkpoint "
+    print(f"swap (model built once, tensors swapped): {swap:.3f} s/checkpoint "
           f"(of which loading {load_swap:.3f} s)")  # fmt: skip
     print(f"from_pretrained per checkpoint:          {reload:.3f} s/checkpoint "
           f"(of which loading {load_reload:.3f} s)")  # fmt: skip

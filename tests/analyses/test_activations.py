@@ -139,8 +139,9 @@ def test_one_pass_serves_both_analyses(folders: list[Path], monkeypatch) -> None
     assert calls == [True]
     calls.clear()
     with FolderCheckpoint("tiny", 10, folders[1]) as ckpt:
-        ctx = _ctx(ckpt, analyses=["activations"])  # the sweep says: no gradients
-        list(Activations().run(ctx))
+        ctx = _ctx(ckpt, analyses=["activations"], fit_samples=0)  # no gradients, no fits
+        recs = list(Activations().run(ctx))
         assert calls == [False]
+        assert not [r for r in recs if isinstance(r, Scalar) and r.metric.startswith("fit_")]
         list(Gradients().run(ctx))
     assert calls == [False, True]

@@ -22,7 +22,8 @@ max over steps up to this one of ``max_abs``; F6 reads the last step's).
 
 Activations and gradients share one forward+backward pass per checkpoint (see
 :func:`evaluate`). Options (``SweepOptions.extra``): ``data``, ``n_seqs``, ``seq_len``,
-``micro_batch``, ``data_seed``, ``dtype``, ``outlier_k``, ``analyses``.
+``micro_batch``, ``data_seed``, ``dtype``, ``outlier_k``, ``fit_samples`` (0: no fits),
+``analyses`` (the sweep's list: no backward unless it holds ``gradients``).
 """
 
 from __future__ import annotations
@@ -97,7 +98,14 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
     batch = batch_for(ctx)
     dtype = parse_dtype(ctx.options.extra.get("dtype"))
     device = ctx.options.device
-    key = (batch.sha256, str(dtype), device, _k(ctx), ctx.options.seed)
+    key = (
+        batch.sha256,
+        str(dtype),
+        device,
+        _k(ctx),
+        ctx.options.seed,
+        ctx.options.extra.get("fit_samples"),
+    )
     hit = _LAST if _LAST is not None and _LAST[0] == key and _LAST[1]() is ctx.checkpoint else None
     if hit is not None and (hit[2].gradients is not None or not gradients):
         return hit[2]
@@ -114,7 +122,9 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
     loss = forward_backward(
         model, batch.ids, micro_batch=batch.micro_batch, on_resid=on_resid, backward=backward
     )
-    result = Evaluation(activations=residual_records(stats, loss, batch, _k(ctx), ctx.options.seed))
+    fit_samples = int(ctx.options.extra.get("fit_samples", FIT_SAMPLES))
+    records = residual_records(stats, loss, batch, _k(ctx), ctx.options.seed, fit_samples)
+    result = Evaluation(activations=records)
     if backward:
         from ckptscope.analyses.gradients import gradient_records
 
@@ -142,7 +152,12 @@ def hist_meta(batch_sha: str) -> str:
 
 
 def residual_records(
-    stats: dict[int | None, ResidualStats], loss: float, batch: EvalBatch, k: int, seed: int
+    stats: dict[int | None, ResidualStats],
+    loss: float,
+    batch: EvalBatch,
+    k: int,
+    seed: int,
+    fit_samples: int = FIT_SAMPLES,
 ) -> list[Record]:
     """Records of every residual position, the pooled blocks, the loss and the batch."""
     meta = hist_meta(batch.sha256)
@@ -161,7 +176,8 @@ def residual_records(
         out.append(Array("resid", None, "", "hist", pooled.hist.compute(), meta=meta))
         sample = pooled.sample()
         out.append(Array("resid", None, "", "quantiles", quantiles(sample, seed=seed), meta=meta))
-        out += fit_scalars("resid", None, "", sample, seed)
+        if fit_samples > 0:  # fits cost ~1 s per checkpoint on 20k values; 0 skips them
+            out += fit_scalars("resid", None, "", sample, seed, fit_samples)
     return out
 
 
@@ -169,10 +185,15 @@ _OUTLIER_META = json.dumps({"rows": ["dim", "max_abs"], "order": "max_abs descen
 
 
 def fit_scalars(
-    component: str, block: int | None, param: str, sample: np.ndarray, seed: int
+    component: str,
+    block: int | None,
+    param: str,
+    sample: np.ndarray,
+    seed: int,
+    max_samples: int = FIT_SAMPLES,
 ) -> list[Scalar]:
     """Distribution fits of a sample as scalars: BIC per family, Student-t nu, power-law alpha."""
-    report = fit_all(sample, seed=seed, max_samples=FIT_SAMPLES)
+    report = fit_all(sample, seed=seed, max_samples=max_samples)
     out = [Scalar(component, block, param, f"fit_{f.family}_bic", f.bic) for f in report.fits]
     for f in report.fits:
         if f.family == "student_t" and "nu" in f.params:
