@@ -116,9 +116,14 @@ def run_module(module: str) -> Outcome:
         )
         lines: list[str] = []
         assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            lines.append(line)
+        try:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                lines.append(line)
+        except KeyboardInterrupt:  # stop this benchmark; the finished ones are still written
+            proc.terminate()
+            proc.wait()
+            raise
         code = proc.wait()
         seconds = time.perf_counter() - t0
         result, text = _load(Path(handoff.name))
@@ -173,7 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}; known: {', '.join(MODULES)}")
-    outcomes = [run_module(m) for m in modules]
+    outcomes: list[Outcome] = []
+    for module in modules:
+        try:
+            outcomes.append(run_module(module))
+        except KeyboardInterrupt:
+            outcomes.append(Outcome(module, "failed", text="interrupted"))
+            rest = modules[len(outcomes) :]
+            outcomes += [Outcome(m, "skipped", text="run interrupted") for m in rest]
+            break
     print(summary(outcomes))
     if not args.no_write:
         text = section(outcomes)
