@@ -97,13 +97,14 @@ def _analysis_reads(files: list[Path]) -> list[Path]:
     return reads
 
 
-def _sweep(root: Path, analysis: str) -> None:
+def _sweep(root: Path, analysis: str, device: str = "cpu") -> None:
     from ckptscope.sweep import SweepConfig, run_sweep
 
     with tempfile.TemporaryDirectory(prefix="ckptscope-bench-") as tmp:
-        result = run_sweep(
-            SweepConfig(suite=str(root), out=Path(tmp) / "store", analyses=(analysis,))
+        config = SweepConfig(
+            suite=str(root), out=Path(tmp) / "store", analyses=(analysis,), device=device
         )
+        result = run_sweep(config)
     if result.failed:
         raise RuntimeError(f"sweep failed: {next(iter(result.failed.values()))}")
 
@@ -125,6 +126,10 @@ def main() -> BenchResult:
     t["floor_reads"] = _measure(lambda: _read_all(reads), n)
     t["full"] = _measure(lambda: _sweep(root, "weights"), n)
     t["moments"] = _measure(lambda: _sweep(root, "bench_moments"), n)
+    gpu = torch.cuda.is_available() and not env_flag("CKPTSCOPE_BENCH_SKIP_GPU")
+    if gpu:
+        t["full_gpu"] = _measure(lambda: _sweep(root, "weights", "cuda"), n)
+        t["moments_gpu"] = _measure(lambda: _sweep(root, "bench_moments", "cuda"), n)
     naive = None
     if not env_flag("CKPTSCOPE_BENCH_SKIP_NAIVE"):
         from transformers import GPTNeoXForCausalLM  # noqa: F401  (import time not counted)
@@ -196,6 +201,15 @@ def main() -> BenchResult:
         Ratio("ckptscope full / floor, each file once (wall)", t["full"][0] / t["floor"][0]),
         Ratio("ckptscope moments-only / floor (CPU)", t["moments"][1] / t["floor"][1]),
     ]
+    if gpu:
+        rows += [
+            row("full_gpu", f"ckptscope weights, full, on {torch.cuda.get_device_name(0)}"),
+            row("moments_gpu", "ckptscope weights, moments only, on the GPU"),
+        ]
+        ratios += [
+            Ratio("ckptscope full CPU / GPU (wall)", t["full"][0] / t["full_gpu"][0]),
+            Ratio("ckptscope moments-only GPU / floor (wall)", t["moments_gpu"][0] / t["floor"][0]),
+        ]
     if cold:
         rows += [
             row("floor_cold", "I/O floor, each file once (cold)"),
@@ -228,6 +242,14 @@ def main() -> BenchResult:
             "derivations included.",
             "The naive sweep also draws a 100-bin histogram per tensor; the ratio without "
             "it is given. It computes no distances; 'ckptscope full' does (3 reads/param).",
+            *(
+                []
+                if gpu
+                else [
+                    "GPU: none on this machine, not measured (a CUDA machine runs the same "
+                    "sweeps with device='cuda' and adds rows)."
+                ]
+            ),
         ],
     ).emit()
 

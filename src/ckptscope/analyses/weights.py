@@ -69,9 +69,11 @@ def _read(ctx: CheckpointContext, comp: Component) -> tuple[torch.Tensor, dict[s
     """``comp`` of the current checkpoint and of each distinct reference checkpoint.
 
     Stored dtype, uncached: moments upcast chunk by chunk to float64 themselves, and each
-    tensor is used only here, so it is freed right after.
+    tensor is used only here, so it is freed right after. Moved to ``options.device`` here,
+    on the reader thread, so that the copy overlaps the previous component's statistics.
     """
-    w = ctx.read(comp, dtype=None, cache=False)
+    device = ctx.options.device
+    w = ctx.read(comp, dtype=None, cache=False).to(device)
     refs: dict[str, _Ref] = {}
     steps: dict[int, _Ref] = {}
     for which, ckpt in (("initial", ctx.initial), ("previous", ctx.previous)):
@@ -79,7 +81,7 @@ def _read(ctx: CheckpointContext, comp: Component) -> tuple[torch.Tensor, dict[s
             continue
         if ckpt.step not in steps:  # previous == initial (the second step): read once
             try:
-                steps[ckpt.step] = ctx.read(comp, which, dtype=None, cache=False)
+                steps[ckpt.step] = ctx.read(comp, which, dtype=None, cache=False).to(device)
             except CheckpointError as err:
                 steps[ckpt.step] = err
         refs[which] = steps[ckpt.step]

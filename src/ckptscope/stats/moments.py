@@ -12,7 +12,8 @@ a two-pass method without a second pass over memory. Chunks are split between
 in-cache chunks, torch's own intra-op threads cost more (fork/join and spin) than they
 save. Agreement with NumPy/SciPy in float64 is within 1e-12 relative for mean, std and
 norm and 1e-10 for skewness and kurtosis (tests/stats/test_moments.py), for fp32, fp16 and
-bf16 inputs.
+bf16 inputs. CUDA tensors take the same path with ``DEVICE_CHUNK`` chunks on the calling
+thread (GPU figures: not measured yet, see benchmarks/NOTES.md).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import TypeVar
 import torch
 
 CHUNK = 1 << 16  # elements per float64 chunk: 512 KiB, stays in cache across its passes
+#: chunk on accelerators: large, since every chunk costs a host sync (256 MiB of float64)
+DEVICE_CHUNK = 1 << 25
 #: below this many elements a tensor is processed by the calling thread alone
 PARALLEL_MIN = 1 << 20
 #: threads per tensor; None: ``torch.get_num_threads()`` (read when a call starts)
@@ -77,9 +80,8 @@ class _Part:
     m4: float
 
 
-def _chunks(t: torch.Tensor) -> list[torch.Tensor]:
-    flat = t.reshape(-1)
-    return [flat[i : i + CHUNK] for i in range(0, flat.numel(), CHUNK)]
+def _chunk(t: torch.Tensor) -> int:
+    return CHUNK if t.device.type == "cpu" else DEVICE_CHUNK
 
 
 @contextmanager
@@ -100,8 +102,14 @@ def _single_threaded_torch() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-def _map_spans(numel: int, fn: Callable[[int, int], _T]) -> list[_T]:
-    """``fn(begin, end)`` over contiguous spans of ``range(numel)``, one per thread."""
+def _map_spans(t: torch.Tensor, fn: Callable[[int, int], _T]) -> list[_T]:
+    """``fn(begin, end)`` over contiguous spans of ``range(t.numel())``, one per thread.
+
+    On an accelerator, one span on the calling thread (the device is the parallelism).
+    """
+    numel = t.numel()
+    if t.device.type != "cpu":
+        return [fn(0, numel)]
     workers = WORKERS or torch.get_num_threads()
     if numel < PARALLEL_MIN or workers <= 1:
         with _single_threaded_torch():
@@ -151,8 +159,9 @@ def _span_moments(flat: torch.Tensor, begin: int, end: int) -> tuple[_Part, floa
     parts: list[_Part] = []
     max_abs = 0.0
     nonfinite = 0
-    for i in range(begin, end, CHUNK):
-        c = flat[i : min(i + CHUNK, end)]
+    step = _chunk(flat)
+    for i in range(begin, end, step):
+        c = flat[i : min(i + step, end)]
         lo, hi = (float(v) for v in torch.aminmax(c))
         if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates; inf is extreme
             mask = torch.isfinite(c)
@@ -173,7 +182,7 @@ def moments(t: torch.Tensor) -> Moments:
     values are counted and left out.
     """
     flat = t.reshape(-1)
-    results = _map_spans(flat.numel(), lambda b, e: _span_moments(flat, b, e))
+    results = _map_spans(flat, lambda b, e: _span_moments(flat, b, e))
     total = _combine([r[0] for r in results])
     nonfinite = sum(r[2] for r in results)
     n = total.n
@@ -198,14 +207,16 @@ def l2_norm(t: torch.Tensor) -> float:
     """Euclidean (Frobenius) norm of all elements, accumulated in float64."""
     flat = t.reshape(-1)
 
+    step = _chunk(flat)
+
     def span(begin: int, end: int) -> float:
         total = 0.0
-        for i in range(begin, end, CHUNK):
-            d = flat[i : min(i + CHUNK, end)].to(torch.float64)
+        for i in range(begin, end, step):
+            d = flat[i : min(i + step, end)].to(torch.float64)
             total += float(torch.dot(d, d))
         return total
 
-    return math.sqrt(math.fsum(_map_spans(flat.numel(), span)))
+    return math.sqrt(math.fsum(_map_spans(flat, span)))
 
 
 def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
@@ -216,11 +227,12 @@ def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     fa, fb = a.reshape(-1), b.reshape(-1)
+    step = _chunk(fa)
 
     def span(begin: int, end: int) -> tuple[float, float]:
         dist = norm = 0.0
-        for i in range(begin, end, CHUNK):
-            j = min(i + CHUNK, end)
+        for i in range(begin, end, step):
+            j = min(i + step, end)
             db = fb[i:j].to(torch.float64)
             # upcast before subtracting: one rounding at most, never float32 cancellation
             d = fa[i:j].to(torch.float64, copy=True).sub_(db)
@@ -228,7 +240,7 @@ def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float
             norm += float(torch.dot(db, db))
         return dist, norm
 
-    spans = _map_spans(fa.numel(), span)
+    spans = _map_spans(fa, span)
     return math.sqrt(math.fsum(s[0] for s in spans)), math.sqrt(math.fsum(s[1] for s in spans))
 
 
