@@ -36,6 +36,12 @@ def sweep(
     ] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for subsamples and the data batch.")] = 0,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Analysis option KEY=VALUE (VALUE as JSON), e.g. --set n_seqs=8."
+        ),
+    ] = None,
 ) -> None:
     """Run analyses over every selected checkpoint; resumes where a previous run stopped.
 
@@ -57,9 +63,26 @@ def sweep(
         max_disk=max_disk,
         address=address,
         seed=seed,
+        extra=parse_options(option or []),
     )
     result = run_with_progress(config)
     raise typer.Exit(code=result.exit_code)
+
+
+def parse_options(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs; VALUE is parsed as JSON when it can be, else kept as a string."""
+    import json
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def run_with_progress(config):

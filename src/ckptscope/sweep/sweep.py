@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,9 @@ class SweepConfig:
 
     ``suite`` is a source spec (a suite folder, a folder of checkpoints, ``hf:org/repo``);
     ``steps`` a step selection (``0,1000:143000:1000``, ``log``, ``every:10``; None: all);
-    ``analyses`` None runs every available default analysis.
+    ``analyses`` None runs every available default analysis; ``extra`` holds per-analysis
+    options (``distribution_max_samples``, ``fit_samples``, ``n_seqs``, ``spectra`` ...),
+    documented in each analysis module.
     """
 
     suite: str
@@ -60,6 +62,7 @@ class SweepConfig:
     data: str | None = None
     max_disk: str | None = None
     address: str | None = None  # Ray cluster address
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,9 +168,10 @@ def run_sweep(
         analyses = runnable
     tasks, result.skipped_done = plan_sweep(suite, store, analyses, steps_by_model)
     result.planned = sum(len(t.analyses) for t in tasks)
-    options = SweepOptions(
-        device=config.device, seed=config.seed, extra={"data": config.data} if config.data else {}
-    )
+    extra = {**config.extra, "analyses": analyses}
+    if config.data:
+        extra["data"] = config.data
+    options = SweepOptions(device=config.device, seed=config.seed, extra=extra)
     executor = make_executor(config.executor, workers=config.workers, address=config.address)
     items = [(suite, str(store.root), task, options) for task in tasks]
     try:
