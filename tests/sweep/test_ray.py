@@ -190,6 +190,19 @@ def test_cuda_tasks_request_a_gpu_and_its_share_of_cpus(tmp_path):
     assert RayExecutor(cpus_per_task=2)._task_options(cuda)["num_cpus"] == 2
 
 
+def test_a_streaming_suite_is_refused(tmp_path):
+    pytest.importorskip("ray")
+    from ckptscope.sweep.ray_executor import RayExecutor
+
+    suite = FakeSuite()
+    suite.max_disk = 10**9  # as HubSuite(max_disk=...) has
+    executor = RayExecutor()
+    executor._connect = lambda: None  # refused before anything is submitted
+    executor._check_gpus = lambda items: None
+    with pytest.raises(UsageError, match="--max-disk"):
+        list(executor.map_unordered(run_checkpoint, _items(suite, tmp_path)))
+
+
 def test_missing_ray_is_a_usage_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(UsageError, match=r"pip install 'ckptscope\[ray\]'"):

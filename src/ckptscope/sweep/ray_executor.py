@@ -53,6 +53,16 @@ def _checkpoint_item(item: tuple[Any, ...]) -> tuple[Any, str, CheckpointTask, S
     return None
 
 
+def _check_suite(suite: Any) -> None:
+    """Refuse a suite that streams into this machine's disk: remote workers cannot see it."""
+    if getattr(suite, "max_disk", None):
+        raise UsageError(
+            "--max-disk streams checkpoints into this machine's disk, which Ray workers on "
+            "other nodes cannot read: with --executor ray, drop --max-disk and point HF_HOME "
+            "at a file system every node mounts (see docs/capacity.md)"
+        )
+
+
 def lost_task_outcome(item: tuple[Any, ...], error: BaseException, retries: int) -> TaskOutcome:
     """Record every analysis of a task that Ray could not finish as failed.
 
@@ -203,6 +213,7 @@ class RayExecutor(Executor):
             if _checkpoint_item(item) is not None:
                 args[1] = os.path.abspath(args[1])  # workers run in another folder or node
                 if id(args[0]) not in shared:
+                    _check_suite(args[0])
                     shared[id(args[0])] = ray.put(args[0])
                 args[0] = shared[id(args[0])]
             opts = self._task_options(item)
