@@ -158,7 +158,11 @@ class RayExecutor(Executor):
                 where = self.address or os.environ.get("RAY_ADDRESS")
                 raise UsageError(f"cannot connect to the Ray cluster at {where!r}: {err}") from None
             self._initialised = True
-        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        try:
+            nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        except Exception as err:  # e.g. an API a Ray Client connection lacks
+            log.debug("cannot list Ray nodes: %s", err)
+            nodes = []
         shares = [r.get("CPU", 1) / r["GPU"] for r in nodes if r.get("GPU")]
         self._cpus_per_gpu = max(1.0, float(int(min(shares)))) if shares else 1.0
         log.info(
