@@ -176,7 +176,12 @@ def main() -> BenchResult:
     parser.add_argument("--no-cost", action="store_true", help="skip the Pythia-160m cost")
     args, _ = parser.parse_known_args()
     analyses = tuple(a for a in args.analyses.split(",") if a)
-    import ray
+    try:
+        import ray
+    except ImportError:
+        result = BenchResult("Ray executor overhead", "skipped: Ray is not installed")
+        result.notes.append("pip install 'ckptscope[ray]' to run it")
+        return result.emit()
     import torch
 
     threads = torch.get_num_threads()
