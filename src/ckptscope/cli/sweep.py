@@ -26,7 +26,7 @@ def sweep(
         str | None, typer.Option(help="Comma-separated analyses (default: all available).")
     ] = None,
     executor: Annotated[str, typer.Option(help="local, process or ray.")] = "local",
-    workers: Annotated[int, typer.Option(help="Worker processes for --executor process.")] = 1,
+    workers: Annotated[int, typer.Option(help="Workers: processes for --executor process, CPUs of a local Ray.")] = 1,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     data: Annotated[
         str | None, typer.Option(help="Text or .npy token file for activations and gradients.")

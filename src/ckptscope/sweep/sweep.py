@@ -192,7 +192,8 @@ def run_sweep(
 
 def _collect(result: SweepResult, outcome: TaskOutcome) -> None:
     t: CheckpointTask = outcome.task
-    result.written += len(outcome.written)
+    # ``already``: written by an earlier attempt of this task that died (an executor retry)
+    result.written += len(outcome.written) + len(outcome.already)
     for name, err in outcome.failed.items():
         result.failed[str(TaskKey(t.suite, t.model, t.step, name))] = err
     for name, why in outcome.skipped.items():
