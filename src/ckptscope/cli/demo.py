@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,9 @@ import typer
 
 from ckptscope.cli._common import user_errors
 
+#: lighter fits than a research sweep's defaults, so train + sweep + report fit in 5 minutes
+DEMO_OPTIONS = {"distribution_max_samples": 8192, "fit_samples": 4096}
+
 
 @user_errors
 def demo(
@@ -17,7 +21,9 @@ def demo(
         "runs/demo"
     ),
     preset: Annotated[str, typer.Option(help="Training preset.")] = "demo",
-    workers: Annotated[int, typer.Option(help="Sweep worker processes.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="Sweep worker processes (default: one per core).")
+    ] = None,
 ) -> None:
     """Train a small Pythia-like suite offline, sweep every analysis, and draw the report."""
     from ckptscope.cli.sweep import run_with_progress
@@ -32,11 +38,13 @@ def demo(
     typer.echo(f"[1/3] training the {preset!r} suite into {suite_dir}")
     train_suite(suite_dir, preset=preset)
     typer.echo(f"[2/3] sweeping it into {out / 'store'}")
+    workers = workers or os.cpu_count() or 1
     config = SweepConfig(
         suite=str(suite_dir),
         out=out / "store",
         executor="process" if workers > 1 else "local",
         workers=workers,
+        extra=DEMO_OPTIONS,
     )
     result = run_with_progress(config)
     typer.echo("[3/3] drawing the report")
