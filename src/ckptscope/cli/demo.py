@@ -48,14 +48,18 @@ def demo(
     )
     result = run_with_progress(config)
     typer.echo("[3/3] drawing the report")
-    built = build_report(Store(out / "store"), out / "report", ReportOptions(log_steps=True))
+    built = build_report(
+        Store(out / "store"), out / "report", ReportOptions(log_steps=True, workers=workers)
+    )
     for line in built.missing:
         typer.echo(f"missing {line}", err=True)
-    typer.echo(f"done in {time.perf_counter() - start:.0f} s: {len(built.paths)} figures in {built.out_dir}")
+    typer.echo(
+        f"done in {time.perf_counter() - start:.0f} s: {len(built.paths)} figures in {built.out_dir}"
+    )
     if built.html is not None:
         typer.echo(f"open the report: {built.html.resolve()}")
     typer.echo(
-        f"next: ckptscope query \"select model, step, metric, value from scalars where "
+        f'next: ckptscope query "select model, step, metric, value from scalars where '
         f"component='mlp_in' and metric='norm' limit 10\" --store {out / 'store'}"
     )
     raise typer.Exit(code=result.exit_code)

@@ -18,6 +18,7 @@ def report(
     figures: Annotated[str | None, typer.Option(help="Comma-separated figure ids.")] = None,
     svg: Annotated[bool, typer.Option(help="Also write SVG.")] = False,
     animations: Annotated[bool, typer.Option(help="Draw GIF/MP4 animations.")] = True,
+    workers: Annotated[int, typer.Option(help="Processes drawing figures in parallel.")] = 1,
 ) -> None:
     """Draw every figure whose data is in the store; name the analysis for the rest."""
     from ckptscope.report import ReportOptions
@@ -25,7 +26,10 @@ def report(
     from ckptscope.store import Store
 
     opts = ReportOptions(
-        log_steps=log_steps, formats=("png", "svg") if svg else ("png",), animations=animations
+        log_steps=log_steps,
+        formats=("png", "svg") if svg else ("png",),
+        animations=animations,
+        workers=workers,
     )
     ids = [f.strip() for f in figures.split(",")] if figures else None
     built = build_report(Store(store, create=False), out or Path(store) / "report", opts, ids)

@@ -6,9 +6,12 @@ and says which analysis to run when a figure's data is missing.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,7 @@ class ReportOptions:
     formats: tuple[str, ...] = ("png",)
     animations: bool = True
     models: tuple[str, ...] | None = None
+    workers: int = 1  # processes drawing figures in parallel
 
 
 @dataclass(frozen=True)
@@ -225,26 +229,50 @@ _ORDER = [
 FIGURES = {k: FIGURES[k] for k in _ORDER if k in FIGURES} | FIGURES
 
 
+def _draw_one(store_root: str, out_dir: Path, opts: ReportOptions, fig_id: str) -> list[Path]:
+    """Draw one figure by id (what a worker process runs)."""
+    return FIGURES[fig_id].draw(Store(store_root, create=False), out_dir, opts)
+
+
 def draw_figures(
     store: Store, out_dir: Path, opts: ReportOptions, ids: Sequence[str] | None = None
 ) -> list[FigureResult]:
-    """Draw the chosen figures (all by default); missing data becomes a hint, not a failure."""
+    """Draw the chosen figures (all by default); missing data becomes a hint, not a failure.
+
+    With ``opts.workers > 1`` figures are drawn in that many spawned processes.
+    """
     unknown = [i for i in ids or () if i not in FIGURES]
     if unknown:
         raise ValueError(f"unknown figure {unknown[0]!r}; figures: {', '.join(FIGURES)}")
+    chosen = list(ids or FIGURES)
+    jobs: dict[str, Callable[[], list[Path]]] = {}
+    if opts.workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=opts.workers, mp_context=ctx)
+        futures = {f: pool.submit(_draw_one, str(store.root), out_dir, opts, f) for f in chosen}
+        jobs = {f: fut.result for f, fut in futures.items()}
+    else:
+        pool = None
+        jobs = {f: functools.partial(_draw_one, str(store.root), out_dir, opts, f) for f in chosen}
     results = []
-    for fig_id in ids or list(FIGURES):
-        spec = FIGURES[fig_id]
-        res = FigureResult(spec)
-        try:
-            res.paths = spec.draw(store, out_dir, opts)
-        except KeyError as err:  # a column or row the figure needs is absent
-            log.debug("figure %s: %s", fig_id, err)
-            res.paths = []
-        if not res.paths:
-            res.missing = (
-                f"{fig_id} ({spec.title}): no data in the store; run "
-                f"`ckptscope sweep SUITE --analyses {spec.analysis} --out {store.root}`"
-            )
-        results.append(res)
+    try:
+        for fig_id in chosen:
+            spec = FIGURES[fig_id]
+            res = FigureResult(spec)
+            try:
+                res.paths = jobs[fig_id]()
+            except KeyError as err:  # a column or row the figure needs is absent
+                log.debug("figure %s: %s", fig_id, err)
+            except Exception as err:  # one broken figure never costs the others
+                log.warning("figure %s could not be drawn: %s", fig_id, err)
+                res.missing = f"{fig_id} ({spec.title}): could not be drawn: {err}".splitlines()[0]
+            if not res.paths and res.missing is None:
+                res.missing = (
+                    f"{fig_id} ({spec.title}): no data in the store; run "
+                    f"`ckptscope sweep SUITE --analyses {spec.analysis} --out {store.root}`"
+                )
+            results.append(res)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return results
