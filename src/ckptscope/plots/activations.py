@@ -20,7 +20,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pandas as pd
 
-from ckptscope.plots.style import depth_color, panels, plt, save, step_axis
+from ckptscope.plots.style import depth_color, model_order, panels, plt, save, step_axis
 from ckptscope.stats import UniversalGrid, display_edges, rebin
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def plot_max_abs_resid(
     """F5: ``max_abs`` of the residual after each block vs step; a panel per model."""
     sel = scalars[(scalars.component == "resid") & (scalars.metric == "max_abs")]
     sel = sel.dropna(subset=["block"])
-    models = sorted(sel.model.unique())
+    models = model_order(sel.model.unique())
     if not models:
         return []
     fig, axes = panels(1, len(models))

@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib import animation
 
 from ckptscope.analyses.phases import COMPONENT_LABELS
-from ckptscope.plots.style import depth_color, panels, save, step_axis
+from ckptscope.plots.style import depth_color, model_order, panels, save, step_axis
 from ckptscope.stats import UniversalGrid, display_edges, pool_histograms, rebin
 
 #: The weight components F1 and F2 show, in the post's order.
@@ -199,7 +199,7 @@ def plot_qq(
     if models is not None:
         rows = rows[rows["model"].isin(list(models))]
     paths = []
-    for model in sorted(rows["model"].unique(), key=str):
+    for model in model_order(rows["model"].unique()):
         mrows = rows[rows["model"] == model]
         comps = [c for c in components if c in set(mrows["component"])]
         steps = np.array(sorted(mrows["step"].unique()), dtype=np.int64)
@@ -277,7 +277,7 @@ def plot_tail_trajectories(
     if models is not None:
         rows = rows[rows["model"].isin(list(models))]
     paths = []
-    for model in sorted(rows["model"].unique(), key=str):
+    for model in model_order(rows["model"].unique()):
         mrows = rows[rows["model"] == model]
         comps = [c for c in components if c in set(mrows["component"])]
         metrics = [m for m in TRAJECTORY_METRICS if m[0] in set(mrows["metric"])]

@@ -19,7 +19,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pandas as pd
 
-from ckptscope.plots.style import panels, plt, save
+from ckptscope.plots.style import model_order, panels, plt, save
 
 if TYPE_CHECKING:
     from ckptscope.report.figures import ReportOptions
@@ -100,7 +100,7 @@ def plot_embedding_correlations(
 ) -> list[Path]:
     """Per model: a static figure of the last step and a GIF (MP4 with ffmpeg) over steps."""
     paths: list[Path] = []
-    for model in sorted(arrays.model.unique()):
+    for model in model_order(arrays.model.unique()):
         sets = _panels_for(arrays, model)
         if not sets:
             continue

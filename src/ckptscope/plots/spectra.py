@@ -22,7 +22,16 @@ import pandas as pd
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
-from ckptscope.plots.style import DEPTH_CMAP, STEP_CMAP, depth_color, panels, plt, save, step_axis
+from ckptscope.plots.style import (
+    DEPTH_CMAP,
+    STEP_CMAP,
+    depth_color,
+    model_order,
+    panels,
+    plt,
+    save,
+    step_axis,
+)
 from ckptscope.plots.weights import plot_per_size
 
 if TYPE_CHECKING:
@@ -192,7 +201,7 @@ def plot_spectra(
 ) -> list[Path]:
     """F15 per (model, component): a static figure coloured by step and a GIF over steps."""
     paths: list[Path] = []
-    for model in sorted(arrays.model.unique()):
+    for model in model_order(arrays.model.unique()):
         for component in components:
             rows = spectrum_rows(arrays, model, component, param)
             if rows.empty:
@@ -220,7 +229,7 @@ def plot_block_lines(
 ) -> list[Path]:
     """A panel per (model row, (component, param) column); a line per block, coloured by depth."""
     sel = scalars[(scalars.metric == metric) & scalars.block.notna()]
-    models = sorted(sel.model.unique())
+    models = model_order(sel.model.unique())
     fig, axes = panels(len(models), len(columns), width=3.6, height=2.6)
     for r, model in enumerate(models):
         for c, (component, param) in enumerate(columns):

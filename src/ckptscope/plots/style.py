@@ -16,6 +16,20 @@ DEPTH_CMAP = "viridis"
 STEP_CMAP = "plasma"
 
 
+def model_order(names: object) -> list[str]:
+    """Model names in natural order (``w64`` before ``w128``; ``160m`` before ``1.4b``)."""
+    import re
+
+    scale = {"k": 1e3, "m": 1e6, "b": 1e9}
+
+    def key(name: str) -> tuple:
+        m = re.search(r"(\d+(?:\.\d+)?)([kmb])?", name.lower())
+        size = float(m.group(1)) * scale.get(m.group(2) or "", 1.0) if m else 0.0
+        return (size, name)
+
+    return sorted({str(n) for n in names}, key=key)  # type: ignore[union-attr]
+
+
 def depth_color(block: int, n_blocks: int) -> tuple[float, float, float, float]:
     """Colour of a block's line: dark for early blocks, bright for late ones."""
     return plt.get_cmap(DEPTH_CMAP)(block / max(1, n_blocks - 1))

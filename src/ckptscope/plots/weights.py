@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ckptscope.plots.style import depth_color, panels, save, step_axis
+from ckptscope.plots.style import depth_color, model_order, panels, save, step_axis
 
 #: (id, title, [(component, param, metric)], per-block?)
 WEIGHT_FIGURES: dict[str, tuple[str, list[tuple[str, str, str]], bool]] = {
@@ -71,7 +71,7 @@ def plot_per_block(
     formats: Sequence[str] = ("png",),
 ) -> list[Path]:
     """One row per (component, param, metric), one column per model; a line per block."""
-    models = sorted(df.model.unique())
+    models = model_order(df.model.unique())
     fig, axes = panels(len(rows), len(models))
     for r, (component, param, metric) in enumerate(rows):
         sel = _select(df, component, param, metric)
@@ -104,8 +104,8 @@ def plot_per_size(
     for c, (component, param, metric) in enumerate(rows):
         ax = axes[0][c]
         sel = _select(df, component, param, metric)
-        for model, line in sel.groupby("model"):
-            line = line.sort_values("step")
+        for model in model_order(sel.model.unique()):
+            line = sel[sel.model == model].sort_values("step")
             ax.plot(line.step, line.value, label=str(model), lw=1.4)
         ax.set_title(f"{component} {param} {metric}", fontsize=9)
         step_axis(ax, log_steps)

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from plotly.colors import sample_colorscale
 
+from ckptscope.plots.style import model_order
+
 Spec = dict[str, Any]
 
 MAX_SPECTRUM_POINTS = 120
@@ -101,7 +103,7 @@ def lines_figure(df: pd.DataFrame, rows: Sequence[tuple[str, str, str]], title: 
     present = [r for r in rows if not select(df, *r).empty]
     if not present:
         return None
-    models = sorted(map(str, set(df.model))) if per_block else [""]
+    models = model_order(df.model) if per_block else [""]
     titles = [plot_text(" ".join(f"{m + ':' if m else ''} {c} {p} {k}".split()))
               for c, p, k in present for m in models]  # fmt: skip
     layout = grid(len(present), len(models), titles)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ckptscope import __version__
 from ckptscope.plots.embeddings import even_pick, final_order, frames_for
+from ckptscope.plots.style import model_order
 from ckptscope.plots.weights import WEIGHT_FIGURES
 from ckptscope.report import html_figures as hf
 from ckptscope.report.figures import ReportOptions
@@ -100,7 +101,7 @@ class Data:
             "analysis": analysis,
             "data": source,
             "suite": ", ".join(sorted(set(rows["suite"]))) if "suite" in rows else "",
-            "models": ", ".join(sorted(map(str, set(rows["model"])))) if len(rows) else "",
+            "models": ", ".join(model_order(rows["model"])) if len(rows) else "",
             "steps": f"{len(steps)} ({steps[0]} to {steps[-1]})" if steps else "none",
             "ckptscope": __version__,
         }
@@ -302,7 +303,7 @@ def embeddings_section(data: Data) -> Section:
         return sec
     sets = (("embed_corr", "embed_order", "byte tokens", True),
             ("embed_corr_tokens", "embed_order_tokens", "first non-byte tokens", False))  # fmt: skip
-    for model in sorted(set(arrays.model)):
+    for model in model_order(arrays.model):
         for corr_kind, order_kind, name, animated in sets:
             rows = frames_for(arrays, model, corr_kind)
             if rows.empty:
