@@ -18,6 +18,7 @@ import datetime as dt
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ MODULES: tuple[str, ...] = (
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NO_MAIN = 3  # child exit code: the module has no main()
 TAIL_LINES = 40
+_PROGRESS = re.compile(r"\d+/\d+ \[|it/s\]")  # progress bars: not results
 KNOBS = (
     "CKPTSCOPE_BENCH_QUICK",
     "CKPTSCOPE_BENCH_SHAPES",
@@ -119,7 +121,8 @@ def run_module(module: str) -> Outcome:
         try:
             for line in proc.stdout:
                 sys.stdout.write(line)
-                lines.append(line)
+                if line.strip() and not _PROGRESS.search(line):
+                    lines.append(line)
         except KeyboardInterrupt:  # stop this benchmark; the finished ones are still written
             proc.terminate()
             proc.wait()
@@ -148,7 +151,7 @@ def section(outcomes: list[Outcome]) -> str:
         f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min).",
         "",
     ]
-    return "\n".join(head) + "\n".join(o.markdown() for o in outcomes) + "\n"
+    return "\n".join(head) + "\n" + "\n".join(o.markdown() for o in outcomes) + "\n"
 
 
 def summary(outcomes: list[Outcome]) -> str:
