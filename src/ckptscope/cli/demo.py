@@ -37,6 +37,8 @@ def demo(
     suite_dir = out / "suite"
     typer.echo(f"[1/3] training the {preset!r} suite into {suite_dir}")
     train_suite(suite_dir, preset=preset)
+    trained = time.perf_counter()
+    typer.echo(f"      trained in {trained - start:.0f} s")
     typer.echo(f"[2/3] sweeping it into {out / 'store'}")
     workers = workers or os.cpu_count() or 1
     config = SweepConfig(
@@ -47,14 +49,17 @@ def demo(
         extra=DEMO_OPTIONS,
     )
     result = run_with_progress(config)
+    swept = time.perf_counter()
     typer.echo("[3/3] drawing the report")
     built = build_report(
         Store(out / "store"), out / "report", ReportOptions(log_steps=True, workers=workers)
     )
     for line in built.missing:
         typer.echo(f"missing {line}", err=True)
+    end = time.perf_counter()
     typer.echo(
-        f"done in {time.perf_counter() - start:.0f} s: {len(built.paths)} figures in {built.out_dir}"
+        f"done in {end - start:.0f} s (train {trained - start:.0f} s, sweep {swept - trained:.0f} s,"
+        f" report {end - swept:.0f} s): {len(built.paths)} figures in {built.out_dir}"
     )
     if built.html is not None:
         typer.echo(f"open the report: {built.html.resolve()}")
