@@ -87,7 +87,7 @@ def test_records_match_numpy(folders: list[Path]) -> None:
         scipy.stats.kurtosis(pooled), rel=1e-5
     )
     assert recs[("resid", None, "hist")].values.sum() == pooled.size
-    assert ("resid", None, "quantiles") in recs and ("resid", None, "student_t_nu") in recs
+    assert ("resid", None, "quantiles") in recs and ("resid", None, "t_nu") in recs
 
 
 def test_planted_outlier_dimension_and_derivation(folders: list[Path], tmp_path: Path) -> None:

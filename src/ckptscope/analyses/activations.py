@@ -8,7 +8,7 @@ Records, per checkpoint (``param`` is ``""`` except on ``eval_batch_info``):
   ``outlier_dims`` (shape (2, k): row 0 the k residual dimensions with the largest
   max |activation| over the batch, row 1 those maxima, largest first).
 * component ``resid``, block None: all blocks pooled (``hist``, moments, ``max_abs``,
-  ``quantiles`` and distribution fits ``fit_<family>_bic``, ``student_t_nu``, ...).
+  ``quantiles`` and distribution fits ``fit_<family>_bic``, ``t_nu``, ...).
 * component ``resid_embed``, block None: the residual entering block 0 (the embedding
   output), same records as one block. A separate component, not block -1, so ``block``
   keeps meaning "block index" everywhere.
@@ -197,7 +197,7 @@ def fit_scalars(
     out = [Scalar(component, block, param, f"fit_{f.family}_bic", f.bic) for f in report.fits]
     for f in report.fits:
         if f.family == "student_t" and "nu" in f.params:
-            out.append(Scalar(component, block, param, "student_t_nu", f.params["nu"]))
+            out.append(Scalar(component, block, param, "t_nu", f.params["nu"]))
     if report.winner_index is not None:
         out.append(Scalar(component, block, param, "fit_winner", float(report.winner_index)))
     if report.power_law is not None:

@@ -39,6 +39,10 @@ def select_steps(spec: str | None, available: list[int]) -> list[int]:
             chosen |= _select_part(part, avail, have)
         except ValueError:
             raise UsageError(f"bad step selection {part!r} in {spec!r}") from None
+    if not chosen:
+        raise UsageError(
+            f"step selection {spec!r} matches no checkpoint (available: {_summary(avail)})"
+        )
     return sorted(chosen)
 
 
@@ -64,7 +68,7 @@ def _select_part(part: str, avail: list[int], have: set[int]) -> set[int]:
         start = int(fields[0]) if fields[0] else (avail[0] if avail else 0)
         stop = int(fields[1]) if fields[1] else (avail[-1] if avail else 0)
         stride = int(fields[2]) if len(fields) == 3 and fields[2] else None
-        if stride is not None and stride < 1:
+        if (stride is not None and stride < 1) or stop < start:
             raise ValueError(part)
         if stride is None:
             return {s for s in avail if start <= s <= stop}

@@ -3,7 +3,7 @@
 Layout under the store root::
 
     parts/<suite>/<model>/step=<N>/<analysis>/{scalars,arrays}.parquet + tasks.parquet
-    derived/<derivation>/{scalars,events}.parquet
+    derived/<derivation>/<suite>/{scalars,events}.parquet
     failures/<suite>/<model>/step=<N>/<analysis>.parquet
     .tmp/                      staging; never read
 
@@ -101,13 +101,20 @@ def arrays_table(key: TaskKey, rows: list[Array]) -> pa.Table:
 class Store:
     """A results store rooted at a folder; safe to read while a sweep writes."""
 
-    def __init__(self, root: str | os.PathLike[str], create: bool = True) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], create: bool = True, suite: str | None = None
+    ) -> None:
         self.root = Path(root)
+        self.suite = suite  # when set, every table is seen through ``WHERE suite = ...``
         if create:
             for sub in ("parts", "derived", "failures", ".tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
         elif not (self.root / "parts").is_dir():
             raise FileNotFoundError(f"no ckptscope store at {self.root} (no parts/ folder)")
+
+    def for_suite(self, suite: str) -> Store:
+        """The same store, its tables restricted to one suite (what derivations read)."""
+        return Store(self.root, create=False, suite=suite)
 
     # -- writing --------------------------------------------------------------------
     def has(self, key: TaskKey) -> bool:
@@ -208,8 +215,9 @@ class Store:
         self._failure_path(key).unlink(missing_ok=True)
 
     def write_derived(self, name: str, suite: str, derived: Derived) -> None:
-        """Replace a derivation's output atomically."""
-        folder = self.root / "derived" / quote(name, safe="")
+        """Replace a derivation's output for one suite atomically."""
+        folder = self.root / "derived" / quote(name, safe="") / quote(suite, safe="")
+        folder.parent.mkdir(parents=True, exist_ok=True)
         stage = self.root / ".tmp" / uuid.uuid4().hex
         stage.mkdir(parents=True)
         if derived.scalars:
@@ -248,10 +256,10 @@ class Store:
         if table in ("scalars", "arrays", "tasks"):
             files = sorted(str(p) for p in (self.root / "parts").glob(f"*/*/*/*/{table}.parquet"))
             if table == "scalars":
-                files += sorted(str(p) for p in (self.root / "derived").glob("*/scalars.parquet"))
+                files += sorted(str(p) for p in (self.root / "derived").glob("*/*/scalars.parquet"))
             return files
         if table == "events":
-            return sorted(str(p) for p in (self.root / "derived").glob("*/events.parquet"))
+            return sorted(str(p) for p in (self.root / "derived").glob("*/*/events.parquet"))
         if table == "failures":
             return sorted(str(p) for p in (self.root / "failures").glob("*/*/*/*.parquet"))
         raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
@@ -263,9 +271,12 @@ class Store:
             files = self._files(table)
             if files:
                 listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                where = ""
+                if self.suite is not None:
+                    where = " WHERE suite = '" + self.suite.replace("'", "''") + "'"
                 con.execute(
                     f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listing}], "
-                    "union_by_name=true)"
+                    f"union_by_name=true){where}"
                 )
             else:
                 empty = getattr(schema, table.upper()).empty_table()
@@ -287,6 +298,12 @@ class Store:
         """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``)."""
         if name not in TABLES:
             raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
+        columns = getattr(schema, name.upper()).names
+        unknown = [c for c in where if c not in columns]
+        if unknown:
+            raise ValueError(
+                f"unknown column {unknown[0]!r} in {name}; columns: {', '.join(columns)}"
+            )
         clauses, params = [], []
         for col, val in where.items():
             if val is None:

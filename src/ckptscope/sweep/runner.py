@@ -36,7 +36,7 @@ class TaskOutcome:
 
 
 def _one_line(err: BaseException) -> str:
-    if isinstance(err, CkptscopeError | ValueError | FileNotFoundError | KeyError):
+    if isinstance(err, CkptscopeError | ValueError | FileNotFoundError):
         msg = str(err)
     else:
         msg = f"{type(err).__name__}: {err}"
@@ -56,11 +56,6 @@ def run_checkpoint(
         try:
             ckpt = stack.enter_context(suite.open(task.model, task.step))
             adapter = get_adapter(ckpt.config())
-            initial = previous = None
-            if task.initial_step is not None and task.initial_step != task.step:
-                initial = stack.enter_context(suite.open(task.model, task.initial_step))
-            if task.previous_step is not None:
-                previous = stack.enter_context(suite.open(task.model, task.previous_step))
         except Exception as err:  # a checkpoint that cannot open fails all its analyses
             msg = f"{task.label()}: {_one_line(err)}"
             log.debug("open failed: %s", traceback.format_exc())
@@ -69,13 +64,23 @@ def run_checkpoint(
                 outcome.failed[key.analysis] = msg
             outcome.seconds = time.perf_counter() - start
             return outcome
+        # A reference that cannot open costs only what needs it (distances), not the task.
+        initial = ckpt if task.initial_step in (None, task.step) else None
+        previous = None
+        for which, step in (("initial", task.initial_step), ("previous", task.previous_step)):
+            if step is None or step == task.step:
+                continue
+            try:
+                ref = stack.enter_context(suite.open(task.model, step))
+            except Exception as err:
+                log.warning("%s: no %s checkpoint: %s", task.label(), which, _one_line(err))
+                continue
+            if which == "initial":
+                initial = ref
+            else:
+                previous = ref
         ctx = CheckpointContext(
-            task.suite,
-            ckpt,
-            adapter,
-            initial=initial if initial is not None else ckpt,
-            previous=previous,
-            options=options,
+            task.suite, ckpt, adapter, initial=initial, previous=previous, options=options
         )
         for name in task.analyses:
             key = TaskKey(task.suite, task.model, task.step, name)

@@ -185,7 +185,8 @@ def run_sweep(
         close = getattr(suite, "close", None)
         if callable(close):
             close()
-    run_derivations(store, suite.name)
+    for name, err in run_derivations(store, suite.name).items():
+        result.failed[f"derive:{name}"] = err
     result.seconds = time.perf_counter() - start
     return result
 
@@ -205,9 +206,10 @@ def _collect(result: SweepResult, outcome: TaskOutcome) -> None:
 def run_derivations(store: Store, suite_name: str) -> dict[str, str]:
     """Run every registered derivation over the store; returns those that failed."""
     failed: dict[str, str] = {}
+    view = store.for_suite(suite_name)  # a derivation sees only this suite's rows
     for derivation in available_derivations():
         try:
-            derived = derivation.derive(store)
+            derived = derivation.derive(view)
         except Exception as err:
             msg = f"derivation {derivation.name}: {type(err).__name__}: {err}".splitlines()[0]
             log.warning(msg)
