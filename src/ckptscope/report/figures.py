@@ -99,10 +99,15 @@ def _lazy(module: str, fn: str) -> Callable[[Store, Path, ReportOptions], list[P
     return draw
 
 
+def _has(store: Store, table: str, where: str) -> bool:
+    """Whether any row matches, without loading the rows."""
+    return bool(store.query(f"select count(*) n from {table} where {where}").n[0])
+
+
 def _f1(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
     from ckptscope.plots.distributions import plot_weight_histograms
 
-    if not opts.animations or store.arrays(kind="hist", component="qkv").empty:
+    if not opts.animations or not _has(store, "arrays", "kind = 'hist' and param = 'weight'"):
         return []
     return plot_weight_histograms(store, out, models=opts.models)
 
@@ -110,7 +115,7 @@ def _f1(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
 def _f2(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
     from ckptscope.plots.distributions import plot_qq
 
-    if not opts.animations or store.arrays(kind="qq_gaussian", component="qkv").empty:
+    if not opts.animations or not _has(store, "arrays", "kind = 'qq_gaussian'"):
         return []
     return plot_qq(store, out, models=opts.models)
 
@@ -118,7 +123,7 @@ def _f2(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
 def _tails(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
     from ckptscope.plots.distributions import plot_tail_trajectories
 
-    if store.scalars(metric="t_nu").empty:
+    if not _has(store, "scalars", "metric = 't_nu'"):
         return []
     return plot_tail_trajectories(store, out, models=opts.models, log_steps=opts.log_steps)
 
