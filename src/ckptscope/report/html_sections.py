@@ -22,7 +22,7 @@ from ckptscope.plots.embeddings import even_pick, final_order, frames_for
 from ckptscope.plots.style import model_order
 from ckptscope.plots.weights import WEIGHT_FIGURES
 from ckptscope.report import html_figures as hf
-from ckptscope.report.figures import ReportOptions
+from ckptscope.report.figures import FIGURES, ReportOptions
 from ckptscope.report.html_figures import heatmap_figure, plot_text
 from ckptscope.store import Store, schema
 
@@ -118,16 +118,6 @@ def picked_steps(rows: pd.DataFrame, cap: int = MAX_FRAMES) -> list[int]:
 
 # -- sections -------------------------------------------------------------------------
 
-_WEIGHT_FINDINGS = {
-    "F7": "MLP norms rise, peak, then decline under weight decay; less so in larger models.",
-    "F8": "Attention norms behave alike with more spread; late blocks' QKV grows most.",
-    "F9": "MLP biases rise and level off well above their zero init.",
-    "F10": "LayerNorm weights rise or fall by depth; biases rise, most in early blocks.",
-    "F11": "Distance from init tracks the norms; block 0's MLP in moves least.",
-    "F12": "Unembedding and final LayerNorm norms are idiosyncratic per size.",
-    "F14": "The embedding norm rises, then slowly decays.",
-    "update": "How far each matrix moves between consecutive checkpoints.",
-}
 
 
 def line_fig(data: Data, sec: Section, fig_id: str, title: str, analysis: str,
@@ -150,7 +140,7 @@ def weights_section(data: Data) -> Section:
                   "Norms rise, peak between 20k and 40k steps, then decline under weight decay.")  # fmt: skip
     for fig_id, (title, rows, per_block) in WEIGHT_FIGURES.items():
         line_fig(data, sec, fig_id, title, "weights", rows, per_block,
-                 _WEIGHT_FINDINGS.get(fig_id, ""))  # fmt: skip
+                 FIGURES[fig_id].finding if fig_id in FIGURES else "")  # fmt: skip
     return sec
 
 
