@@ -95,3 +95,16 @@ def test_store_write_is_idempotent(tmp_path):
     assert store.write_task(key, [])
     assert not store.write_task(key, [])
     assert store.done() == {key}
+
+
+def test_rerun_with_other_options_warns_and_keeps_rows(tmp_path, caplog):
+    suite = FakeSuite(models=("a",), steps=(0, 1))
+    _run(tmp_path, suite)
+    from ckptscope.sweep import sweep as sweep_mod
+
+    cfg = SweepConfig(suite="fake", out=tmp_path / "store", analyses=("weights",),
+                      extra={"n_seqs": 8})
+    with caplog.at_level("WARNING"):
+        result = sweep_mod.run_sweep(cfg, suite=suite)
+    assert result.written == 0 and result.skipped_done == 2
+    assert "made with other options" in caplog.text and '"n_seqs": 8' in caplog.text

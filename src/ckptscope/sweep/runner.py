@@ -98,9 +98,12 @@ def run_checkpoint(
                 outcome.failed[name] = msg
                 continue
             meta = {
-                "initial_step": task.initial_step,
-                "previous_step": task.previous_step,
+                "initial_step": initial.step if initial is not None else None,
+                "previous_step": previous.step if previous is not None else None,
                 "device": options.device,
+                "seed": options.seed,
+                # what produced these rows: a rerun with other options must not pass silently
+                "options": {k: v for k, v in options.extra.items() if k != "analyses"},
             }
             wrote = store.write_task(
                 key,

@@ -125,7 +125,9 @@ def _steps_by_model(suite: Suite, config: SweepConfig) -> dict[str, list[int]]:
     return {m: select_steps(config.steps, suite.steps(m)) for m in chosen}
 
 
-def _drop_unrunnable(suite: Suite, analyses: tuple[str, ...], config: SweepConfig, model: str, step: int) -> tuple[str, ...]:
+def _drop_unrunnable(
+    suite: Suite, analyses: tuple[str, ...], config: SweepConfig, model: str, step: int
+) -> tuple[str, ...]:
     """Analyses that need a tokenizer or data are skipped, with one line, when there is none."""
     needs_data = [a for a in analyses if {"tokenizer", "data"} & get_analysis(a).requires]
     if not needs_data or config.data:
@@ -167,10 +169,10 @@ def run_sweep(
             result.skipped[name] = "no tokenizer or data"
         analyses = runnable
     tasks, result.skipped_done = plan_sweep(suite, store, analyses, steps_by_model)
+    if result.skipped_done:
+        _warn_if_options_differ(store, suite.name, {**config.extra, **extra_data(config)})
     result.planned = sum(len(t.analyses) for t in tasks)
-    extra = {**config.extra, "analyses": analyses}
-    if config.data:
-        extra["data"] = config.data
+    extra = {**config.extra, **extra_data(config), "analyses": analyses}
     options = SweepOptions(device=config.device, seed=config.seed, extra=extra)
     executor = make_executor(config.executor, workers=config.workers, address=config.address)
     items = [(suite, str(store.root), task, options) for task in tasks]
@@ -189,6 +191,31 @@ def run_sweep(
         result.failed[f"derive:{name}"] = err
     result.seconds = time.perf_counter() - start
     return result
+
+
+def extra_data(config: SweepConfig) -> dict[str, Any]:
+    """The data option as analyses see it."""
+    return {"data": config.data} if config.data else {}
+
+
+def _warn_if_options_differ(store: Store, suite_name: str, options: dict[str, Any]) -> None:
+    """Stored tasks are kept, not recomputed: say so when they came from other options."""
+    import json
+
+    want = json.dumps(options, sort_keys=True, default=str)
+    metas = store.for_suite(suite_name).query("select distinct meta from tasks").meta
+    for meta in metas:
+        got = json.dumps(json.loads(meta or "{}").get("options", {}), sort_keys=True)
+        if got != want:
+            log.warning(
+                "store %s holds results of suite %s made with other options (%s, now %s); "
+                "they are kept: sweep into a new --out to recompute",
+                store.root,
+                suite_name,
+                got,
+                want,
+            )
+            return
 
 
 def _collect(result: SweepResult, outcome: TaskOutcome) -> None:
