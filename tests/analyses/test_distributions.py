@@ -38,8 +38,15 @@ def toy_tensors(seed: int = 0) -> dict[str, torch.Tensor]:
 def test_analysis_writes_every_weight_matrix_and_no_bias_or_norm() -> None:
     records = list(get_analysis("distributions").run(toy_context(toy_tensors())))
     tensors = {(r.component, r.block, r.param) for r in records}
-    assert tensors == {("embed", None, "weight"), ("qkv", 0, "weight"), ("qkv", 1, "weight")}
+    assert tensors == {
+        ("embed", None, "weight"), ("qkv", 0, "weight"), ("qkv", 1, "weight"), ("qkv", None, "weight")
+    }  # fmt: skip
     arrays = {(r.component, r.block, r.kind): r for r in records if isinstance(r, Array)}
+    pooled = arrays[("qkv", None, "hist_pooled")]
+    np.testing.assert_array_equal(
+        pooled.values, arrays[("qkv", 0, "hist")].values + arrays[("qkv", 1, "hist")].values
+    )
+    assert ("qkv", None, "hist") not in arrays and pooled.values.sum() == 2 * 48 * 16
     hist = arrays[("qkv", 0, "hist")]
     assert hist.values.shape == (UNIVERSAL_GRID.n_bins,) and hist.values.sum() == 48 * 16
     assert UniversalGrid.from_json(hist.meta) == UNIVERSAL_GRID

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ckptscope.analyses.distributions import describe_distribution
+from ckptscope.analyses.distributions import describe_distribution, pooled_histograms
 from ckptscope.plots.distributions import (
     animate_histograms,
     plot_qq,
@@ -35,6 +35,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
                     w = (0.02 * rng.standard_t(nu, size=(3 * d, d))).astype(np.float32)
                     summary = describe_distribution(w, max_samples=2000)
                     records += summary.records(comp, block, "weight")
+            records += pooled_histograms([r for r in records if getattr(r, "kind", "") == "hist"])
             store.write_task(TaskKey("s", model, step, "distributions"), records)
     return store
 
@@ -56,7 +57,7 @@ def test_f1_one_gif_per_component_one_frame_per_step(store: Store, tmp_path: Pat
 
 
 def test_f1_accepts_a_dataframe_and_filters_models(store: Store, tmp_path: Path) -> None:
-    frame = store.arrays(kind="hist")
+    frame = store.arrays(kind="hist_pooled")
     (path,) = plot_weight_histograms(frame, tmp_path, components=("qkv",), models=["small"])
     assert n_frames(path) == 3
 

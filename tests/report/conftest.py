@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ckptscope.analyses.base import Array, Derived, Event, Scalar
+from ckptscope.analyses.distributions import pooled_histograms
 from ckptscope.store import Store
 from ckptscope.store.store import TaskKey
 
@@ -71,6 +72,7 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                       Array("embed", None, "weight", "embed_order", order),
                       Array("embed", None, "weight", "embed_corr_tokens", corr[:6, :6], tuple(labels[:6])),
                       Array("embed", None, "weight", "embed_order_tokens", np.arange(6))]
+            dists += pooled_histograms([r for r in dists if getattr(r, "kind", "") == "hist"])
             meta = {"device": "cpu", "options": {"note": XSS}}
             for analysis, recs in (("weights", weights), ("distributions", dists),
                                    ("spectra", spectra), ("activations", acts),

@@ -188,13 +188,33 @@ class Distributions(Analysis):
     """Histograms, quantiles, ML fits and QQ data of every weight matrix."""
 
     name = "distributions"
-    version = 1
+    version = 2  # 2: adds the per-component hist_pooled rows
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
         max_samples = ctx.options.extra.get("distribution_max_samples", MAX_FIT_SAMPLES)
+        per_block: list[Array] = []
         for comp in ctx.components():
             if comp.component not in MATRIX_COMPONENTS or comp.param != "weight":
                 continue
             values = ctx.read(comp).numpy()  # (out, in) float32; every entry pooled
             summary = describe_distribution(values, seed=ctx.options.seed, max_samples=max_samples)
-            yield from summary.records(comp.component, comp.block, comp.param)
+            records = summary.records(comp.component, comp.block, comp.param)
+            per_block += [r for r in records if isinstance(r, Array) and r.kind == "hist"]
+            yield from records
+        yield from pooled_histograms(per_block)
+
+
+def pooled_histograms(hists: list[Array]) -> list[Array]:
+    """Per component, the sum of its blocks' ``hist`` rows: ``hist_pooled``, block None (F1).
+
+    Stored, so that figures only select rows. Components without blocks (embed, unembed)
+    are their own pooled histogram.
+    """
+    totals: dict[str, Array] = {}
+    for h in hists:
+        seen = totals.get(h.component)
+        if seen is not None and seen.meta != h.meta:
+            raise ValueError(f"{h.component}: histograms on different grids cannot be pooled")
+        counts = h.values if seen is None else seen.values + h.values
+        totals[h.component] = Array(h.component, None, h.param, "hist_pooled", counts, meta=h.meta)
+    return list(totals.values())

@@ -24,7 +24,7 @@ from matplotlib import animation
 
 from ckptscope.analyses.phases import COMPONENT_LABELS
 from ckptscope.plots.style import depth_color, model_order, panels, save, step_axis
-from ckptscope.stats import UniversalGrid, display_edges, pool_histograms, rebin
+from ckptscope.stats import UniversalGrid, display_edges, rebin
 
 #: The weight components F1 and F2 show, in the post's order.
 F1_COMPONENTS: tuple[str, ...] = ("qkv", "attn_out", "mlp_in", "mlp_out")
@@ -96,7 +96,7 @@ def animate_histograms(
     """One animation frame per step, one panel per value of ``panel`` (pooled histograms).
 
     ``frame`` has one row per (``panel``, step) with ``values`` on the universal grid
-    named by ``meta`` (e.g. from :func:`~ckptscope.stats.pool_histograms`). Each panel's
+    named by ``meta`` (e.g. the ``hist_pooled`` rows of the distributions analysis). Each panel's
     linear display bins span its non-empty bins over all steps, so frames compare; the
     y axis is the fraction of values per display bin.
     """
@@ -158,11 +158,11 @@ def plot_weight_histograms(
     fmt: str = "gif",
 ) -> list[Path]:
     """F1: per component, an animation of the weight histogram (all blocks pooled), a panel per model."""
-    rows = _arrays(source, ["hist"])
+    rows = _arrays(source, ["hist_pooled"])  # summed over blocks by the analysis
     rows = rows[rows["component"].isin(list(components)) & (rows["param"] == "weight")]
     if models is not None:
         rows = rows[rows["model"].isin(list(models))]
-    pooled = pool_histograms(rows, by=("model", "step", "component"))
+    pooled = rows
     paths = []
     for comp in [c for c in components if c in set(pooled.get("component", []))]:
         sub = pooled[pooled["component"] == comp]

@@ -107,7 +107,7 @@ def _has(store: Store, table: str, where: str) -> bool:
 def _f1(store: Store, out: Path, opts: ReportOptions) -> list[Path]:
     from ckptscope.plots.distributions import plot_weight_histograms
 
-    if not opts.animations or not _has(store, "arrays", "kind = 'hist' and param = 'weight'"):
+    if not opts.animations or not _has(store, "arrays", "kind = 'hist_pooled'"):
         return []
     return plot_weight_histograms(store, out, models=opts.models)
 

@@ -191,11 +191,8 @@ def distributions_section(data: Data) -> Section:
     sec = Section("distributions", "Weight distributions (F1, F2)",
                   "Gaussian at first, then heavy tails (QKV near 20k steps, MLP early); "
                   "no standard family fits the tails.")  # fmt: skip
-    hist = data.arrays("distributions", kind="hist", component=list(MATRICES), param="weight")
-    if not hist.empty:
-        from ckptscope.stats.histogram import pool_histograms
-
-        hist = pool_histograms(hist, by=("suite", "model", "step", "component")).assign(kind="hist")
+    hist = data.arrays("distributions", kind="hist_pooled", component=list(MATRICES),
+                       param="weight")  # fmt: skip
     hist_figures(data, sec, "F1", "Weight histograms, all blocks pooled", "distributions", hist,
                  lambda r: str(r.component))  # fmt: skip
     families = ["qq_gaussian", "qq_logistic", "qq_power_law"]
