@@ -108,3 +108,22 @@ def test_rerun_with_other_options_warns_and_keeps_rows(tmp_path, caplog):
         result = sweep_mod.run_sweep(cfg, suite=suite)
     assert result.written == 0 and result.skipped_done == 2
     assert "made with other options" in caplog.text and '"n_seqs": 8' in caplog.text
+
+
+def test_nonfinite_metrics_are_left_out_and_named(tmp_path, monkeypatch):
+    from ckptscope.analyses import base
+    from ckptscope.analyses.base import Analysis, Scalar
+
+    class _Nan(Analysis):
+        name = "test_nan"
+
+        def run(self, ctx):
+            return [Scalar("embed", None, "weight", "ok", 1.0),
+                    Scalar("embed", None, "weight", "bad", float("nan"))]
+
+    monkeypatch.setitem(base._ANALYSES, "test_nan", _Nan)
+    cfg = SweepConfig(suite="fake", out=tmp_path, analyses=("test_nan",))
+    assert run_sweep(cfg, suite=FakeSuite(models=("a",), steps=(0,))).exit_code == 0
+    store = Store(tmp_path)
+    assert list(store.scalars().metric) == ["ok"]
+    assert '"nonfinite_metrics": ["bad"]' in store.query("select meta from tasks").meta[0]

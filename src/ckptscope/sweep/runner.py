@@ -7,13 +7,20 @@ arguments and reopens the store by path.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from ckptscope.adapters import get_adapter
-from ckptscope.analyses.base import AnalysisSkipped, CheckpointContext, SweepOptions, get_analysis
+from ckptscope.analyses.base import (
+    AnalysisSkipped,
+    CheckpointContext,
+    Scalar,
+    SweepOptions,
+    get_analysis,
+)
 from ckptscope.errors import CkptscopeError
 from ckptscope.sources.base import Suite
 from ckptscope.store import Store, TaskKey
@@ -105,6 +112,18 @@ def run_checkpoint(
                 # what produced these rows: a rerun with other options must not pass silently
                 "options": {k: v for k, v in options.extra.items() if k != "analyses"},
             }
+            # An undefined metric (NaN, inf) is left out of the table and named in the meta.
+            bad = {
+                r.metric for r in records if isinstance(r, Scalar) and not math.isfinite(r.value)
+            }
+            if bad:
+                records = [
+                    r for r in records if not (isinstance(r, Scalar) and not math.isfinite(r.value))
+                ]
+                meta["nonfinite_metrics"] = sorted(bad)
+                log.info(
+                    "%s: %s: non-finite %s left out", task.label(), name, ", ".join(sorted(bad))
+                )
             wrote = store.write_task(
                 key,
                 records,
