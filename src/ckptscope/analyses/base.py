@@ -57,7 +57,7 @@ def scalars_for(comp: Component, metrics: dict[str, float]) -> Iterator[Scalar]:
         yield Scalar(comp.component, comp.block, comp.param, metric, float(value))
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepOptions:
     """Options every analysis may read (set by the sweep config)."""
 
