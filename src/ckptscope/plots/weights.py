@@ -11,10 +11,24 @@ from ckptscope.plots.style import depth_color, model_order, panels, save, step_a
 
 #: (id, title, [(component, param, metric)], per-block?)
 WEIGHT_FIGURES: dict[str, tuple[str, list[tuple[str, str, str]], bool]] = {
-    "F7": ("MLP weight norms", [("mlp_in", "weight", "norm"), ("mlp_out", "weight", "norm")], True),
+    "F7": (
+        "MLP weight norms",
+        [
+            ("mlp_in", "weight", "norm"),
+            ("mlp_gate", "weight", "norm"),
+            ("mlp_out", "weight", "norm"),
+        ],
+        True,
+    ),
     "F8": (
         "Attention weight norms",
-        [("qkv", "weight", "norm"), ("attn_out", "weight", "norm")],
+        [
+            ("qkv", "weight", "norm"),
+            ("q", "weight", "norm"),
+            ("k", "weight", "norm"),
+            ("v", "weight", "norm"),
+            ("attn_out", "weight", "norm"),
+        ],
         True,
     ),
     "F9": ("MLP bias norms", [("mlp_in", "bias", "norm"), ("mlp_out", "bias", "norm")], True),
@@ -33,14 +47,22 @@ WEIGHT_FIGURES: dict[str, tuple[str, list[tuple[str, str, str]], bool]] = {
         [
             ("attn_out", "weight", "dist_init"),
             ("qkv", "weight", "dist_init"),
+            ("q", "weight", "dist_init"),
+            ("k", "weight", "dist_init"),
+            ("v", "weight", "dist_init"),
             ("mlp_in", "weight", "dist_init"),
+            ("mlp_gate", "weight", "dist_init"),
             ("mlp_out", "weight", "dist_init"),
         ],
         True,
     ),
     "F12": (
         "Unembedding and final LayerNorm norms",
-        [("unembed", "weight", "norm"), ("ln_final", "weight", "norm"), ("ln_final", "bias", "norm")],
+        [
+            ("unembed", "weight", "norm"),
+            ("ln_final", "weight", "norm"),
+            ("ln_final", "bias", "norm"),
+        ],
         False,
     ),
     "F14": ("Embedding norm", [("embed", "weight", "norm")], False),
@@ -48,6 +70,9 @@ WEIGHT_FIGURES: dict[str, tuple[str, list[tuple[str, str, str]], bool]] = {
         "Update size: relative distance from the previous checkpoint",
         [
             ("qkv", "weight", "rel_dist_prev"),
+            ("q", "weight", "rel_dist_prev"),
+            ("k", "weight", "rel_dist_prev"),
+            ("v", "weight", "rel_dist_prev"),
             ("attn_out", "weight", "rel_dist_prev"),
             ("mlp_in", "weight", "rel_dist_prev"),
             ("mlp_out", "weight", "rel_dist_prev"),
@@ -70,7 +95,13 @@ def plot_per_block(
     log_steps: bool = False,
     formats: Sequence[str] = ("png",),
 ) -> list[Path]:
-    """One row per (component, param, metric), one column per model; a line per block."""
+    """One row per (component, param, metric) with data, one column per model; a line per block.
+
+    Rows an architecture lacks (``qkv`` in Llama, ``q``/``k``/``v`` in GPT-NeoX) are left out.
+    """
+    rows = [r for r in rows if not _select(df, *r).empty]
+    if not rows:
+        return []
     models = model_order(df.model.unique())
     fig, axes = panels(len(rows), len(models))
     for r, (component, param, metric) in enumerate(rows):
@@ -99,7 +130,10 @@ def plot_per_size(
     log_steps: bool = False,
     formats: Sequence[str] = ("png",),
 ) -> list[Path]:
-    """One panel per (component, param, metric); a line per model."""
+    """One panel per (component, param, metric) with data; a line per model."""
+    rows = [r for r in rows if not _select(df, *r).empty]
+    if not rows:
+        return []
     fig, axes = panels(1, len(rows))
     for c, (component, param, metric) in enumerate(rows):
         ax = axes[0][c]
