@@ -44,6 +44,7 @@ from ckptscope.analyses.base import (
     CheckpointContext,
     Derivation,
     Derived,
+    Event,
     Record,
     Scalar,
     register_analysis,
@@ -169,17 +170,22 @@ class SvdDirections(Analysis):
         yield from direction_tables(ctx, SvdDirectionsOptions.from_extra(ctx.options.extra))
 
 
-def closeness_frame(tables: pd.DataFrame) -> pd.DataFrame:
+def closeness_frame(tables: pd.DataFrame, finals: dict[str, int] | None = None) -> pd.DataFrame:
     """Closeness rows from token tables.
 
     ``tables`` has columns model, step, component, block, param, values (``(n, k)`` arrays);
     the result has model, step, component, block, param, metric, value, including the
-    ``param="all"`` averages described in the module docstring.
+    ``param="all"`` averages described in the module docstring. ``finals`` names each
+    model's final checkpoint; a model whose final step has no table is left out (without
+    ``finals``, the last stored step stands for the final one).
     """
     rows: list[tuple[Any, ...]] = []
     keys = ["model", "component", "block", "param"]
     for (model, comp, block, param), grp in tables.groupby(keys, dropna=False, sort=True):
         grp = grp.sort_values("step")
+        final_step = (finals or {}).get(model)
+        if final_step is not None and int(grp["step"].iloc[-1]) != final_step:
+            continue
         final = np.asarray(grp["values"].iloc[-1])
         n = min(min(np.shape(v)[0] for v in grp["values"]), final.shape[0])
         stack = np.stack([np.asarray(v)[:n] for v in grp["values"]])  # (steps, n, k)
@@ -226,8 +232,27 @@ class SvdCloseness(Derivation):
             np.asarray(v, dtype=np.float64).reshape([int(s) for s in shape]).astype(np.int64)
             for v, shape in zip(tables["values"], tables["shape"], strict=True)
         ]
-        frame = closeness_frame(tables)
+        metas = store.query(
+            "SELECT model, max(CAST(json_extract(meta, '$.final_step') AS BIGINT)) AS final "
+            "FROM tasks WHERE analysis = 'svd_directions' GROUP BY model"
+        )
+        finals = {
+            m: None if pd.isna(f) else int(f) for m, f in zip(metas.model, metas.final, strict=True)
+        }
+        frame = closeness_frame(tables, finals)
         out = Derived()
+        last = tables.groupby("model")["step"].max()
+        for model, final in finals.items():
+            if final is not None and model in last and int(last[model]) != final:
+                out.events.append(
+                    Event(
+                        model,
+                        final,
+                        "missing_final",
+                        f"{model}: SVD closeness needs the final checkpoint (step {final}); "
+                        "sweep it with --analyses svd_directions",
+                    )
+                )
         for r in frame.itertuples(index=False):
             block = None if r.block is None or pd.isna(r.block) else int(r.block)
             out.scalars.append(

@@ -27,6 +27,7 @@ class CheckpointTask:
     initial_step: int | None
     previous_step: int | None
     next_step: int | None = None
+    final_step: int | None = None  # the model's last checkpoint (closeness to final)
 
     def task_keys(self) -> list[TaskKey]:
         return [TaskKey(self.suite, self.model, self.step, a) for a in self.analyses]
@@ -54,8 +55,11 @@ def plan_sweep(
             skipped += len(analyses) - len(missing)
             if missing:
                 after = steps[i + 1] if i + 1 < len(steps) else None
+                final = available[-1] if available else None
                 tasks.append(
-                    CheckpointTask(suite.name, model, step, missing, initial, previous, after)
+                    CheckpointTask(
+                        suite.name, model, step, missing, initial, previous, after, final
+                    )
                 )
             previous = step
     return tasks, skipped

@@ -107,6 +107,7 @@ def run_checkpoint(
             meta = {
                 "initial_step": initial.step if initial is not None else None,
                 "previous_step": previous.step if previous is not None else None,
+                "final_step": task.final_step,
                 "device": options.device,
                 "seed": options.seed,
                 # what produced these rows: a rerun with other options must not pass silently
