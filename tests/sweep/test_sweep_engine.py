@@ -99,15 +99,24 @@ def test_store_write_is_idempotent(tmp_path):
 
 def test_rerun_with_other_options_warns_and_keeps_rows(tmp_path, caplog):
     suite = FakeSuite(models=("a",), steps=(0, 1))
-    _run(tmp_path, suite)
-    from ckptscope.sweep import sweep as sweep_mod
-
-    cfg = SweepConfig(suite="fake", out=tmp_path / "store", analyses=("weights",),
-                      extra={"n_seqs": 8})
+    both = ("weights", "distributions")
+    assert run_sweep(SweepConfig(suite="fake", out=tmp_path, analyses=both), suite=suite).written == 4
+    cfg = SweepConfig(suite="fake", out=tmp_path, analyses=both,
+                      extra={"distribution_max_samples": 100})
     with caplog.at_level("WARNING"):
-        result = sweep_mod.run_sweep(cfg, suite=suite)
-    assert result.written == 0 and result.skipped_done == 2
-    assert "made with other options" in caplog.text and '"n_seqs": 8' in caplog.text
+        result = run_sweep(cfg, suite=suite)
+    assert result.written == 0 and result.skipped_done == 4
+    assert "made with other options" in caplog.text
+    assert '"distribution_max_samples": 100' in caplog.text
+
+
+def test_an_option_no_analysis_reads_is_refused(tmp_path):
+    from ckptscope.errors import UsageError
+
+    cfg = SweepConfig(suite="fake", out=tmp_path, analyses=("weights", "distributions"),
+                      extra={"distribution_max_sample": 100})
+    with pytest.raises(UsageError, match="'distribution_max_sample' is read by none"):
+        run_sweep(cfg, suite=FakeSuite())
 
 
 def test_nonfinite_metrics_are_left_out_and_named(tmp_path, monkeypatch):

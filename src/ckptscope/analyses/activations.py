@@ -210,6 +210,9 @@ class Activations(Analysis):
     """Residual-stream statistics, outlier dimensions and loss on the evaluation batch."""
 
     name = "activations"
+    options = frozenset(
+        {"n_seqs", "seq_len", "micro_batch", "data_seed", "dtype", "outlier_k", "fit_samples"}
+    )
     requires = frozenset({"data"})
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:

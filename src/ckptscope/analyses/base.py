@@ -193,6 +193,8 @@ class Analysis(ABC):
     requires: ClassVar[frozenset[str]] = frozenset()
     #: bump when the records an analysis writes change meaning (stored with each part)
     version: ClassVar[int] = 1
+    #: the ``SweepOptions.extra`` keys it reads (``--set KEY=VALUE``); others are refused
+    options: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:

@@ -188,6 +188,7 @@ class Distributions(Analysis):
     """Histograms, quantiles, ML fits and QQ data of every weight matrix."""
 
     name = "distributions"
+    options = frozenset({"distribution_max_samples"})
     version = 2  # 2: adds the per-component hist_pooled rows
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:

@@ -183,6 +183,7 @@ class EmbeddingStructure(Analysis):
     """Correlation matrices of byte and common-token embeddings, with their seriation."""
 
     name = "embeddings"
+    options = frozenset({"embed_tokens", "embed_extra_tokens"})
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
         if EMBED not in ctx.components():

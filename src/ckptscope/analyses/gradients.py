@@ -73,6 +73,7 @@ class Gradients(Analysis):
     """Gradient norms, moments and histograms of every weight on the evaluation batch."""
 
     name = "gradients"
+    options = frozenset({"n_seqs", "seq_len", "micro_batch", "data_seed", "dtype"})
     requires = frozenset({"data"})
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:

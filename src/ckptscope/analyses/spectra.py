@@ -173,6 +173,7 @@ class Spectra(Analysis):
     """Every singular value of every weight matrix, per head and per circuit, with ESD metrics."""
 
     name = "spectra"
+    options = frozenset({"spectra"})
     version = 1
 
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:

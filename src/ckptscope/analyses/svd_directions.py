@@ -164,6 +164,7 @@ class SvdDirections(Analysis):
     """Top-k tokens of the top-n singular directions of MLP and OV matrices."""
 
     name = "svd_directions"
+    options = frozenset({"svd_directions"})
     version = 1
 
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:

@@ -160,6 +160,7 @@ def run_sweep(
         raise UsageError(f"cannot create store at {config.out}: {err.strerror}") from None
     suite = suite if suite is not None else _open_suite(config)
     analyses = resolve_analyses(config.analyses)
+    _check_options(config.extra, analyses)
     steps_by_model = _steps_by_model(suite, config)
     result = SweepResult(store=Path(config.out))
     first = next(((m, s[0]) for m, s in steps_by_model.items() if s), None)
@@ -191,6 +192,17 @@ def run_sweep(
         result.failed[f"derive:{name}"] = err
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _check_options(extra: Mapping[str, Any], analyses: tuple[str, ...]) -> None:
+    """Refuse option keys no chosen analysis reads (a typo would otherwise pass silently)."""
+    known = set().union(*(get_analysis(a).options for a in analyses)) if analyses else set()
+    unknown = sorted(set(extra) - known - {"data"})
+    if unknown:
+        raise UsageError(
+            f"option {unknown[0]!r} is read by none of the analyses {', '.join(analyses)}; "
+            f"their options: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 def extra_data(config: SweepConfig) -> dict[str, Any]:
