@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -132,13 +131,6 @@ def test_nonfinite_values_are_dropped_and_counted() -> None:
     m = describe_distribution(x).metrics()
     assert m["n_nonfinite"] == 3 and m["n_values"] == 1000 and m["n_fit"] == 997
     assert m["degenerate"] == 0.0 and np.isfinite(m["t_nu"])
-
-
-def test_cost_per_matrix_is_small() -> None:
-    x = (0.02 * np.random.default_rng(3).standard_t(5, size=(1024, 256))).astype(np.float32)
-    t = time.perf_counter()
-    describe_distribution(x)
-    assert time.perf_counter() - t < 5.0  # ~0.2 s unloaded; generous for shared CI
 
 
 # -- phases ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def _chromium() -> str:
     found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
     if found:
         return found
-    if os.geteuid() != 0:
+    if os.geteuid() != 0:  # CI runs as root and installs it; a developer's shell may not
         pytest.skip("chromium is missing and only root may `apt-get install chromium`")
     if not shutil.which("apt-get"):
         pytest.fail("chromium is missing and there is no apt-get to install Debian's package")
