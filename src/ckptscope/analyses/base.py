@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ class Array:
 
 
 Record = Scalar | Array
+T = TypeVar("T")
 
 
 def scalars_for(comp: Component, metrics: dict[str, float]) -> Iterator[Scalar]:
@@ -64,6 +65,16 @@ class SweepOptions:
     device: str = "cpu"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def options_from_extra(cls: type[T], extra: Mapping[str, Any], key: str) -> T:
+    """The frozen options dataclass ``cls`` from ``extra[key]``; unknown keys are an error."""
+    given = dict(extra.get(key) or {})
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"unknown {key} options {unknown}; known: {sorted(known)}")
+    return cls(**given)
 
 
 class CheckpointContext:

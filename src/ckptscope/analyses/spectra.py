@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from ckptscope.analyses.base import (
     CheckpointContext,
     Record,
     Scalar,
+    options_from_extra,
     register_analysis,
 )
 from ckptscope.linalg import (
@@ -69,12 +70,7 @@ class SpectraOptions:
     @classmethod
     def from_extra(cls, extra: dict[str, Any]) -> SpectraOptions:
         """The options in ``extra["spectra"]``; unknown keys are an error naming them."""
-        given = dict(extra.get("spectra") or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise ValueError(f"unknown spectra options {unknown}; known: {sorted(known)}")
-        return cls(**given)
+        return options_from_extra(cls, extra, "spectra")
 
 
 def _records(

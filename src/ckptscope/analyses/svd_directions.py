@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from ckptscope.analyses.base import (
     Event,
     Record,
     Scalar,
+    options_from_extra,
     register_analysis,
     register_derivation,
 )
@@ -82,12 +83,7 @@ class SvdDirectionsOptions:
     @classmethod
     def from_extra(cls, extra: dict[str, Any]) -> SvdDirectionsOptions:
         """The options in ``extra["svd_directions"]``; unknown keys are an error naming them."""
-        given = dict(extra.get("svd_directions") or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise ValueError(f"unknown svd_directions options {unknown}; known: {sorted(known)}")
-        return cls(**given)
+        return options_from_extra(cls, extra, "svd_directions")
 
 
 class _Decoder:
