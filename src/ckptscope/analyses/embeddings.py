@@ -172,10 +172,24 @@ def _records(
     suffix: str, corr: np.ndarray, labels: tuple[str, ...], meta: dict[str, Any]
 ) -> Iterator[Array]:
     order = seriate(corr)
-    yield Array("embed", None, "weight", f"embed_corr{suffix}", corr,
-                labels, json.dumps(meta, sort_keys=True))
-    yield Array("embed", None, "weight", f"embed_order{suffix}", order,
-                None, json.dumps({**meta, "method": SERIATION}, sort_keys=True))
+    yield Array(
+        "embed",
+        None,
+        "weight",
+        f"embed_corr{suffix}",
+        corr,
+        labels,
+        json.dumps(meta, sort_keys=True),
+    )
+    yield Array(
+        "embed",
+        None,
+        "weight",
+        f"embed_order{suffix}",
+        order,
+        None,
+        json.dumps({**meta, "method": SERIATION}, sort_keys=True),
+    )
 
 
 @register_analysis
@@ -201,8 +215,9 @@ class EmbeddingStructure(Analysis):
             sets.append(("_tokens", "tokens", stop, min(stop + n_extra, vocab)))
         for suffix, name, lo, hi in sets:
             ids = range(lo, hi)
-            labels = tuple(display_token(id_to_token[i]) if i in id_to_token else f"#{i}"
-                           for i in ids)
+            labels = tuple(
+                display_token(id_to_token[i]) if i in id_to_token else f"#{i}" for i in ids
+            )
             corr = correlation_matrix(emb[lo:hi].numpy())
             meta = {"set": name, "tokens": [lo, hi], "special_tokens": n_special}
             yield from _records(suffix, corr, labels, meta)

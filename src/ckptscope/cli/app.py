@@ -25,7 +25,6 @@ app = typer.Typer(
 )
 
 
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"ckptscope {__version__}")

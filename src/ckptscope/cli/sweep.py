@@ -18,7 +18,9 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 def sweep(
     suite: Annotated[str, typer.Argument(help="Suite folder, checkpoint folder, or hf:ORG/REPO.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Store folder (created).")],
-    models: Annotated[str | None, typer.Option(help="Comma-separated models (default: all).")] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models (default: all).")
+    ] = None,
     steps: Annotated[
         str | None, typer.Option(help="Steps: '0,1000:143000:1000', 'log', 'every:10', 'last'.")
     ] = None,
@@ -26,7 +28,9 @@ def sweep(
         str | None, typer.Option(help="Comma-separated analyses (default: all available).")
     ] = None,
     executor: Annotated[str, typer.Option(help="local, process or ray.")] = "local",
-    workers: Annotated[int, typer.Option(help="Workers: processes for --executor process, CPUs of a local Ray.")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Workers: processes for --executor process, CPUs of a local Ray.")
+    ] = 1,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     data: Annotated[
         str | None, typer.Option(help="Text or .npy token file for activations and gradients.")
@@ -108,7 +112,9 @@ def run_with_progress(config):
         task_id = bar.add_task("planning", total=None)
 
         def on_progress(p):
-            bar.update(task_id, total=p.total, completed=p.done, description=f"{p.model} step {p.step}")
+            bar.update(
+                task_id, total=p.total, completed=p.done, description=f"{p.model} step {p.step}"
+            )
 
         result = run_sweep(config, progress=on_progress)
     typer.echo(

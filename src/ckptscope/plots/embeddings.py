@@ -77,7 +77,9 @@ def _draw_matrix(ax, corr: np.ndarray, labels: Sequence[str], order: np.ndarray 
     return im
 
 
-def _panels_for(arrays: pd.DataFrame, model: str) -> list[tuple[pd.DataFrame, np.ndarray | None, str]]:
+def _panels_for(
+    arrays: pd.DataFrame, model: str
+) -> list[tuple[pd.DataFrame, np.ndarray | None, str]]:
     out = []
     for corr_kind, order_kind, name in SETS:
         rows = frames_for(arrays, model, corr_kind)
@@ -124,7 +126,9 @@ def _animate(sets, model: str, base: Path, max_frames: int) -> list[Path]:
     images = []
     for ax, (rows, order, title) in zip(axes[0], sets, strict=True):
         first = rows.iloc[0]
-        images.append((_draw_matrix(ax, first["values"], first["labels"], order, title), rows, order))
+        images.append(
+            (_draw_matrix(ax, first["values"], first["labels"], order, title), rows, order)
+        )
     sup = fig.suptitle(" ")
     # Lay out and draw everything static once; each frame then redraws only the images
     # and the title over that background (a full draw per frame is ~1 s of tick layout).
@@ -155,8 +159,21 @@ def _animate(sets, model: str, base: Path, max_frames: int) -> list[Path]:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg:
         mp4 = base.with_suffix(".mp4")
-        cmd = [ffmpeg, "-y", "-loglevel", "error", "-i", str(gif), "-movflags", "faststart",
-               "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", str(mp4)]
+        cmd = [
+            ffmpeg,
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(gif),
+            "-movflags",
+            "faststart",
+            "-pix_fmt",
+            "yuv420p",
+            "-vf",
+            "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+            str(mp4),
+        ]
         try:
             subprocess.run(cmd, check=True, capture_output=True, timeout=300)
             paths.append(mp4)

@@ -42,10 +42,16 @@ def step_axis(ax: Axes, log_steps: bool) -> None:
     ax.set_xlabel("training step")
 
 
-def panels(nrows: int, ncols: int, width: float = 4.2, height: float = 3.2) -> tuple[Figure, list[list[Axes]]]:
+def panels(
+    nrows: int, ncols: int, width: float = 4.2, height: float = 3.2
+) -> tuple[Figure, list[list[Axes]]]:
     """A grid of axes, always indexable as [row][col]."""
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, constrained_layout=True
+        nrows,
+        ncols,
+        figsize=(width * ncols, height * nrows),
+        squeeze=False,
+        constrained_layout=True,
     )
     return fig, [list(row) for row in axes]
 

@@ -91,7 +91,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def table_html(df: pd.DataFrame, columns: Sequence[str], empty: str, pre: Sequence[str] = ()) -> str:
+def table_html(
+    df: pd.DataFrame, columns: Sequence[str], empty: str, pre: Sequence[str] = ()
+) -> str:
     """An escaped HTML table of ``columns`` (at most ``MAX_TABLE_ROWS`` rows)."""
     if df.empty:
         return f'<p class="note">{esc(empty)}</p>'
@@ -103,7 +105,11 @@ def table_html(df: pd.DataFrame, columns: Sequence[str], empty: str, pre: Sequen
                  for c, v in zip(cols, row, strict=True)]  # fmt: skip
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = len(df) - MAX_TABLE_ROWS
-    tail = f'<p class="note">{more} more rows: use <code>ckptscope query</code></p>' if more > 0 else ""
+    tail = (
+        f'<p class="note">{more} more rows: use <code>ckptscope query</code></p>'
+        if more > 0
+        else ""
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{tail}"
 
 
@@ -121,7 +127,11 @@ def provenance_html(data: Data, static_paths: Sequence[Path], out_path: Path) ->
     generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     items = {"ckptscope": __version__, "store": data.store.root.resolve(), "generated": generated,
              "suites": ", ".join(data.suites()) or "none"}  # fmt: skip
-    parts = ['<dl class="prov">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items.items()) + "</dl>"]
+    parts = [
+        '<dl class="prov">'
+        + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items.items())
+        + "</dl>"
+    ]
     t = data.tasks
     if len(t):
         models = t.groupby(["suite", "model"]).step.agg(["nunique", "min", "max"]).reset_index()
@@ -188,7 +198,9 @@ def build_sections(data: Data) -> list[Section]:
         except (KeyError, ValueError, IndexError, ImportError) as err:
             key = build.__name__.removesuffix("_section")
             log.warning("report section %s failed: %s", key, err)
-            sections.append(Section(key, key.title(), "", notes=[f"could not draw this section: {err}"]))
+            sections.append(
+                Section(key, key.title(), "", notes=[f"could not draw this section: {err}"])
+            )
     return sections
 
 

@@ -29,7 +29,11 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 #: diverging, red for positive correlation (as matplotlib's RdBu_r in the static F13)
 CORR_COLORSCALE = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#f4a582"],
                    [1.0, "#b2182b"]]  # fmt: skip
-_MOVE = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
+_MOVE = {
+    "mode": "immediate",
+    "frame": {"duration": 0, "redraw": True},
+    "transition": {"duration": 0},
+}
 
 
 def plot_text(value: Any) -> str:
@@ -115,7 +119,9 @@ def lines_figure(df: pd.DataFrame, rows: Sequence[tuple[str, str, str]], title: 
         for c, (model, part) in enumerate(groups):
             blocks = part["block"].dropna()
             colors = depth_colors(int(blocks.max()) + 1 if len(blocks) else 1)
-            for name, line in part.groupby("block" if per_block else "model", dropna=False, sort=True):
+            for name, line in part.groupby(
+                "block" if per_block else "model", dropna=False, sort=True
+            ):
                 line = line.sort_values("step")
                 if per_block:
                     label = "all blocks" if pd.isna(name) else f"block {int(name)}"
@@ -183,11 +189,15 @@ def hist_figure(part: pd.DataFrame, centres: np.ndarray, steps: Sequence[int], t
     return animate(layout, steps, frames, plot_text(title))
 
 
-def qq_figure(part: pd.DataFrame, families: Sequence[str], steps: Sequence[int], title: str) -> Spec:
+def qq_figure(
+    part: pd.DataFrame, families: Sequence[str], steps: Sequence[int], title: str
+) -> Spec:
     """Animated QQ panels, one per family, a line per component; y = x is a perfect fit."""
     comps = sorted(set(part.component))
     colors = dict(zip(comps, PALETTE * (1 + len(comps) // len(PALETTE)), strict=False))
-    layout = grid(1, len(families), [f.removeprefix("qq_").replace("_", " ") for f in families], 330)
+    layout = grid(
+        1, len(families), [f.removeprefix("qq_").replace("_", " ") for f in families], 330
+    )
     frames = []
     for step in steps:
         at = at_step(part, step)
@@ -209,10 +219,14 @@ def qq_figure(part: pd.DataFrame, families: Sequence[str], steps: Sequence[int],
 
 def log_ranks(n: int) -> np.ndarray:
     """At most ``MAX_SPECTRUM_POINTS`` log-spaced 0-based ranks of ``n`` values."""
-    return np.unique(np.rint(np.logspace(0, np.log10(max(n, 1)), MAX_SPECTRUM_POINTS))).astype(int) - 1
+    return (
+        np.unique(np.rint(np.logspace(0, np.log10(max(n, 1)), MAX_SPECTRUM_POINTS))).astype(int) - 1
+    )
 
 
-def spectra_figure(part: pd.DataFrame, comps: Sequence[str], steps: Sequence[int], title: str) -> Spec:
+def spectra_figure(
+    part: pd.DataFrame, comps: Sequence[str], steps: Sequence[int], title: str
+) -> Spec:
     """Animated log-log singular-value spectra: a panel per component, a line per block."""
     keys = sorted({(c, int(b)) for c, b in zip(part.component, part.block, strict=True)},
                   key=lambda k: (comps.index(k[0]), k[1]))  # fmt: skip

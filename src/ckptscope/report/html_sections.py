@@ -119,7 +119,6 @@ def picked_steps(rows: pd.DataFrame, cap: int = MAX_FRAMES) -> list[int]:
 # -- sections -------------------------------------------------------------------------
 
 
-
 def line_fig(data: Data, sec: Section, fig_id: str, title: str, analysis: str,
              rows: Sequence[tuple[str, str, str]], per_block: bool, caption: str = "") -> None:  # fmt: skip
     """Add a scalars-vs-step figure to ``sec``, or the sweep that would fill it."""
@@ -129,7 +128,9 @@ def line_fig(data: Data, sec: Section, fig_id: str, title: str, analysis: str,
         sec.missing.append(data.hint(fig_id, title, analysis))
         return
     used = pd.concat([hf.select(df, *r) for r in rows])
-    source = "scalars: " + ", ".join(sorted({f"{c}.{p} {m}".replace(". ", " ") for c, p, m in rows}))
+    source = "scalars: " + ", ".join(
+        sorted({f"{c}.{p} {m}".replace(". ", " ") for c, p, m in rows})
+    )
     caption = f"{title}. {caption}" if caption else title
     sec.figures.append(Fig(fig_id, caption, spec, data.provenance(analysis, source, used)))
 
@@ -244,7 +245,9 @@ def activations_section(data: Data) -> Section:
                   "xaxis": {"title": {"text": "block"}, "dtick": 1},
                   "yaxis": {"title": {"text": "max |residual|"}}}  # fmt: skip
         prov = data.provenance("activations", "scalars: resid max_abs_ever (last step)", ever)
-        sec.figures.append(Fig("F6", "Max outlier ever per block", {"data": traces, "layout": layout}, prov))
+        sec.figures.append(
+            Fig("F6", "Max outlier ever per block", {"data": traces, "layout": layout}, prov)
+        )
     line_fig(data, sec, "loss", "Loss on the evaluation batch", "activations",
              [("model", "", "loss")], per_block=False)  # fmt: skip
     return sec
@@ -262,8 +265,12 @@ def spectra_section(data: Data) -> Section:
     for model, part in sv.groupby("model", sort=True):
         comps = [c for c in MATRICES if c in set(part.component)]
         steps = picked_steps(part)
-        spec = hf.spectra_figure(part, comps, steps, f"F15: singular values, log rank vs log value, {model}")
-        prov = data.provenance("spectra", "arrays: singular_values (log-spaced ranks shown)", part, len(steps))
+        spec = hf.spectra_figure(
+            part, comps, steps, f"F15: singular values, log rank vs log value, {model}"
+        )
+        prov = data.provenance(
+            "spectra", "arrays: singular_values (log-spaced ranks shown)", part, len(steps)
+        )
         sec.figures.append(Fig("F15", f"Singular-value spectra, {model}", spec, prov))
     line_fig(data, sec, "F15", "Power-law exponent alpha of each matrix's ESD", "spectra",
              [(c, "weight", "alpha") for c in MATRICES], per_block=True)  # fmt: skip
@@ -310,5 +317,3 @@ SECTIONS: tuple[Callable[[Data], Section], ...] = (
     weights_section, distributions_section, activations_section, spectra_section,
     embeddings_section,
 )  # fmt: skip
-
-

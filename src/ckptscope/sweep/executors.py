@@ -18,7 +18,9 @@ class Executor(ABC):
     name: str
 
     @abstractmethod
-    def map_unordered(self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]
+    ) -> Iterator[Any]:
         """Yield ``fn(*item)`` for each item, in completion order."""
 
     def close(self) -> None:
@@ -30,7 +32,9 @@ class InProcessExecutor(Executor):
 
     name = "local"
 
-    def map_unordered(self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]
+    ) -> Iterator[Any]:
         for item in items:
             yield fn(*item)
 
@@ -57,7 +61,9 @@ class ProcessPoolSweepExecutor(Executor):
         self.workers = max(1, workers)
         self.threads = max(1, (os.cpu_count() or 1) // self.workers)
 
-    def map_unordered(self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]
+    ) -> Iterator[Any]:
         ctx = multiprocessing.get_context("spawn")
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}
         os.environ.update({k: str(self.threads) for k in _THREAD_VARS})  # read at worker start
