@@ -61,7 +61,10 @@ class FakeCheckpoint(Checkpoint):
         return {"model_type": "toy", "n_layers": 2, "d_model": 4}
 
     def tensors(self) -> list[TensorInfo]:
-        return [TensorInfo(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in self._t.items()]
+        return [
+            TensorInfo(k, tuple(v.shape), str(v.dtype).removeprefix("torch."))
+            for k, v in self._t.items()
+        ]
 
     def read(self, name: str) -> torch.Tensor:
         if self._fail:
@@ -72,8 +75,15 @@ class FakeCheckpoint(Checkpoint):
 class FakeSuite(Suite):
     """Two blocks, random tensors that drift with the step; ``corrupt`` steps fail to read."""
 
-    def __init__(self, name: str = "fake", models=("a", "b"), steps=(0, 1, 2, 4), corrupt=()) -> None:
-        self.name, self._models, self._steps, self._corrupt = name, list(models), list(steps), set(corrupt)
+    def __init__(
+        self, name: str = "fake", models=("a", "b"), steps=(0, 1, 2, 4), corrupt=()
+    ) -> None:
+        self.name, self._models, self._steps, self._corrupt = (
+            name,
+            list(models),
+            list(steps),
+            set(corrupt),
+        )
 
     def models(self) -> list[str]:
         return self._models
@@ -92,7 +102,14 @@ class FakeSuite(Suite):
             out[f"blocks.{b}.mlp_in.weight"] = torch.randn(8, 4, generator=g)
             out[f"blocks.{b}.mlp_in.bias"] = torch.zeros(8)
         g2 = torch.Generator().manual_seed(step + 1)
-        return {k: (v + 0.1 * step * torch.randn(v.shape, generator=g2)).to(torch.float16 if "mlp" in k else torch.float32) for k, v in out.items()}
+        return {
+            k: (v + 0.1 * step * torch.randn(v.shape, generator=g2)).to(
+                torch.float16 if "mlp" in k else torch.float32
+            )
+            for k, v in out.items()
+        }
 
     def open(self, model: str, step: int) -> Checkpoint:
-        return FakeCheckpoint(model, step, self.tensors_at(model, step), (model, step) in self._corrupt)
+        return FakeCheckpoint(
+            model, step, self.tensors_at(model, step), (model, step) in self._corrupt
+        )

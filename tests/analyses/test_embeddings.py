@@ -44,7 +44,9 @@ class EmbedCheckpoint(Checkpoint):
 
 def _run(emb: torch.Tensor, tok_dir: Path | None = None, **extra: Any) -> dict[str, Any]:
     ckpt = EmbedCheckpoint(emb, tok_dir)
-    ctx = CheckpointContext("s", ckpt, get_adapter(ckpt.config()), options=SweepOptions(extra=extra))
+    ctx = CheckpointContext(
+        "s", ckpt, get_adapter(ckpt.config()), options=SweepOptions(extra=extra)
+    )
     return {r.kind: r for r in EmbeddingStructure().run(ctx)}
 
 

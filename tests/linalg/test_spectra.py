@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from ckptscope.linalg import (
+    eigvalsh_batched,
     gram,
     product_left_vectors,
     product_singular_values,
     singular_values_batched,
     singular_values_grouped,
+    singular_values_stacks,
 )
 
 # Max relative error vs numpy float64 SVD of the same float32 matrix, per method, on values
@@ -103,3 +105,51 @@ def test_rejects_bad_input() -> None:
         singular_values_batched(torch.zeros(3, 3))
     with pytest.raises(ValueError, match="unknown method"):
         singular_values_batched(torch.zeros(1, 3, 3), "lanczos")
+
+
+def test_stacks_from_a_generator_equal_one_call_per_stack() -> None:
+    g = torch.Generator().manual_seed(5)
+    stacks = [torch.randn(2, 12, 6, generator=g), torch.randn(3, 6, 9, generator=g)]
+    got = singular_values_stacks(iter(stacks), "gram64")
+    for stack, s in zip(stacks, got, strict=True):
+        np.testing.assert_array_equal(s.numpy(), singular_values_batched(stack, "gram64").numpy())
+        np.testing.assert_allclose(s.numpy(), reference(stack), rtol=1e-12)
+
+
+def test_eigvalsh_batched_on_cpu_is_torch() -> None:
+    a = torch.randn(4, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    sym = a + a.mT
+    np.testing.assert_array_equal(
+        eigvalsh_batched(sym, 4).numpy(), torch.linalg.eigvalsh(sym).numpy()
+    )
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_streams_equal_one_stream(dtype: torch.dtype) -> None:
+    a = torch.randn(9, 64, 64, dtype=dtype, device="cuda", generator=None)
+    sym = a + a.mT
+    one = eigvalsh_batched(sym, 1)
+    for streams in (2, 4, 16):
+        torch.testing.assert_close(eigvalsh_batched(sym, streams), one, rtol=0, atol=0)
+
+
+@cuda
+def test_cuda_stacks_across_shapes_match_numpy() -> None:
+    g = torch.Generator().manual_seed(7)
+    # two stacks share r = 16 (their Grams are solved together), one has r = 8
+    stacks = [
+        torch.randn(3, 40, 16, generator=g),
+        torch.randn(2, 16, 30, generator=g),
+        torch.randn(4, 8, 8, generator=g),
+    ]
+    for method, tol in (("gram32", 1e-5), ("gram64", 1e-12), ("svd", 1e-12)):
+        got = singular_values_stacks(stacks, method, "cuda", streams=3)
+        for stack, s in zip(stacks, got, strict=True):
+            ref = reference(stack)
+            assert s.device.type == "cpu" and s.dtype == torch.float64
+            rel = np.abs(s.numpy() / ref - 1)
+            assert rel[ref >= 0.1 * ref[:, :1]].max() < tol, method

@@ -42,7 +42,9 @@ def test_draw_f13_writes_png_and_gif(tmp_path: Path) -> None:
 
 def test_draw_f13_static_only_and_empty(tmp_path: Path) -> None:
     store = _store(tmp_path / "store")
-    paths = draw_f13(store, tmp_path / "out", ReportOptions(animations=False, formats=("png", "svg")))
+    paths = draw_f13(
+        store, tmp_path / "out", ReportOptions(animations=False, formats=("png", "svg"))
+    )
     assert sorted(p.suffix for p in paths) == [".png", ".svg"]
     assert draw_f13(Store(tmp_path / "empty"), tmp_path / "o2", ReportOptions()) == []
 

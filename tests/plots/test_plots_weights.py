@@ -10,9 +10,18 @@ def _rows(components, metric="norm"):
         for comp in components:
             for block in range(3):
                 for step in (0, 1, 2, 4):
-                    rows.append(dict(suite="s", model=model, step=step, component=comp,
-                                     block=block, param="weight", metric=metric,
-                                     value=1.0 + step * (block + 1)))
+                    rows.append(
+                        dict(
+                            suite="s",
+                            model=model,
+                            step=step,
+                            component=comp,
+                            block=block,
+                            param="weight",
+                            metric=metric,
+                            value=1.0 + step * (block + 1),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 

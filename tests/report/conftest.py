@@ -29,7 +29,9 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
     """A store with weights, distributions, activations, spectra and embeddings rows."""
     store = Store(root)
     rng = np.random.default_rng(0)
-    labels = list(vocab_labels or [XSS, "a", "b", "␣the", "$x$", "&amp;", *[f"t{i}" for i in range(10)]])
+    labels = list(
+        vocab_labels or [XSS, "a", "b", "␣the", "$x$", "&amp;", *[f"t{i}" for i in range(10)]]
+    )
     n = len(labels)
     for model in models:
         base = rng.normal(size=(n, 6))
@@ -39,19 +41,25 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
             for comp in ("qkv", "attn_out", "mlp_in", "mlp_out"):
                 for b in range(N_BLOCKS):
                     norm = 10 + 5 * np.sin(3 * t) + b
-                    weights += [Scalar(comp, b, "weight", "norm", norm),
-                                Scalar(comp, b, "weight", "dist_init", 3 * t + b),
-                                Scalar(comp, b, "weight", "rel_dist_prev", 0.1 / (1 + step))]
+                    weights += [
+                        Scalar(comp, b, "weight", "norm", norm),
+                        Scalar(comp, b, "weight", "dist_init", 3 * t + b),
+                        Scalar(comp, b, "weight", "rel_dist_prev", 0.1 / (1 + step)),
+                    ]
                     x = rng.standard_t(df=3 + 30 * (1 - t), size=4000) * 0.02
                     counts, meta = _hist(x)
                     q = np.sort(x)[::40]
                     z = np.linspace(-3, 3, len(q))
-                    dists += [Array(comp, b, "weight", "hist", counts, meta=meta),
-                              Array(comp, b, "weight", "qq_gaussian", np.stack([z, q / q.std()])),
-                              Scalar(comp, b, "weight", "t_nu", 3 + 30 * (1 - t))]
+                    dists += [
+                        Array(comp, b, "weight", "hist", counts, meta=meta),
+                        Array(comp, b, "weight", "qq_gaussian", np.stack([z, q / q.std()])),
+                        Scalar(comp, b, "weight", "t_nu", 3 + 30 * (1 - t)),
+                    ]
                     s = np.sort(rng.pareto(2 + t, size=48))[::-1] + 0.1
-                    spectra += [Array(comp, b, "weight", "singular_values", s),
-                                Scalar(comp, b, "weight", "alpha", 2 + t)]
+                    spectra += [
+                        Array(comp, b, "weight", "singular_values", s),
+                        Scalar(comp, b, "weight", "alpha", 2 + t),
+                    ]
             for comp in ("ln1", "ln2", "mlp_in", "mlp_out"):
                 for b in range(N_BLOCKS):
                     weights.append(Scalar(comp, b, "bias", "norm", 1 + t * (b + 1)))
@@ -59,32 +67,70 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                 weights.append(Scalar(comp, None, "weight", "norm", 20 - 3 * t))
             r = rng.standard_t(df=4, size=5000) * (1 + 10 * t)
             counts, meta = _hist(r)
-            acts += [Array("resid", None, "", "hist", counts, meta=meta),
-                     Scalar("model", None, "", "loss", 5 - 3 * t),
-                     Array("model", None, "activations", "eval_batch_info", np.array([4.0, 32.0]),
-                           meta=json.dumps({"data": "heldout", "tokens_sha256": "ab12", "note": XSS}))]
-            acts += [Scalar("resid", b, "", "max_abs", 5 + 20 * t * (b + 1)) for b in range(N_BLOCKS)]
+            acts += [
+                Array("resid", None, "", "hist", counts, meta=meta),
+                Scalar("model", None, "", "loss", 5 - 3 * t),
+                Array(
+                    "model",
+                    None,
+                    "activations",
+                    "eval_batch_info",
+                    np.array([4.0, 32.0]),
+                    meta=json.dumps({"data": "heldout", "tokens_sha256": "ab12", "note": XSS}),
+                ),
+            ]
+            acts += [
+                Scalar("resid", b, "", "max_abs", 5 + 20 * t * (b + 1)) for b in range(N_BLOCKS)
+            ]
             emb = base + (1 + 3 * t) * rng.normal(size=base.shape) * (1 - t)
             corr = np.corrcoef(emb)
             order = np.argsort(corr[0])
-            embeds = [Array("embed", None, "weight", "embed_corr", corr, tuple(labels),
-                            json.dumps({"set": "bytes", "tokens": [0, n]})),
-                      Array("embed", None, "weight", "embed_order", order),
-                      Array("embed", None, "weight", "embed_corr_tokens", corr[:6, :6], tuple(labels[:6])),
-                      Array("embed", None, "weight", "embed_order_tokens", np.arange(6))]
+            embeds = [
+                Array(
+                    "embed",
+                    None,
+                    "weight",
+                    "embed_corr",
+                    corr,
+                    tuple(labels),
+                    json.dumps({"set": "bytes", "tokens": [0, n]}),
+                ),
+                Array("embed", None, "weight", "embed_order", order),
+                Array(
+                    "embed", None, "weight", "embed_corr_tokens", corr[:6, :6], tuple(labels[:6])
+                ),
+                Array("embed", None, "weight", "embed_order_tokens", np.arange(6)),
+            ]
             dists += pooled_histograms([r for r in dists if getattr(r, "kind", "") == "hist"])
             meta = {"device": "cpu", "options": {"note": XSS}}
-            for analysis, recs in (("weights", weights), ("distributions", dists),
-                                   ("spectra", spectra), ("activations", acts),
-                                   ("embeddings", embeds)):
-                store.write_task(TaskKey("suite<&>", model, step, analysis), recs, seconds=0.5, meta=meta)
-        ever = [(model, step, Scalar("resid", b, "", "max_abs_ever", 5 + 20 * (b + 1) * (1 - abs(b - 0.5))))
-                for step in steps for b in range(N_BLOCKS)]
+            for analysis, recs in (
+                ("weights", weights),
+                ("distributions", dists),
+                ("spectra", spectra),
+                ("activations", acts),
+                ("embeddings", embeds),
+            ):
+                store.write_task(
+                    TaskKey("suite<&>", model, step, analysis), recs, seconds=0.5, meta=meta
+                )
+        ever = [
+            (
+                model,
+                step,
+                Scalar("resid", b, "", "max_abs_ever", 5 + 20 * (b + 1) * (1 - abs(b - 0.5))),
+            )
+            for step in steps
+            for b in range(N_BLOCKS)
+        ]
         store.write_derived(f"resid_outliers_{model}", "suite<&>", Derived(scalars=ever))
-    events = [Event("tiny", 20, "phase_change", f"kurtosis jumps {XSS}", "qkv", 1, "weight", "kurtosis"),
-              Event("small", 10, "duplicate_checkpoint", f"steps 0 and 10 are identical {XSS}")]
+    events = [
+        Event("tiny", 20, "phase_change", f"kurtosis jumps {XSS}", "qkv", 1, "weight", "kurtosis"),
+        Event("small", 10, "duplicate_checkpoint", f"steps 0 and 10 are identical {XSS}"),
+    ]
     store.write_derived("phases", "suite<&>", Derived(events=events))
-    store.record_failure(TaskKey("suite<&>", "small", 80, "spectra"), f"CheckpointError: {XSS} corrupt")
+    store.record_failure(
+        TaskKey("suite<&>", "small", 80, "spectra"), f"CheckpointError: {XSS} corrupt"
+    )
     return store
 
 

@@ -43,11 +43,15 @@ def _chromium() -> str:
     if not shutil.which("apt-get"):
         pytest.fail("chromium is missing and there is no apt-get to install Debian's package")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True, timeout=600)
+    subprocess.run(
+        ["apt-get", "update", "-q"], check=False, env=env, capture_output=True, timeout=600
+    )
     done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"],
                           env=env, capture_output=True, text=True, timeout=1200)  # fmt: skip
     if done.returncode != 0 or not os.path.exists(CHROMIUM):
-        pytest.fail(f"apt-get install chromium failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        pytest.fail(
+            f"apt-get install chromium failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
     return CHROMIUM
 
 
@@ -180,7 +184,9 @@ def _events(browser: Browser, method: str) -> list[dict[str, Any]]:
 
 
 def test_no_console_errors_and_no_network(page: Browser) -> None:
-    errors = [e for e in _events(page, "Runtime.consoleAPICalled") if e["type"] in ("error", "assert")]
+    errors = [
+        e for e in _events(page, "Runtime.consoleAPICalled") if e["type"] in ("error", "assert")
+    ]
     errors += _events(page, "Runtime.exceptionThrown")
     errors += [e for e in _events(page, "Log.entryAdded") if e["entry"]["level"] == "error"]
     assert not errors, json.dumps(errors, indent=1)[:3000]
@@ -231,4 +237,6 @@ def test_hostile_token_is_text(page: Browser) -> None:
     assert XSS in ticks
     cells = page.js("[...document.querySelectorAll('td')].map(t => t.textContent)")
     assert any(XSS in c for c in cells)
-    assert page.js("document.querySelectorAll('td script, figcaption script, nav script').length") == 0
+    assert (
+        page.js("document.querySelectorAll('td script, figcaption script, nav script').length") == 0
+    )

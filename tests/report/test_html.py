@@ -73,11 +73,34 @@ def test_hostile_strings_never_raw(page: str) -> None:
 
 
 def test_every_section_and_figure(page: str) -> None:
-    for key in ("weights", "distributions", "activations", "spectra", "embeddings", "events",
-                "integrity", "failures", "provenance"):
+    for key in (
+        "weights",
+        "distributions",
+        "activations",
+        "spectra",
+        "embeddings",
+        "events",
+        "integrity",
+        "failures",
+        "provenance",
+    ):
         assert f'<section id="{key}">' in page
     figures = set(re.findall(r'data-figure="([^"]+)"', page))
-    assert {"F1", "F2", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12", "F13", "F14", "F15"} <= figures
+    assert {
+        "F1",
+        "F2",
+        "F5",
+        "F6",
+        "F7",
+        "F8",
+        "F9",
+        "F10",
+        "F11",
+        "F12",
+        "F13",
+        "F14",
+        "F15",
+    } <= figures
     specs = {i: json.loads(s) for i, s in SPEC.findall(page)}
     assert len(specs) == len(re.findall(r'class="ckfig"', page))
     animated = [s for s in specs.values() if s.get("frames")]

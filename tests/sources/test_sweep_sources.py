@@ -44,7 +44,8 @@ def test_sweep_from_the_hub_cache_offline(hub_suite, tmp_path, max_disk):
 def test_sweep_folder_of_checkpoints_by_name(tmp_path):
     for name, seed in (("checkpoint-10", 0), ("checkpoint-20", 1)):
         write_checkpoint(tmp_path / "run" / name, seed=seed, fmt="safetensors")
-    result = run_sweep(SweepConfig(suite=str(tmp_path / "run"), out=tmp_path / "s",
-                                   analyses=("weights",)))
+    result = run_sweep(
+        SweepConfig(suite=str(tmp_path / "run"), out=tmp_path / "s", analyses=("weights",))
+    )
     assert result.exit_code == 0
     assert sorted(Store(tmp_path / "s").scalars().step.unique()) == [10, 20]

@@ -9,8 +9,13 @@ def test_arrays_round_trip_shape_labels_and_meta(tmp_path):
     store = Store(tmp_path)
     values = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
     key = TaskKey("s", "m", 5, "a")
-    store.write_task(key, [Array("qkv", 2, "weight", "hist", values, ("x", "<y>"), '{"g": 1}'),
-                           Array("embed", None, "weight", "one", np.array(3.5))])
+    store.write_task(
+        key,
+        [
+            Array("qkv", 2, "weight", "hist", values, ("x", "<y>"), '{"g": 1}'),
+            Array("embed", None, "weight", "one", np.array(3.5)),
+        ],
+    )
     df = store.arrays(kind="hist")
     assert len(df) == 1 and df.block[0] == 2 and df.meta[0] == '{"g": 1}'
     np.testing.assert_array_equal(df["values"][0], values)
@@ -33,8 +38,10 @@ def test_failure_recorded_replaced_and_cleared_by_success(tmp_path):
 def test_derived_output_is_replaced_per_suite(tmp_path):
     store = Store(tmp_path)
     for suite, value in (("A", 1.0), ("B", 2.0)):
-        rows = Derived(scalars=[("m", 3, Scalar("c", 0, "weight", "x", value))],
-                       events=[Event("m", 3, "k", f"{suite} event")])
+        rows = Derived(
+            scalars=[("m", 3, Scalar("c", 0, "weight", "x", value))],
+            events=[Event("m", 3, "k", f"{suite} event")],
+        )
         store.write_derived("d", suite, rows)
     store.write_derived("d", "A", Derived(scalars=[("m", 4, Scalar("c", 0, "weight", "x", 9.0))]))
     got = store.scalars(metric="x").set_index("suite")
@@ -70,4 +77,12 @@ def test_empty_store_tables_have_their_columns(tmp_path):
     for table in ("scalars", "arrays", "events", "failures", "tasks"):
         assert store.table(table).empty
     assert list(store.scalars().columns) == [
-        "suite", "model", "step", "component", "block", "param", "metric", "value"]
+        "suite",
+        "model",
+        "step",
+        "component",
+        "block",
+        "param",
+        "metric",
+        "value",
+    ]

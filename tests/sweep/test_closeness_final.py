@@ -6,8 +6,13 @@ from ckptscope.sweep import SweepConfig, run_sweep
 
 def test_closeness_waits_for_the_final_checkpoint(neox_folder_suite, tmp_path):
     def sweep(steps):
-        cfg = SweepConfig(suite=str(neox_folder_suite), out=tmp_path, models=("tiny-a",),
-                          steps=steps, analyses=("svd_directions",))
+        cfg = SweepConfig(
+            suite=str(neox_folder_suite),
+            out=tmp_path,
+            models=("tiny-a",),
+            steps=steps,
+            analyses=("svd_directions",),
+        )
         assert run_sweep(cfg).exit_code == 0
 
     sweep("0,1")

@@ -28,9 +28,13 @@ def test_exact_rows_for_a_fake_suite(tmp_path):
     keys = df[["model", "step", "component", "block", "param"]].drop_duplicates()
     assert len(keys) == 2 * 4 * 6
     assert not df.duplicated(["model", "step", "component", "block", "param", "metric"]).any()
-    first = df[(df.model == "a") & (df.step == 0) & (df.component == "embed")].set_index("metric")["value"]
+    first = df[(df.model == "a") & (df.step == 0) & (df.component == "embed")].set_index("metric")[
+        "value"
+    ]
     assert first["dist_init"] == 0.0 and "dist_prev" not in first.index
-    later = df[(df.model == "a") & (df.step == 2) & (df.component == "embed")].set_index("metric")["value"]
+    later = df[(df.model == "a") & (df.step == 2) & (df.component == "embed")].set_index("metric")[
+        "value"
+    ]
     assert {"dist_init", "dist_prev", "rel_dist_init", "rel_dist_prev"} <= set(later.index)
     # zero-initialised biases have no relative distance from init, rather than a NaN
     bias = df[(df.step == 4) & (df.param == "bias")]
@@ -71,7 +75,12 @@ def test_rerun_skips_stored_tasks(tmp_path):
     _run(tmp_path, suite, steps="0,1")
     store = Store(tmp_path / "store")
     tasks, already = plan_sweep(suite, store, ("weights",), {"a": [0, 1, 2, 4], "b": [0, 1, 2, 4]})
-    assert already == 4 and [(t.model, t.step) for t in tasks] == [("a", 2), ("a", 4), ("b", 2), ("b", 4)]
+    assert already == 4 and [(t.model, t.step) for t in tasks] == [
+        ("a", 2),
+        ("a", 4),
+        ("b", 2),
+        ("b", 4),
+    ]
     assert tasks[0].previous_step == 1 and tasks[0].initial_step == 0
     result = _run(tmp_path, suite)
     assert result.skipped_done == 4 and result.written == 4
@@ -100,9 +109,12 @@ def test_store_write_is_idempotent(tmp_path):
 def test_rerun_with_other_options_warns_and_keeps_rows(tmp_path, caplog):
     suite = FakeSuite(models=("a",), steps=(0, 1))
     both = ("weights", "distributions")
-    assert run_sweep(SweepConfig(suite="fake", out=tmp_path, analyses=both), suite=suite).written == 4
-    cfg = SweepConfig(suite="fake", out=tmp_path, analyses=both,
-                      extra={"distribution_max_samples": 100})
+    assert (
+        run_sweep(SweepConfig(suite="fake", out=tmp_path, analyses=both), suite=suite).written == 4
+    )
+    cfg = SweepConfig(
+        suite="fake", out=tmp_path, analyses=both, extra={"distribution_max_samples": 100}
+    )
     with caplog.at_level("WARNING"):
         result = run_sweep(cfg, suite=suite)
     assert result.written == 0 and result.skipped_done == 4
@@ -113,8 +125,12 @@ def test_rerun_with_other_options_warns_and_keeps_rows(tmp_path, caplog):
 def test_an_option_no_analysis_reads_is_refused(tmp_path):
     from ckptscope.errors import UsageError
 
-    cfg = SweepConfig(suite="fake", out=tmp_path, analyses=("weights", "distributions"),
-                      extra={"distribution_max_sample": 100})
+    cfg = SweepConfig(
+        suite="fake",
+        out=tmp_path,
+        analyses=("weights", "distributions"),
+        extra={"distribution_max_sample": 100},
+    )
     with pytest.raises(UsageError, match="'distribution_max_sample' is read by none"):
         run_sweep(cfg, suite=FakeSuite())
 
@@ -127,8 +143,10 @@ def test_nonfinite_metrics_are_left_out_and_named(tmp_path, monkeypatch):
         name = "test_nan"
 
         def run(self, ctx):
-            return [Scalar("embed", None, "weight", "ok", 1.0),
-                    Scalar("embed", None, "weight", "bad", float("nan"))]
+            return [
+                Scalar("embed", None, "weight", "ok", 1.0),
+                Scalar("embed", None, "weight", "bad", float("nan")),
+            ]
 
     monkeypatch.setitem(base._ANALYSES, "test_nan", _Nan)
     cfg = SweepConfig(suite="fake", out=tmp_path, analyses=("test_nan",))

@@ -16,8 +16,17 @@ SORT = ["model", "step", "component", "block", "param", "metric"]
 
 
 def _sweep_cmd(suite, out):
-    return [sys.executable, "-m", "ckptscope", "sweep", str(suite), "--out", str(out),
-            "--analyses", "weights"]
+    return [
+        sys.executable,
+        "-m",
+        "ckptscope",
+        "sweep",
+        str(suite),
+        "--out",
+        str(out),
+        "--analyses",
+        "weights",
+    ]
 
 
 def _frame(store_dir):
@@ -30,8 +39,12 @@ def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(neox_folder_suite, tm
     subprocess.run(_sweep_cmd(neox_folder_suite, reference), check=True, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_sweep_cmd(neox_folder_suite, killed), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        _sweep_cmd(neox_folder_suite, killed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(Store(killed).done()) < 2:
         time.sleep(0.02)
@@ -50,11 +63,26 @@ def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(neox_folder_suite, tm
 def test_cli_sweep_and_query(neox_folder_suite, tmp_path):
     runner = CliRunner()
     out = tmp_path / "store"
-    res = runner.invoke(app, ["sweep", str(neox_folder_suite), "--out", str(out),
-                              "--analyses", "weights", "--models", "tiny-a", "--steps", "0,4"])
+    res = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(neox_folder_suite),
+            "--out",
+            str(out),
+            "--analyses",
+            "weights",
+            "--models",
+            "tiny-a",
+            "--steps",
+            "0,4",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["query", "select distinct step from scalars order by step",
-                              "--store", str(out), "--csv"])
+    res = runner.invoke(
+        app,
+        ["query", "select distinct step from scalars order by step", "--store", str(out), "--csv"],
+    )
     assert res.exit_code == 0 and res.output.split() == ["step", "0", "4"]
     res = runner.invoke(app, ["query", "select nope from scalars", "--store", str(out)])
     assert res.exit_code == 1 and "query failed" in res.output
@@ -62,15 +90,26 @@ def test_cli_sweep_and_query(neox_folder_suite, tmp_path):
 
 def test_cli_bad_usage_exits_1(neox_folder_suite, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(app, ["sweep", str(neox_folder_suite), "--out", str(tmp_path / "s"),
-                              "--analyses", "nope"])
+    res = runner.invoke(
+        app, ["sweep", str(neox_folder_suite), "--out", str(tmp_path / "s"), "--analyses", "nope"]
+    )
     assert res.exit_code == 1 and "unknown analysis 'nope'" in res.output
 
 
 def test_process_pool_equals_in_process(neox_folder_suite, tmp_path):
     runner = CliRunner()
     for name, extra in (("local", []), ("pool", ["--executor", "process", "--workers", "2"])):
-        res = runner.invoke(app, ["sweep", str(neox_folder_suite), "--out", str(tmp_path / name),
-                                  "--analyses", "weights", *extra])
+        res = runner.invoke(
+            app,
+            [
+                "sweep",
+                str(neox_folder_suite),
+                "--out",
+                str(tmp_path / name),
+                "--analyses",
+                "weights",
+                *extra,
+            ],
+        )
         assert res.exit_code == 0, res.output
     pd.testing.assert_frame_equal(_frame(tmp_path / "local"), _frame(tmp_path / "pool"))
