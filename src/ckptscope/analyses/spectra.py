@@ -50,6 +50,7 @@ from ckptscope.linalg import (
     default_method,
     product_singular_values,
     singular_values_batched,
+    singular_values_stacks,
     spectral_metrics,
 )
 
@@ -98,7 +99,11 @@ def _element_std(mats: torch.Tensor) -> list[float]:
 
 
 def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Record]:
-    """Records for every stored 2-D weight matrix; same-component blocks in one batched call."""
+    """Records for every stored 2-D weight matrix; same-component blocks in one batched call.
+
+    On CUDA every eigenvalue problem of the checkpoint is solved together (see
+    :func:`ckptscope.linalg.singular_values_stacks`).
+    """
     method = opts.method or default_method(ctx.options.device)
     groups: dict[tuple[str, tuple[int, ...]], list[Component]] = {}
     for comp in ctx.components():
@@ -106,12 +111,18 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
             shape = tuple(ctx.read(comp).shape)
             if len(shape) == 2:
                 groups.setdefault((comp.component, shape), []).append(comp)
-    for (_, shape), comps in groups.items():
-        mats = torch.stack([ctx.read(c) for c in comps])  # (blocks, m, n)
-        svals = singular_values_batched(mats, method, ctx.options.device).numpy()
-        stds = _element_std(mats)
-        meta = {"method": method, "device": ctx.options.device}
-        for comp, s, std in zip(comps, svals, stds, strict=True):
+    stds: list[list[float]] = []
+
+    def stacks() -> Iterator[torch.Tensor]:
+        for comps in groups.values():  # one (blocks, m, n) stack in memory at a time
+            mats = torch.stack([ctx.read(c) for c in comps])
+            stds.append(_element_std(mats))
+            yield mats
+
+    svals = singular_values_stacks(stacks(), method, ctx.options.device)
+    meta = {"method": method, "device": ctx.options.device}
+    for ((_, shape), comps), s_group, std_group in zip(groups.items(), svals, stds, strict=True):
+        for comp, s, std in zip(comps, s_group.numpy(), std_group, strict=True):
             yield from _records(comp, s, meta, (shape[0], shape[1]), std)
 
 

@@ -17,20 +17,25 @@ from ckptscope.linalg.esd import (
     stable_rank,
 )
 from ckptscope.linalg.spectra import (
+    CUDA_STREAMS,
     METHODS,
     default_method,
+    eigvalsh_batched,
     gram,
     product_left_vectors,
     product_singular_values,
     singular_values_batched,
     singular_values_grouped,
+    singular_values_stacks,
 )
 
 __all__ = [
+    "CUDA_STREAMS",
     "METHODS",
     "PowerLawFit",
     "default_method",
     "effective_rank",
+    "eigvalsh_batched",
     "exact_match",
     "fit_power_law",
     "gram",
@@ -41,6 +46,7 @@ __all__ = [
     "set_overlap",
     "singular_values_batched",
     "singular_values_grouped",
+    "singular_values_stacks",
     "spectral_metrics",
     "stable_rank",
     "token_table",

@@ -43,11 +43,14 @@ OV and QK circuits of all 144 heads: forming each 768x768 product and calling fp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
 METHODS = ("gram64", "gram32", "svd")
+#: CUDA streams that eigenvalue problems are spread over (see :func:`eigvalsh_batched`)
+CUDA_STREAMS = 8
 
 
 def default_method(device: str | torch.device | None) -> str:
@@ -55,46 +58,129 @@ def default_method(device: str | torch.device | None) -> str:
     return "gram32" if torch.device(device or "cpu").type == "cuda" else "gram64"
 
 
-def singular_values_batched(
-    mats: torch.Tensor, method: str | None = None, device: str | torch.device | None = None
-) -> torch.Tensor:
-    """Singular values of each matrix of ``mats`` ``(b, m, n)``, ``(b, min(m, n))`` descending.
-
-    Returned in float64 on the CPU whatever the method and device.
-    """
+def _check(mats: torch.Tensor, method: str | None, device: str | torch.device | None) -> str:
     if mats.ndim != 3:
         raise ValueError(f"expected a (batch, m, n) tensor, got shape {tuple(mats.shape)}")
     method = method or default_method(device)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    return method
+
+
+def singular_values_batched(
+    mats: torch.Tensor,
+    method: str | None = None,
+    device: str | torch.device | None = None,
+    streams: int | None = None,
+) -> torch.Tensor:
+    """Singular values of each matrix of ``mats`` ``(b, m, n)``, ``(b, min(m, n))`` descending.
+
+    Returned in float64 on the CPU whatever the method and device. ``streams``: see
+    :func:`eigvalsh_batched`.
+    """
+    return singular_values_stacks([mats], method, device, streams)[0]
+
+
+def singular_values_stacks(
+    stacks: Iterable[torch.Tensor],
+    method: str | None = None,
+    device: str | torch.device | None = None,
+    streams: int | None = None,
+) -> list[torch.Tensor]:
+    """Singular values of each ``(b_i, m_i, n_i)`` stack, as :func:`singular_values_batched`.
+
+    ``stacks`` may be a generator: each stack is reduced to its Gram matrices as it comes and
+    can be dropped before the next one is made. On the CPU each stack's eigenvalue problems
+    are solved at once (Grams in float64 of a large model would not fit in memory together);
+    on CUDA every Gram of the same size, across stacks, goes into one :func:`eigvalsh_batched`
+    call spread over ``streams`` CUDA streams (one cuSOLVER call on an r = 2048 matrix keeps
+    the GPU mostly idle: it is bound by kernel-launch latency, not arithmetic).
+    """
     dev = torch.device(device or "cpu")
-    if method == "svd":
-        s = torch.linalg.svdvals(mats.to(dev, torch.float64))
-        return s.cpu()
-    dtype = torch.float64 if method == "gram64" else torch.float32
-    lam = torch.linalg.eigvalsh(gram(mats, dtype, dev))  # ascending
-    s = lam.clamp_min(0).sqrt().flip(-1)
-    return s.to("cpu", torch.float64)
+    defer = dev.type == "cuda"
+    out: list[torch.Tensor | None] = []
+    pending: dict[tuple[int, torch.dtype], list[tuple[int, torch.Tensor]]] = {}
+    for i, mats in enumerate(stacks):
+        method_i = _check(mats, method, device)
+        out.append(None)
+        if method_i == "svd":
+            out[i] = torch.linalg.svdvals(mats.to(dev, torch.float64)).cpu()
+            continue
+        g = gram(mats, torch.float64 if method_i == "gram64" else torch.float32, dev)
+        if defer:
+            pending.setdefault((g.shape[-1], g.dtype), []).append((i, g))
+        else:
+            out[i] = _to_singular(eigvalsh_batched(g, streams))
+    for items in pending.values():
+        index = [i for i, _ in items]
+        sizes = [g.shape[0] for _, g in items]
+        grams = torch.cat([g for _, g in items]) if len(items) > 1 else items[0][1]
+        items.clear()  # keep only the concatenated copy
+        s = _to_singular(eigvalsh_batched(grams, streams))
+        for i, part in zip(index, s.split(sizes), strict=True):
+            out[i] = part
+    return [s for s in out if s is not None]
+
+
+def _to_singular(lam: torch.Tensor) -> torch.Tensor:
+    """Ascending Gram eigenvalues -> descending singular values, float64 on the CPU."""
+    return lam.clamp_min(0).sqrt().flip(-1).to("cpu", torch.float64)
+
+
+def eigvalsh_batched(grams: torch.Tensor, streams: int | None = None) -> torch.Tensor:
+    """Eigenvalues (ascending) of each symmetric matrix of ``grams`` ``(b, r, r)``.
+
+    On CUDA the batch is split over ``streams`` CUDA streams (default :data:`CUDA_STREAMS`),
+    each driven by its own host thread, so that several cuSOLVER calls run at once; results
+    are the same as one ``torch.linalg.eigvalsh`` call's (each matrix is solved alone either
+    way). On the CPU, or with ``streams=1``, it is ``torch.linalg.eigvalsh``.
+    """
+    n = CUDA_STREAMS if streams is None else streams
+    b = grams.shape[0]
+    if grams.device.type != "cuda" or n <= 1 or b < 2:
+        return torch.linalg.eigvalsh(grams)
+    spans = [(int(c[0]), int(c[-1]) + 1) for c in torch.arange(b).tensor_split(min(n, b))]
+    out = torch.empty(grams.shape[:-1], dtype=grams.dtype, device=grams.device)
+    main = torch.cuda.current_stream(grams.device)
+    side = [torch.cuda.Stream(grams.device) for _ in spans]
+
+    def solve(k: int) -> None:
+        lo, hi = spans[k]
+        with torch.cuda.device(grams.device), torch.cuda.stream(side[k]):
+            side[k].wait_stream(main)  # grams are ready
+            out[lo:hi] = torch.linalg.eigvalsh(grams[lo:hi])
+
+    with ThreadPoolExecutor(len(spans)) as pool:
+        list(pool.map(solve, range(len(spans))))
+    for stream in side:
+        main.wait_stream(stream)
+    return out
 
 
 def gram(
     mats: torch.Tensor,
     dtype: torch.dtype = torch.float64,
     device: str | torch.device | None = None,
-    chunk_bytes: int = 128 * 2**20,
+    chunk_bytes: int | None = None,
 ) -> torch.Tensor:
     """Gram matrix of the smaller side of each ``(b, m, n)`` matrix: ``(b, r, r)``, r = min(m, n).
 
-    Accumulated over slices of the long side so that the upcast copy stays under
-    ``chunk_bytes`` (a 50k-row embedding is never copied whole to float64).
+    Moved to ``device`` in its stored dtype, then accumulated over slices of the long side so
+    that the upcast copy stays under ``chunk_bytes`` (default 128 MiB on the CPU, 1 GiB on
+    CUDA; a 50k-row embedding is never copied whole to float64).
     """
-    w = mats if mats.shape[1] >= mats.shape[2] else mats.mT  # (b, long, r)
-    b, long, r = w.shape
     dev = torch.device(device or "cpu")
+    if chunk_bytes is None:
+        chunk_bytes = (1 if dev.type == "cuda" else 128 / 1024) * 2**30
+    w = mats.to(dev)
+    w = w if w.shape[1] >= w.shape[2] else w.mT  # (b, long, r)
+    b, long, r = w.shape
+    if w.dtype == dtype:
+        return w.mT @ w
     out = torch.zeros(b, r, r, dtype=dtype, device=dev)
-    step = max(1, chunk_bytes // (b * r * torch.finfo(dtype).bits // 8))
+    step = max(1, int(chunk_bytes) // (b * r * torch.finfo(dtype).bits // 8))
     for lo in range(0, long, step):
-        part = w[:, lo : lo + step].to(dev, dtype)  # (b, rows, r)
+        part = w[:, lo : lo + step].to(dtype)  # (b, rows, r)
         out += part.mT @ part
     return out
 
@@ -103,14 +189,17 @@ def singular_values_grouped(
     mats: Sequence[torch.Tensor],
     method: str | None = None,
     device: str | torch.device | None = None,
+    streams: int | None = None,
 ) -> list[torch.Tensor]:
     """Singular values of matrices of any shapes: same-shaped ones go in one batched call."""
-    out: list[torch.Tensor | None] = [None] * len(mats)
     by_shape: dict[tuple[int, int], list[int]] = {}
     for i, m in enumerate(mats):
         by_shape.setdefault((m.shape[0], m.shape[1]), []).append(i)
-    for idx in by_shape.values():
-        s = singular_values_batched(torch.stack([mats[i] for i in idx]), method, device)
+    stacks = (torch.stack([mats[i] for i in idx]) for idx in by_shape.values())
+    out: list[torch.Tensor | None] = [None] * len(mats)
+    for idx, s in zip(
+        by_shape.values(), singular_values_stacks(stacks, method, device, streams), strict=True
+    ):
         for row, i in enumerate(idx):
             out[i] = s[row]
     return [s for s in out if s is not None]
