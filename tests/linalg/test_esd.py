@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from ckptscope.linalg import (
     effective_rank,
@@ -94,3 +95,38 @@ def test_spectral_metrics_keys() -> None:
     assert out["spectral_norm"] == 2.0
     assert out["log_norm"] == pytest.approx(math.log10(np.sum(s**2)))
     assert {"mp_edge", "mp_outliers"} <= set(spectral_metrics(s, (100, 50), 0.01))
+
+
+def naive_fit(lam: np.ndarray) -> tuple[float, float, float]:
+    """Clauset's scan written as a plain loop over candidate xmin (the reference)."""
+    lam = np.sort(lam[lam > 1e-12 * lam.max()])
+    best = (math.nan, math.nan, math.inf)
+    for i in range(lam.size - 1):
+        tail = lam[i:]
+        alpha = 1 + tail.size / np.sum(np.log(tail / lam[i]))
+        if not np.isfinite(alpha) or alpha <= 1:
+            continue
+        model = 1 - (tail / lam[i]) ** (1 - alpha)
+        ks = np.max(np.abs(model - np.arange(tail.size) / tail.size))
+        if ks < best[2]:
+            best = (alpha, lam[i], ks)
+    return best
+
+
+@pytest.mark.parametrize("n", [3, 40, 300])
+def test_fit_equals_a_naive_loop(n: int) -> None:
+    rng = np.random.default_rng(n)
+    lam = np.concatenate([rng.pareto(2.0, n) + 1, rng.random(n)])  # a tail above a bulk
+    fit = fit_power_law(lam)
+    alpha, xmin, ks = naive_fit(lam)
+    assert fit.xmin == xmin
+    assert fit.alpha == pytest.approx(alpha, rel=1e-12)
+    assert fit.ks == pytest.approx(ks, rel=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fit_on_cuda_equals_cpu() -> None:
+    lam = np.random.default_rng(1).pareto(1.7, 3000) + 1
+    cpu, gpu = fit_power_law(lam), fit_power_law(lam, device="cuda")
+    assert gpu.xmin == cpu.xmin and gpu.n_tail == cpu.n_tail
+    assert gpu.alpha == pytest.approx(cpu.alpha, rel=1e-12)

@@ -80,6 +80,7 @@ def _records(
     meta: dict[str, Any],
     shape: tuple[int, int] | None = None,
     element_std: float | None = None,
+    device: str | None = None,
 ) -> Iterator[Record]:
     yield Array(
         where.component,
@@ -89,7 +90,7 @@ def _records(
         s,
         meta=json.dumps({**meta, "shape": list(shape) if shape else None}, sort_keys=True),
     )
-    for metric, value in spectral_metrics(s, shape, element_std).items():
+    for metric, value in spectral_metrics(s, shape, element_std, device).items():
         yield Scalar(where.component, where.block, where.param, metric, float(value))
 
 
@@ -123,7 +124,7 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
     meta = {"method": method, "device": ctx.options.device}
     for ((_, shape), comps), s_group, std_group in zip(groups.items(), svals, stds, strict=True):
         for comp, s, std in zip(comps, s_group.numpy(), std_group, strict=True):
-            yield from _records(comp, s, meta, (shape[0], shape[1]), std)
+            yield from _records(comp, s, meta, (shape[0], shape[1]), std, ctx.options.device)
 
 
 def stacked_heads(ctx: CheckpointContext) -> HeadWeights | None:
@@ -162,7 +163,7 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
         mats = flat(w)
         svals = singular_values_batched(mats, method, ctx.options.device).numpy()
         for i, (s, std) in enumerate(zip(svals, _element_std(mats), strict=True)):
-            yield from _records(where(name, i), s, meta, (d_head, d_model), std)
+            yield from _records(where(name, i), s, meta, (d_head, d_model), std, ctx.options.device)
     # OV = W_O[:, h] @ W_V[h] and QK = W_Q[h]ᵀ @ W_K[h]: (d_model, d_model) of rank <= d_head
     circuits = {
         "ov": (flat(heads.o), flat(heads.v)),
@@ -172,7 +173,7 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
     for name, (left, right) in circuits.items():
         svals = product_singular_values(left, right, ctx.options.device).numpy()
         for i, s in enumerate(svals):
-            yield from _records(where(name, i), s, meta)
+            yield from _records(where(name, i), s, meta, device=ctx.options.device)
 
 
 @register_analysis

@@ -11,10 +11,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 # Eigenvalues below this fraction of the largest are treated as zero by the power-law fit
 # (rank-deficient matrices, Gram-method round-off; see linalg/spectra.py).
 ZERO_TOL = 1e-12
+#: spectra shorter than this are fitted on the CPU whatever the device
+GPU_MIN_VALUES = 512
 
 
 @dataclass(frozen=True)
@@ -27,44 +30,53 @@ class PowerLawFit:
     n_tail: int  # eigenvalues >= xmin
 
 
-def fit_power_law(eigenvalues: np.ndarray, xmin: float | None = None) -> PowerLawFit:
+def fit_power_law(
+    eigenvalues: np.ndarray, xmin: float | None = None, device: str | torch.device | None = None
+) -> PowerLawFit:
     """Clauset MLE ``alpha = 1 + n / Σ ln(λ/xmin)``, ``xmin`` minimising the KS distance.
 
     As WeightWatcher: every eigenvalue but the largest is a candidate ``xmin``; the tail's
     empirical CDF ``(j - i)/n`` is compared with ``1 - (λ/xmin)^(1-alpha)``. NaNs when fewer
-    than two nonzero eigenvalues.
+    than two nonzero eigenvalues. The scan over candidates is O(n²) (0.1-0.3 s for n = 4096 on
+    one CPU core); it runs in float64 torch on ``device`` (default CPU), so a GPU sweep does
+    not wait on the CPU for its fits.
     """
     lam = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())
     lam = lam[lam > ZERO_TOL * lam[-1]] if lam.size and lam[-1] > 0 else lam[:0]
     n_all = lam.size
     if n_all < 2:
         return PowerLawFit(math.nan, math.nan, math.nan, n_all)
-    log_lam = np.log(lam)
+    dev = torch.device(device or "cpu")
+    if n_all < GPU_MIN_VALUES:
+        dev = torch.device("cpu")  # below this, kernel launches cost more than the scan
+    log_lam = torch.from_numpy(np.log(lam)).to(dev)
     # sum of log λ over each tail j >= i, for every start i
-    tail_log = np.cumsum(log_lam[::-1])[::-1]
+    tail_log = log_lam.flip(0).cumsum(0).flip(0)
     # candidate tail starts: every eigenvalue but the largest, or the one given
-    starts = np.arange(n_all - 1) if xmin is None else np.array([np.searchsorted(lam, xmin)])
+    if xmin is None:
+        starts = torch.arange(n_all - 1, device=dev)
+    else:
+        starts = torch.tensor([int(np.searchsorted(lam, xmin))], device=dev)
+    j = torch.arange(n_all, device=dev, dtype=torch.float64)[None, :]  # (1, N)
     best = PowerLawFit(math.nan, math.nan, math.inf, 0)
     # Chunk the candidates: the KS step is O(chunk · n) memory.
-    chunk = max(1, 2**22 // n_all)
-    for lo in range(0, starts.size, chunk):
+    chunk = max(1, (2**22 if dev.type == "cpu" else 2**26) // n_all)
+    for lo in range(0, starts.numel(), chunk):
         i = starts[lo : lo + chunk]  # (c,)
-        n = (n_all - i).astype(np.float64)
-        denom = tail_log[i] - n * log_lam[i]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = 1.0 + n / denom
-        j = np.arange(n_all)[None, :]  # (1, N)
-        in_tail = j >= i[:, None]  # (c, N)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            model_cdf = 1.0 - np.exp(
-                (1.0 - alpha[:, None]) * (log_lam[None, :] - log_lam[i][:, None])
-            )
+        n = (n_all - i).to(torch.float64)
+        alpha = 1.0 + n / (tail_log[i] - n * log_lam[i])  # inf/nan where the tail is flat
+        model_cdf = 1.0 - torch.exp(
+            (1.0 - alpha[:, None]) * (log_lam[None, :] - log_lam[i][:, None])
+        )
         empirical = (j - i[:, None]) / n[:, None]
-        dist = np.where(in_tail, np.abs(model_cdf - empirical), 0.0).max(axis=1)
-        dist[~np.isfinite(alpha) | (alpha <= 1.0) | ~np.isfinite(dist)] = math.inf
-        k = int(np.argmin(dist))
-        if dist[k] < best.ks:
-            best = PowerLawFit(float(alpha[k]), float(lam[i[k]]), float(dist[k]), int(n[k]))
+        in_tail = j >= i[:, None]  # (c, N)
+        dist = torch.where(in_tail, (model_cdf - empirical).abs(), 0.0).amax(dim=1)
+        bad = ~torch.isfinite(alpha) | (alpha <= 1.0) | ~torch.isfinite(dist)
+        dist = dist.masked_fill(bad, math.inf)
+        k = int(torch.argmin(dist))
+        d_k = float(dist[k])
+        if d_k < best.ks:
+            best = PowerLawFit(float(alpha[k]), float(lam[int(i[k])]), d_k, int(n[k]))
     if not math.isfinite(best.ks):
         return PowerLawFit(math.nan, math.nan, math.nan, 0)
     return best
@@ -104,7 +116,10 @@ def mp_outliers(s: np.ndarray, shape: tuple[int, int], sigma: float) -> int:
 
 
 def spectral_metrics(
-    s: np.ndarray, shape: tuple[int, int] | None = None, element_std: float | None = None
+    s: np.ndarray,
+    shape: tuple[int, int] | None = None,
+    element_std: float | None = None,
+    device: str | torch.device | None = None,
 ) -> dict[str, float]:
     """Every per-matrix metric the ``spectra`` analysis stores (names are the metric keys).
 
@@ -113,10 +128,11 @@ def spectral_metrics(
     (``log10 Σ λ = 2 log10 ‖W‖_F``), ``stable_rank``, ``effective_rank``; with ``shape`` and
     ``element_std``: ``mp_edge`` and ``mp_outliers``. The element std of the whole matrix
     includes the signal, so it over-estimates the noise σ and the outlier count is
-    conservative (a lower bound for a pure noise-plus-low-rank model).
+    conservative (a lower bound for a pure noise-plus-low-rank model). ``device``: where the
+    power-law fit's O(n²) scan runs.
     """
     s = np.asarray(s, dtype=np.float64)
-    fit = fit_power_law(s**2)
+    fit = fit_power_law(s**2, device=device)
     top = float(np.max(s, initial=0.0))
     out = {
         "alpha": fit.alpha,
