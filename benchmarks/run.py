@@ -31,6 +31,7 @@ from benchmarks.common import REPO, RESULT_ENV, BenchResult, Ratio, machine
 MODULES: tuple[str, ...] = (
     "bench_weights",
     "bench_spectra",
+    "bench_spectra_gpu",
     "bench_swap",
     "bench_memory",
     "bench_demo",
