@@ -215,7 +215,9 @@ def bench_shape(
             part_times.append(time.perf_counter() - t0)
         return out
 
-    t_sub = measure("svdvals fp32 (baseline)", baseline_timed, 1, sub)
+    if args.skip_baseline:
+        sub = []
+    t_sub = measure("svdvals fp32 (baseline)", baseline_timed, 1, sub) if sub else float("nan")
     t_base = t_sub
     if run_blocks < blocks and part_times:  # scale each block stack's time to all blocks
         t_base = sum(
@@ -259,7 +261,9 @@ def bench_shape(
     return rows, ratios
 
 
-def bench_analysis(log: Callable[[dict], None], shape: str) -> list[tuple[str, str]]:
+def bench_analysis(
+    log: Callable[[dict], None], shape: str, profile: bool = False
+) -> list[tuple[str, str]]:
     """The ``spectra`` analysis end to end on one 1.4b-shaped checkpoint, device cuda."""
     from benchmarks.bench_spectra import _Memory
     from ckptscope.adapters import get_adapter
@@ -295,8 +299,17 @@ def bench_analysis(log: Callable[[dict], None], shape: str) -> list[tuple[str, s
         ctx = CheckpointContext("bench", _Memory(cfg, tensors), get_adapter(cfg), options=opts)
         sync()
         t0 = time.perf_counter()
-        n = len(list(get_analysis("spectra").run(ctx)))
-        t = time.perf_counter() - t0
+        if profile and not heads:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            n = len(prof.runcall(lambda ctx=ctx: list(get_analysis("spectra").run(ctx))))
+            t = time.perf_counter() - t0
+            pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+        else:
+            n = len(list(get_analysis("spectra").run(ctx)))
+            t = time.perf_counter() - t0
         label = f"spectra analysis, {shape}, {DEVICE.type}" + (
             ", with heads and circuits" if heads else ", weights"
         )
@@ -321,6 +334,8 @@ def main() -> BenchResult | None:
     parser.add_argument("--big-repeats", type=int, default=1, help="repeats at d_model >= 4096")
     parser.add_argument("--alpha-matrices", type=int, default=12)
     parser.add_argument("--skip-magma", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--profile-analysis", action="store_true", help="cProfile the analysis")
     parser.add_argument("--skip-analysis", action="store_true")
     parser.add_argument("--analysis-shape", default="1.4b")
     parser.add_argument("--jsonl", type=Path, default=None)
@@ -347,7 +362,7 @@ def main() -> BenchResult | None:
         rows += r
         ratios += q
     if not args.skip_analysis:
-        rows += bench_analysis(log, args.analysis_shape)
+        rows += bench_analysis(log, args.analysis_shape, args.profile_analysis)
     return BenchResult(
         name="bench_spectra_gpu: every singular value of a checkpoint on one GPU",
         setup=(

@@ -116,8 +116,8 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
 
     def stacks() -> Iterator[torch.Tensor]:
         for comps in groups.values():  # one (blocks, m, n) stack in memory at a time
-            mats = torch.stack([ctx.read(c) for c in comps])
-            stds.append(_element_std(mats))
+            mats = torch.stack([ctx.read(c) for c in comps]).to(ctx.options.device)
+            stds.append(_element_std(mats))  # on the device: 1.4e9 float64 elements at 1.4b
             yield mats
 
     svals = singular_values_stacks(stacks(), method, ctx.options.device)
@@ -160,7 +160,7 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
 
     meta = {"method": method, "device": ctx.options.device}
     for name, w in (("q", heads.q), ("k", heads.k), ("v", heads.v)):
-        mats = flat(w)
+        mats = flat(w).to(ctx.options.device)
         svals = singular_values_batched(mats, method, ctx.options.device).numpy()
         for i, (s, std) in enumerate(zip(svals, _element_std(mats), strict=True)):
             yield from _records(where(name, i), s, meta, (d_head, d_model), std, ctx.options.device)
