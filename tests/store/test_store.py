@@ -1,12 +1,31 @@
+"""The store's API on both backends: a local folder, and fsspec URLs (file://, memory://)."""
+
+import uuid
+
 import numpy as np
 import pytest
 
 from ckptscope.analyses.base import Array, Derived, Event, Scalar
 from ckptscope.store import Store, TaskKey
+from ckptscope.store.objectstore import ObjectStore
 
 
-def test_arrays_round_trip_shape_labels_and_meta(tmp_path):
-    store = Store(tmp_path)
+@pytest.fixture(params=["path", "file-url", "memory-url"])
+def root(request, tmp_path):
+    """Where a store goes: a folder, or an fsspec URL (object-store code path)."""
+    if request.param == "path":
+        return tmp_path
+    if request.param == "file-url":
+        return f"file://{tmp_path}/store"
+    return f"memory://ckptscope-test-{uuid.uuid4().hex}"
+
+
+def sub(root, name):
+    return root / name if not isinstance(root, str) else f"{root}/{name}"
+
+
+def test_arrays_round_trip_shape_labels_and_meta(root):
+    store = Store(root)
     values = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
     key = TaskKey("s", "m", 5, "a")
     store.write_task(
@@ -25,8 +44,8 @@ def test_arrays_round_trip_shape_labels_and_meta(tmp_path):
     assert store.query("select count(*) n from tasks").n[0] == 1
 
 
-def test_failure_recorded_replaced_and_cleared_by_success(tmp_path):
-    store = Store(tmp_path)
+def test_failure_recorded_replaced_and_cleared_by_success(root):
+    store = Store(root)
     key = TaskKey("s", "m", 1, "weights")
     store.record_failure(key, "first")
     store.record_failure(key, "second")
@@ -35,8 +54,8 @@ def test_failure_recorded_replaced_and_cleared_by_success(tmp_path):
     assert store.failures().empty and store.done() == {key}
 
 
-def test_derived_output_is_replaced_per_suite(tmp_path):
-    store = Store(tmp_path)
+def test_derived_output_is_replaced_per_suite(root):
+    store = Store(root)
     for suite, value in (("A", 1.0), ("B", 2.0)):
         rows = Derived(
             scalars=[("m", 3, Scalar("c", 0, "weight", "x", value))],
@@ -50,8 +69,8 @@ def test_derived_output_is_replaced_per_suite(tmp_path):
     assert list(store.events().message) == ["B event"]  # A's events were replaced by none
 
 
-def test_suite_view_sees_one_suite_only(tmp_path):
-    store = Store(tmp_path)
+def test_suite_view_sees_one_suite_only(root):
+    store = Store(root)
     for suite in ("A", "B"):
         store.write_task(TaskKey(suite, "m", 0, "w"), [Scalar("embed", None, "weight", "norm", 1)])
     view = store.for_suite("B")
@@ -60,8 +79,8 @@ def test_suite_view_sees_one_suite_only(tmp_path):
     assert len(store.scalars()) == 2
 
 
-def test_bad_filters_and_queries_are_one_line_errors(tmp_path):
-    store = Store(tmp_path)
+def test_bad_filters_and_queries_are_one_line_errors(root):
+    store = Store(root)
     store.write_task(TaskKey("s", "m", 0, "w"), [Scalar("embed", None, "weight", "norm", 1)])
     with pytest.raises(ValueError, match="unknown column 'metirc' in scalars"):
         store.scalars(metirc="norm")
@@ -69,11 +88,11 @@ def test_bad_filters_and_queries_are_one_line_errors(tmp_path):
         store.query("select nope from scalars")
     assert "\n" not in str(err.value)
     with pytest.raises(FileNotFoundError, match="no ckptscope store"):
-        Store(tmp_path / "missing", create=False)
+        Store(sub(root, "missing"), create=False)
 
 
-def test_empty_store_tables_have_their_columns(tmp_path):
-    store = Store(tmp_path)
+def test_empty_store_tables_have_their_columns(root):
+    store = Store(root)
     for table in ("scalars", "arrays", "events", "failures", "tasks"):
         assert store.table(table).empty
     assert list(store.scalars().columns) == [
@@ -86,3 +105,37 @@ def test_empty_store_tables_have_their_columns(tmp_path):
         "metric",
         "value",
     ]
+
+
+def test_urls_open_an_object_store_and_paths_a_folder_store(tmp_path):
+    assert type(Store(tmp_path)) is Store
+    url = Store(f"file://{tmp_path}/o")
+    assert isinstance(url, ObjectStore) and url.location == f"file://{tmp_path}/o"
+    with pytest.raises(ValueError, match="cannot open store nosuch://x"):
+        Store("nosuch://x")
+
+
+def test_object_store_ignores_and_replaces_a_dead_attempts_leftovers():
+    store = Store(f"memory://ckptscope-test-{uuid.uuid4().hex}")
+    key = TaskKey("s", "m", 1, "weights")
+    # an attempt that died after its scalars, before its commit (tasks.parquet)
+    folder = f"{store.path}/parts/{key.relpath().as_posix()}"
+    store._put(f"{folder}/scalars.parquet", _scalars(key, 99.0))
+    store._put(f"{folder}/arrays.parquet", _arrays(key))
+    assert not store.has(key) and store.done() == set() and store.scalars().empty
+    assert store.write_task(key, [Scalar("embed", None, "weight", "norm", 1.0)])
+    assert not store.write_task(key, [Scalar("embed", None, "weight", "norm", 1.0)])  # a retry
+    assert list(store.scalars().value) == [1.0] and store.arrays().empty  # stale arrays gone
+    assert store.done() == {key} and len(store.table("tasks")) == 1
+
+
+def _scalars(key, value):
+    from ckptscope.store.store import scalars_table
+
+    return scalars_table(key, [Scalar("embed", None, "weight", "norm", value)])
+
+
+def _arrays(key):
+    from ckptscope.store.store import arrays_table
+
+    return arrays_table(key, [Array("embed", None, "weight", "h", np.ones(2))])

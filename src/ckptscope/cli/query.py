@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,15 +12,18 @@ from ckptscope.cli._common import user_errors
 @user_errors
 def query(
     sql: Annotated[str, typer.Argument(help="SQL over scalars, arrays, events, failures, tasks.")],
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store folder.")] = Path("store"),
+    store: Annotated[
+        str, typer.Option("--store", "-s", help="Store folder or fsspec URL.")
+    ] = "store",
     csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
 ) -> None:
     """Query a store with DuckDB SQL, e.g. "select * from scalars where metric='norm'"."""
     import pandas as pd
 
     from ckptscope.store import Store
+    from ckptscope.store.objectstore import store_location
 
-    df = Store(store, create=False).query(sql)
+    df = Store(store_location(store), create=False).query(sql)
     if csv:
         typer.echo(df.to_csv(index=False), nl=False)
     else:

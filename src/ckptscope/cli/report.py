@@ -8,12 +8,17 @@ from typing import Annotated
 import typer
 
 from ckptscope.cli._common import user_errors
+from ckptscope.errors import UsageError
 
 
 @user_errors
 def report(
-    store: Annotated[Path, typer.Argument(help="Store folder written by `ckptscope sweep`.")],
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: STORE/report).")] = None,
+    store: Annotated[
+        str, typer.Argument(help="Store folder (or fsspec URL) written by `ckptscope sweep`.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: STORE/report; needed for a URL).")
+    ] = None,
     log_steps: Annotated[bool, typer.Option(help="Log-scaled step axis.")] = False,
     figures: Annotated[str | None, typer.Option(help="Comma-separated figure ids.")] = None,
     svg: Annotated[bool, typer.Option(help="Also write SVG.")] = False,
@@ -24,6 +29,7 @@ def report(
     from ckptscope.report import ReportOptions
     from ckptscope.report.build import build_report
     from ckptscope.store import Store
+    from ckptscope.store.objectstore import is_url, store_location
 
     opts = ReportOptions(
         log_steps=log_steps,
@@ -32,7 +38,10 @@ def report(
         workers=workers,
     )
     ids = [f.strip() for f in figures.split(",")] if figures else None
-    built = build_report(Store(store, create=False), out or Path(store) / "report", opts, ids)
+    if out is None and is_url(store):
+        raise UsageError(f"store {store} is a URL: give --out, a local folder for the report")
+    out = out or Path(store) / "report"
+    built = build_report(Store(store_location(store), create=False), out, opts, ids)
     for line in built.missing:
         typer.echo(f"missing {line}", err=True)
     typer.echo(f"{len(built.paths)} files in {built.out_dir}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +16,9 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 @user_errors
 def sweep(
     suite: Annotated[str, typer.Argument(help="Suite folder, checkpoint folder, or hf:ORG/REPO.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Store folder (created).")],
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Store folder, or fsspec URL (s3://...), created.")
+    ],
     models: Annotated[
         str | None, typer.Option(help="Comma-separated models (default: all).")
     ] = None,
@@ -52,11 +53,12 @@ def sweep(
     Exit codes: 0 every task succeeded; 3 some tasks failed (listed, and stored in the
     failures table); 1 bad usage.
     """
+    from ckptscope.store.objectstore import store_location
     from ckptscope.sweep import SweepConfig
 
     config = SweepConfig(
         suite=suite,
-        out=out,
+        out=store_location(out),
         models=_split(models),
         steps=steps,
         analyses=_split(analyses),

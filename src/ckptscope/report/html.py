@@ -125,7 +125,7 @@ def events_html(data: Data) -> tuple[str, str]:
 def provenance_html(data: Data, static_paths: Sequence[Path], out_path: Path) -> str:
     """Suites, models and steps, analyses run, evaluation batches, versions, static files."""
     generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    items = {"ckptscope": __version__, "store": data.store.root.resolve(), "generated": generated,
+    items = {"ckptscope": __version__, "store": data.store.location, "generated": generated,
              "suites": ", ".join(data.suites()) or "none"}  # fmt: skip
     parts = [
         '<dl class="prov">'

@@ -99,7 +99,19 @@ def arrays_table(key: TaskKey, rows: list[Array]) -> pa.Table:
 
 
 class Store:
-    """A results store rooted at a folder; safe to read while a sweep writes."""
+    """A results store rooted at a folder; safe to read while a sweep writes.
+
+    ``Store("s3://bucket/run")`` (any ``scheme://`` URL) returns an
+    :class:`~ckptscope.store.objectstore.ObjectStore` with the same API.
+    """
+
+    def __new__(cls, root: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Store:
+        if cls is Store:
+            from ckptscope.store.objectstore import ObjectStore, is_url
+
+            if is_url(root):
+                return super().__new__(ObjectStore)
+        return super().__new__(cls)
 
     def __init__(
         self, root: str | os.PathLike[str], create: bool = True, suite: str | None = None
@@ -115,6 +127,11 @@ class Store:
     def for_suite(self, suite: str) -> Store:
         """The same store, its tables restricted to one suite (what derivations read)."""
         return Store(self.root, create=False, suite=suite)
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages: an absolute path or a URL."""
+        return str(Path(self.root).resolve())
 
     # -- writing --------------------------------------------------------------------
     def has(self, key: TaskKey) -> bool:
@@ -149,31 +166,41 @@ class Store:
         meta: dict[str, Any] | None = None,
     ) -> bool:
         """Write one task's records atomically; False when it was already there (a retry)."""
-        final = self.root / "parts" / key.relpath()
-        if final.is_dir():
-            return False
         scalars: list[Scalar] = []
         arrays: list[Array] = []
         for rec in records:
             (scalars if isinstance(rec, Scalar) else arrays).append(rec)
+        tables: dict[str, pa.Table] = {}
+        if scalars:
+            tables["scalars"] = scalars_table(key, scalars)
+        if arrays:
+            tables["arrays"] = arrays_table(key, arrays)
+        task = {
+            "suite": [key.suite],
+            "model": [key.model],
+            "step": [key.step],
+            "analysis": [key.analysis],
+            "version": [version],
+            "seconds": [seconds],
+            "ckptscope": [__version__],
+            "meta": [json.dumps(meta or {}, sort_keys=True, default=str)],
+        }
+        tables["tasks"] = pa.table(task, schema=schema.TASKS)
+        if not self._commit(key, tables):
+            return False
+        self.clear_failure(key)
+        return True
+
+    def _commit(self, key: TaskKey, tables: dict[str, pa.Table]) -> bool:
+        """Stage the task's files, then rename the folder into place; False if already there."""
+        final = self.root / "parts" / key.relpath()
+        if final.is_dir():
+            return False
         stage = self.root / ".tmp" / uuid.uuid4().hex
         stage.mkdir(parents=True)
         try:
-            if scalars:
-                pq.write_table(scalars_table(key, scalars), stage / "scalars.parquet")
-            if arrays:
-                pq.write_table(arrays_table(key, arrays), stage / "arrays.parquet")
-            task = {
-                "suite": [key.suite],
-                "model": [key.model],
-                "step": [key.step],
-                "analysis": [key.analysis],
-                "version": [version],
-                "seconds": [seconds],
-                "ckptscope": [__version__],
-                "meta": [json.dumps(meta or {}, sort_keys=True, default=str)],
-            }
-            pq.write_table(pa.table(task, schema=schema.TASKS), stage / "tasks.parquet")
+            for name, table in tables.items():
+                pq.write_table(table, stage / f"{name}.parquet")
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(stage, final)
@@ -184,7 +211,6 @@ class Store:
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
-        self.clear_failure(key)
         return True
 
     def _failure_path(self, key: TaskKey) -> Path:
@@ -193,8 +219,6 @@ class Store:
 
     def record_failure(self, key: TaskKey, error: str) -> None:
         """Record (or replace) the failure of one task."""
-        path = self._failure_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.table(
             {
                 "suite": [key.suite],
@@ -206,6 +230,11 @@ class Store:
             },
             schema=schema.FAILURES,
         )
+        self._put_failure(key, table)
+
+    def _put_failure(self, key: TaskKey, table: pa.Table) -> None:
+        path = self._failure_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         pq.write_table(table, tmp)
         os.replace(tmp, path)
@@ -216,18 +245,16 @@ class Store:
 
     def write_derived(self, name: str, suite: str, derived: Derived) -> None:
         """Replace a derivation's output for one suite atomically."""
-        folder = self.root / "derived" / quote(name, safe="") / quote(suite, safe="")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        stage = self.root / ".tmp" / uuid.uuid4().hex
-        stage.mkdir(parents=True)
+        tables: dict[str, pa.Table] = {}
         if derived.scalars:
-            tables = []
-            for model, step, rec in derived.scalars:
-                tables.append(scalars_table(TaskKey(suite, model, step, name), [rec]))
-            pq.write_table(pa.concat_tables(tables), stage / "scalars.parquet")
+            parts = [
+                scalars_table(TaskKey(suite, model, step, name), [rec])
+                for model, step, rec in derived.scalars
+            ]
+            tables["scalars"] = pa.concat_tables(parts)
         if derived.events:
             ev = derived.events
-            table = pa.table(
+            tables["events"] = pa.table(
                 {
                     "suite": [suite] * len(ev),
                     "model": [e.model for e in ev],
@@ -242,7 +269,15 @@ class Store:
                 },
                 schema=schema.EVENTS,
             )
-            pq.write_table(table, stage / "events.parquet")
+        self._replace_derived(name, suite, tables)
+
+    def _replace_derived(self, name: str, suite: str, tables: dict[str, pa.Table]) -> None:
+        folder = self.root / "derived" / quote(name, safe="") / quote(suite, safe="")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        stage = self.root / ".tmp" / uuid.uuid4().hex
+        stage.mkdir(parents=True)
+        for table_name, table in tables.items():
+            pq.write_table(table, stage / f"{table_name}.parquet")
         old = None
         if folder.exists():
             old = self.root / ".tmp" / uuid.uuid4().hex
@@ -270,19 +305,21 @@ class Store:
         for table in TABLES:
             files = self._files(table)
             if files:
-                listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
                 where = ""
                 if self.suite is not None:
                     where = " WHERE suite = '" + self.suite.replace("'", "''") + "'"
-                con.execute(
-                    f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listing}], "
-                    f"union_by_name=true){where}"
-                )
+                source = self._register(con, table, files)
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM {source}{where}")
             else:
                 empty = getattr(schema, table.upper()).empty_table()
                 con.register(f"_{table}_empty", empty)
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM _{table}_empty")
         return con
+
+    def _register(self, con: duckdb.DuckDBPyConnection, table: str, files: list[str]) -> str:
+        """The SQL source that reads ``files`` (local Parquet, read by DuckDB directly)."""
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        return f"read_parquet([{listing}], union_by_name=true)"
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL over the store's tables (scalars, arrays, events, failures, tasks)."""

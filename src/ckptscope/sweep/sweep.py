@@ -51,7 +51,7 @@ class SweepConfig:
     """
 
     suite: str
-    out: Path
+    out: Path | str  # a folder, or an fsspec URL (store/objectstore.py)
     models: tuple[str, ...] | None = None
     steps: str | None = None
     analyses: tuple[str, ...] | None = None
@@ -69,7 +69,7 @@ class SweepConfig:
 class SweepResult:
     """Counts and failures of one sweep run."""
 
-    store: Path
+    store: Path | str
     planned: int = 0
     skipped_done: int = 0
     written: int = 0
@@ -162,7 +162,7 @@ def run_sweep(
     analyses = resolve_analyses(config.analyses)
     _check_options(config.extra, analyses)
     steps_by_model = _steps_by_model(suite, config)
-    result = SweepResult(store=Path(config.out))
+    result = SweepResult(store=config.out)
     first = next(((m, s[0]) for m, s in steps_by_model.items() if s), None)
     if first is not None:
         runnable = _drop_unrunnable(suite, analyses, config, *first)
