@@ -89,35 +89,39 @@ def fail_some(suite, store_root, task, options):
 
 
 @pytest.mark.ray
-def test_ray_sweep_equals_local_row_for_row(ray_runtime, tmp_path):
+@pytest.mark.parametrize("url", [False, True], ids=["folder", "fsspec-url"])
+def test_ray_sweep_equals_local_row_for_row(ray_runtime, tmp_path, url):
     suite = FakeSuite(corrupt={("b", 2)})
+    # the Ray side writes to a folder, or through fsspec to a URL (what s3:// would use)
+    outs = {
+        "local": tmp_path / "local",
+        "ray": f"file://{tmp_path}/ray" if url else tmp_path / "ray",
+    }
     results = {}
     for executor in ("local", "ray"):
-        config = SweepConfig(
-            suite="fake", out=tmp_path / executor, analyses=ANALYSES, executor=executor
-        )
+        config = SweepConfig(suite="fake", out=outs[executor], analyses=ANALYSES, executor=executor)
         results[executor] = run_sweep(config, suite=suite)
     local, remote = results["local"], results["ray"]
     assert remote.written == local.written == 2 * 4 * 2 - 2
     assert remote.failed == local.failed and remote.exit_code == EXIT_SOME_FAILED
-    for table in ("scalars", "arrays"):
-        pd.testing.assert_frame_equal(
-            _frame(tmp_path / "ray", table), _frame(tmp_path / "local", table)
-        )
-    fails = _frame(tmp_path / "ray", "failures")
+    for table in ("scalars", "arrays", "events"):
+        pd.testing.assert_frame_equal(_frame(outs["ray"], table), _frame(outs["local"], table))
+    fails = _frame(outs["ray"], "failures")
     assert sorted(zip(fails.model, fails.step, fails.analysis, strict=True)) == [
         ("b", 2, a) for a in sorted(ANALYSES)
     ]
     # resumable as ever: a second Ray sweep finds everything stored
-    again = run_sweep(replace(config, out=tmp_path / "ray"), suite=FakeSuite())
+    again = run_sweep(replace(config, out=outs["ray"]), suite=FakeSuite())
     assert again.skipped_done == 2 * 4 * 2 - 2 and again.written == 2 and not again.failed
 
 
 @pytest.mark.ray
-def test_killed_worker_is_retried_and_each_task_written_once(ray_runtime, tmp_path):
+@pytest.mark.parametrize("url", [False, True], ids=["folder", "fsspec-url"])
+def test_killed_worker_is_retried_and_each_task_written_once(ray_runtime, tmp_path, url):
     suite, markers = FakeSuite(), tmp_path / "markers"
     markers.mkdir()
-    items = _items(suite, tmp_path / "store", markers=str(markers), crash=[("a", 1), ("b", 4)])
+    where = f"file://{tmp_path}/store" if url else tmp_path / "store"
+    items = _items(suite, where, markers=str(markers), crash=[("a", 1), ("b", 4)])
     executor = make_executor("ray", max_retries=2)
     outcomes = list(executor.map_unordered(crash_first_attempt, items))
     executor.close()
@@ -130,13 +134,13 @@ def test_killed_worker_is_retried_and_each_task_written_once(ray_runtime, tmp_pa
             (["weights"], ["spectra"]) if crashed else ([], list(ANALYSES))
         )
     assert (markers / "a-1").read_text() == "xx" and (markers / "b-4").read_text() == "xx"
-    store = Store(tmp_path / "store")
+    store = Store(where)
     assert len(store.done()) == 2 * 4 * 2 and store.failures().empty
-    tasks = _frame(tmp_path / "store", "tasks")
+    tasks = _frame(where, "tasks")
     assert not tasks.duplicated(["model", "step", "analysis"]).any() and len(tasks) == 16
     reference = tmp_path / "reference"
     list(make_executor("local").map_unordered(run_checkpoint, _items(suite, reference)))
-    pd.testing.assert_frame_equal(_frame(tmp_path / "store"), _frame(reference))
+    pd.testing.assert_frame_equal(_frame(where), _frame(reference))
 
 
 @pytest.mark.ray

@@ -27,6 +27,7 @@ from typing import Any
 from ckptscope.analyses.base import SweepOptions
 from ckptscope.errors import UsageError
 from ckptscope.store import Store
+from ckptscope.store.objectstore import is_url
 from ckptscope.sweep.executors import Executor, register_executor
 from ckptscope.sweep.plan import CheckpointTask
 from ckptscope.sweep.runner import TaskOutcome, _one_line
@@ -215,7 +216,8 @@ class RayExecutor(Executor):
         for item in items:
             args = list(item)
             if _checkpoint_item(item) is not None:
-                args[1] = os.path.abspath(args[1])  # workers run in another folder or node
+                if not is_url(args[1]):  # workers run in another folder or node
+                    args[1] = os.path.abspath(args[1])
                 if id(args[0]) not in shared:
                     _check_suite(args[0])
                     shared[id(args[0])] = ray.put(args[0])
