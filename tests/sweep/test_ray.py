@@ -177,6 +177,18 @@ def test_cli_sweep_on_an_existing_cluster(ray_runtime, neox_folder_suite, tmp_pa
     )
     run_sweep(config)
     pd.testing.assert_frame_equal(_frame(tmp_path / "store"), _frame(tmp_path / "local"))
+    # the same to an fsspec URL, then queried through the CLI
+    url = f"file://{tmp_path}/url-store"
+    res = subprocess.run(
+        [*cmd[:6], url, *cmd[7:]], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert not (tmp_path / "file:").exists()  # not mistaken for a relative folder
+    pd.testing.assert_frame_equal(_frame(url), _frame(tmp_path / "local"))
+    query = [sys.executable, "-m", "ckptscope", "query", "--store", url, "--csv",
+             "select count(*) as n from tasks"]  # fmt: skip
+    res = subprocess.run(query, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.split() == ["n", "4"], res.stderr
 
 
 def test_cuda_tasks_request_a_gpu_and_its_share_of_cpus(tmp_path):
