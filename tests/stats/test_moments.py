@@ -92,3 +92,14 @@ def test_distance_and_reference_norm_in_one_pass(monkeypatch):
     assert dist == pytest.approx(np.linalg.norm(xa - xb), rel=1e-12)
     assert norm == pytest.approx(np.linalg.norm(xb), rel=1e-12)
     assert l2_distance(a, b) == dist
+
+
+@pytest.fixture(params=["fused", "torch"], autouse=True)
+def backend(request, monkeypatch):
+    """Every test here runs on the numba kernel (when installed) and on the torch path."""
+    from ckptscope.stats import fused
+
+    if request.param == "fused" and not fused.available():
+        pytest.skip("numba not installed")
+    monkeypatch.setenv("CKPTSCOPE_MOMENTS", "" if request.param == "fused" else "torch")
+    return request.param

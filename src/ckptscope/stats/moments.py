@@ -28,6 +28,8 @@ from typing import TypeVar
 
 import torch
 
+from ckptscope.stats import fused
+
 CHUNK = 1 << 16  # elements per float64 chunk: 512 KiB, stays in cache across its passes
 #: chunk on accelerators: large, since every chunk costs a host sync (256 MiB of float64)
 DEVICE_CHUNK = 1 << 25
@@ -156,6 +158,11 @@ def _combine(parts: list[_Part]) -> _Part:
 
 def _span_moments(flat: torch.Tensor, begin: int, end: int) -> tuple[_Part, float, int]:
     """Moments, max |x| and the non-finite count of ``flat[begin:end]``."""
+    if flat.device.type == "cpu" and fused.available():
+        rows, max_abs, nonfinite = fused.span_rows(flat, begin, end, CHUNK)
+        rows = rows[rows[:, 0] > 0]
+        parts_f = [_Part(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows.tolist()]
+        return _combine(parts_f), max_abs, nonfinite
     parts: list[_Part] = []
     max_abs = 0.0
     nonfinite = 0
