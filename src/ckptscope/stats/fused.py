@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -78,26 +79,64 @@ if numba is not None:
             out[c, 3] = m3
             out[c, 4] = m4
 
+    @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+    def _dist_sums(x, y):  # pragma: no cover - compiled
+        d2 = 0.0
+        n2 = 0.0
+        for i in range(x.size):
+            b = np.float64(y[i])
+            d = np.float64(x[i]) - b  # upcast before subtracting, as the torch path
+            d2 += d * d
+            n2 += b * b
+        return d2, n2
+
+
+def _blocks(
+    tensors: tuple[torch.Tensor, ...], begin: int, end: int, block: int
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """NumPy float32/float64 views of ``t[b:b+block]`` for each tensor, block by block.
+
+    fp16/bf16 go through one reused float32 buffer per tensor (fresh buffers would
+    page-fault on every block).
+    """
+    bufs = [
+        torch.empty(min(block, end - begin), dtype=torch.float32)
+        if t.dtype not in (torch.float32, torch.float64)
+        else None
+        for t in tensors
+    ]
+    for b in range(begin, end, block):
+        out = []
+        for t, buf in zip(tensors, bufs, strict=True):
+            part = t[b : min(b + block, end)]
+            if buf is not None:
+                part = buf[: part.numel()].copy_(part)
+            out.append(part.numpy())
+        yield tuple(out)
+
+
+def span_distance(a: torch.Tensor, b: torch.Tensor, begin: int, end: int) -> tuple[float, float]:
+    """``(Σ (a-b)², Σ b²)`` over ``[begin, end)`` of two flat CPU tensors, in float64."""
+    dist, norm = [], []
+    for x, y in _blocks((a, b), begin, end, BLOCK):
+        d2, n2 = _dist_sums(x, y)
+        dist.append(d2)
+        norm.append(n2)
+    return math.fsum(dist), math.fsum(norm)
+
 
 def span_rows(
     flat: torch.Tensor, begin: int, end: int, chunk: int
 ) -> tuple[np.ndarray, float, int]:
     """Per-chunk rows of ``flat[begin:end]`` (CPU), its max |x|, and its non-finite count.
 
-    Rows are ``(n, mean, m2, m3, m4)`` of each chunk's finite values. fp16/bf16 blocks are
-    converted into one reused float32 buffer (fresh buffers would page-fault on every block).
+    Rows are ``(n, mean, m2, m3, m4)`` of each chunk's finite values.
     """
     rows = []
     nonfinite = 0
     max_abs = 0.0
     block = max(chunk, BLOCK // chunk * chunk)
-    convert = flat.dtype not in (torch.float32, torch.float64)
-    buf = torch.empty(min(block, end - begin), dtype=torch.float32) if convert else None
-    for b in range(begin, end, block):
-        part = flat[b : min(b + block, end)]
-        if buf is not None:
-            part = buf[: part.numel()].copy_(part)
-        x = part.numpy()
+    for (x,) in _blocks((flat,), begin, end, block):
         out = np.zeros((-(-x.size // chunk), 5))
         _chunks(x, chunk, out)
         bad = np.flatnonzero(out[:, 0] < 0)

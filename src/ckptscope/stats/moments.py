@@ -217,6 +217,8 @@ def l2_norm(t: torch.Tensor) -> float:
     step = _chunk(flat)
 
     def span(begin: int, end: int) -> float:
+        if flat.device.type == "cpu" and fused.available():
+            return fused.span_distance(flat, flat, begin, end)[1]
         total = 0.0
         for i in range(begin, end, step):
             d = flat[i : min(i + step, end)].to(torch.float64)
@@ -237,6 +239,8 @@ def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float
     step = _chunk(fa)
 
     def span(begin: int, end: int) -> tuple[float, float]:
+        if fa.device.type == "cpu" and fb.device.type == "cpu" and fused.available():
+            return fused.span_distance(fa, fb, begin, end)
         dist = norm = 0.0
         for i in range(begin, end, step):
             j = min(i + step, end)
