@@ -10,6 +10,8 @@ Layout under the store root::
 A task's folder is staged under ``.tmp`` and renamed into ``parts`` in one ``os.rename``:
 a task is either wholly in the store or absent, so a sweep killed at any moment and run
 again ends with exactly the rows of an uninterrupted run. Names are percent-encoded.
+A ``scheme://`` URL (``s3://``, ``file://``) opens the same layout through fsspec, with
+the commit made by each task's last object instead of a rename (``objectstore.py``).
 """
 
 from __future__ import annotations
