@@ -26,13 +26,16 @@ from ckptscope.linalg import fit_power_law, product_singular_values, singular_va
 from ckptscope.sources.base import Checkpoint, TensorInfo
 
 
-def pythia_like(blocks: int, d: int, vocab: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Stacked float32 matrices per component, ``(count, m, n)``."""
-    g = torch.Generator().manual_seed(seed)
+def pythia_like(
+    blocks: int, d: int, vocab: int, seed: int = 0, device: str | torch.device = "cpu"
+) -> dict[str, torch.Tensor]:
+    """Stacked float32 matrices per component, ``(count, m, n)``, made on ``device``."""
+    g = torch.Generator(device=device).manual_seed(seed)
 
     def mats(count: int, m: int, n: int) -> torch.Tensor:
-        scale = torch.logspace(0, -2, n)[torch.randperm(n, generator=g)]  # column scales
-        return 0.02 * torch.randn(count, m, n, generator=g) * scale
+        perm = torch.randperm(n, generator=g, device=device)
+        scale = torch.logspace(0, -2, n, device=device)[perm]  # column scales
+        return 0.02 * torch.randn(count, m, n, generator=g, device=device) * scale
 
     return {
         "qkv": mats(blocks, 3 * d, d),

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.bench_spectra import pythia_like
 from benchmarks.common import BenchResult, Ratio, machine
 from ckptscope.linalg import eigvalsh_batched, fit_power_law, gram, singular_values_stacks
 
@@ -57,26 +58,6 @@ DEVICE = torch.device("cuda")  # --device cpu: a dry run of the script's logic
 def sync() -> None:
     if DEVICE.type == "cuda":
         torch.cuda.synchronize()
-
-
-def stacks(blocks: int, d: int, vocab: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Float32 ``(count, m, n)`` stacks per component, on ``device``."""
-    g = torch.Generator(device=device).manual_seed(0)
-
-    def mats(count: int, m: int, n: int) -> torch.Tensor:
-        scale = torch.logspace(0, -2, n, device=device)[
-            torch.randperm(n, generator=g, device=device)
-        ]
-        return 0.02 * torch.randn(count, m, n, generator=g, device=device) * scale
-
-    return {
-        "qkv": mats(blocks, 3 * d, d),
-        "attn_out": mats(blocks, d, d),
-        "mlp_in": mats(blocks, 4 * d, d),
-        "mlp_out": mats(blocks, d, 4 * d),
-        "embed": mats(1, vocab, d),
-        "unembed": mats(1, vocab, d),
-    }
 
 
 Method = Callable[[list[torch.Tensor]], list[torch.Tensor]]
@@ -147,7 +128,7 @@ def bench_shape(
 ) -> tuple[list[tuple[str, str]], list[Ratio]]:
     dev = DEVICE
     blocks, d, vocab = SHAPES[name]
-    comps = stacks(blocks, d, vocab, dev)
+    comps = pythia_like(blocks, d, vocab, device=dev)
     parts = list(comps.values())
     n_mats = sum(p.shape[0] for p in parts)
     gb = sum(p.numel() * 4 for p in parts) / 1e9
@@ -279,7 +260,7 @@ def bench_analysis(
         "intermediate_size": 4 * d,
         "vocab_size": vocab,
     }
-    comps = {k: v.cpu() for k, v in stacks(blocks, d, vocab, DEVICE).items()}
+    comps = {k: v.cpu() for k, v in pythia_like(blocks, d, vocab, device=DEVICE).items()}
     names = {
         "qkv": "attention.query_key_value",
         "attn_out": "attention.dense",

@@ -124,6 +124,7 @@ def test_fit_equals_a_naive_loop(n: int) -> None:
     assert fit.ks == pytest.approx(ks, rel=1e-12)
 
 
+# CI has no GPU: runs where CUDA is (passed on the H200 device machine)
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fit_on_cuda_equals_cpu() -> None:
     lam = np.random.default_rng(1).pareto(1.7, 3000) + 1

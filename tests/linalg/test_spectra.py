@@ -124,6 +124,7 @@ def test_eigvalsh_batched_on_cpu_is_torch() -> None:
     )
 
 
+# CI has no GPU: these run where CUDA is (they passed on the H200 device machine)
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 

@@ -100,6 +100,8 @@ def backend(request, monkeypatch):
     from ckptscope.stats import fused
 
     if request.param == "fused" and not fused.available():
-        pytest.skip("numba not installed")
+        pytest.skip(
+            "numba not installed"
+        )  # optional extra; make setup installs it, so CI runs both
     monkeypatch.setenv("CKPTSCOPE_MOMENTS", "" if request.param == "fused" else "torch")
     return request.param

@@ -142,17 +142,13 @@ def span_rows(
         bad = np.flatnonzero(out[:, 0] < 0)
         if not bad.size:
             max_abs = max(max_abs, float(x.max()), -float(x.min()))
-        for c in bad:  # chunks holding NaN or inf: mask them
-            v = x[c * chunk : (c + 1) * chunk].astype(np.float64)
-            ok = np.isfinite(v)
-            nonfinite += int(v.size - ok.sum())
-            v = v[ok]
+        for c in bad:  # chunks holding NaN or inf: the same kernel on their finite values
+            v = x[c * chunk : (c + 1) * chunk]
+            v = v[np.isfinite(v)]
+            nonfinite += min(chunk, x.size - c * chunk) - v.size
             out[c] = 0.0
             if v.size:
-                mean = float(v.sum()) / v.size
-                d = v - mean
-                d2 = d * d
-                out[c] = (v.size, mean, d2.sum(), (d2 * d).sum(), (d2 * d2).sum())
+                _chunks(v, v.size, out[c : c + 1])
         if bad.size:
             finite = x[np.isfinite(x)]
             if finite.size:

@@ -74,9 +74,6 @@ class ObjectStore(Store):
         elif not self.fs.exists(marker):
             raise FileNotFoundError(f"no ckptscope store at {root} (no {MARKER})")
 
-    def for_suite(self, suite: str) -> ObjectStore:
-        return ObjectStore(self.root, create=False, suite=suite)
-
     @property
     def location(self) -> str:
         return self.root
