@@ -2,7 +2,7 @@
 
 Every folder is filled under a hidden temporary name in the same parent and then
 ``os.rename``d into place; every file is written to a temporary file and ``os.replace``d.
-A crash therefore never leaves a ``step<N>`` folder, ``suite.json`` or ``state.pt`` that
+A crash therefore never leaves a ``step<N>`` folder, ``suite.json`` or resume state that
 looks complete but is not.
 """
 
@@ -22,6 +22,13 @@ from safetensors.torch import load_file, save_file
 from transformers import GPTNeoXForCausalLM
 
 from ckptscope.data.tokenizer import save_hf_tokenizer
+from ckptscope.train.resume_state import (
+    LEGACY_RESUME_FILE,
+    RESUME_FILE,
+    read_legacy_state,
+    read_state,
+    write_state,
+)
 
 RESUME_DIR = "_resume"
 TRAIN_LOG = "train_log.csv"
@@ -104,26 +111,40 @@ def load_weights(model: GPTNeoXForCausalLM, folder: Path) -> None:
 
 
 def save_resume(model_dir: Path, state: dict[str, Any]) -> None:
-    """Atomically write ``<model_dir>/_resume/state.pt``."""
+    """Atomically write ``<model_dir>/_resume/state.safetensors``.
+
+    The state (step, optimizer, RNG) is stored without pickle: its tensors as safetensors
+    and the structure around them as JSON in the file's metadata (``resume_state.py``).
+    """
     folder = model_dir / RESUME_DIR
     folder.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".state.pt.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{RESUME_FILE}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(state, tmp)
+        write_state(Path(tmp), state)
         os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, folder / "state.pt")
+        os.replace(tmp, folder / RESUME_FILE)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    (folder / LEGACY_RESUME_FILE).unlink(missing_ok=True)  # superseded 0.1 state
 
 
 def load_resume(model_dir: Path) -> dict[str, Any] | None:
-    """The saved resume state of a model, or None when it has none yet."""
-    path = model_dir / RESUME_DIR / "state.pt"
-    if not path.is_file():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The saved resume state of a model, or None when it has none yet.
+
+    Nothing is unpickled with code: the state is safetensors + JSON; a ``state.pt``
+    written by ckptscope 0.1 is read with ``torch.load(weights_only=True)``, which
+    refuses anything but tensors and plain containers.
+    """
+    folder = model_dir / RESUME_DIR
+    path = folder / RESUME_FILE
+    if path.is_file():
+        return read_state(path)
+    legacy = folder / LEGACY_RESUME_FILE
+    if legacy.is_file():
+        return read_legacy_state(legacy)
+    return None
 
 
 def write_csv(path: Path, fields: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:

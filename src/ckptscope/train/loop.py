@@ -8,7 +8,8 @@ Suite layout (other code depends on it)::
                                            special_tokens_map.json
     <suite_dir>/<model>/train_log.csv      step,loss,lr,grad_norm,tokens  (one row per step)
     <suite_dir>/<model>/heldout.csv        step,heldout_loss,tokens  (one row per checkpoint)
-    <suite_dir>/<model>/_resume/state.pt   optimizer + RNG state at the last checkpoint
+    <suite_dir>/<model>/_resume/state.safetensors   optimizer + RNG state at the last
+                                              checkpoint (no pickle: resume_state.py)
 
 In ``train_log.csv`` row ``step`` is the update that took the model from ``step - 1`` to
 ``step``: ``loss`` is the train loss of that update's batch (before it), ``lr`` its learning
@@ -190,8 +191,14 @@ def _train_model(
     model.to(device).train()
     opt = _optimizer(model, tc, peak)
     if state is not None:
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        try:
+            opt.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise CheckpointError(
+                f"cannot resume {name}: the resume state in {model_dir / ck.RESUME_DIR} does not "
+                f"fit this model's optimizer ({str(err).splitlines()[0]})"
+            ) from None
     train_rows = ck.read_csv(model_dir / ck.TRAIN_LOG, start)
     held_rows = ck.read_csv(model_dir / ck.HELDOUT_LOG, start)
     report(TrainProgress("start", name, start, tc.steps))
