@@ -128,6 +128,7 @@ def test_online_listing_uses_repo_refs_and_tree(monkeypatch):
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr("ckptscope.sources.hub.hub_unreachable", lambda: None)  # "online"
     suite = open_suite("hf:allenai/OLMo-x", offline=False, max_disk="1MB")
     assert suite.steps("OLMo-x") == [0, 1000, 2000]
     assert suite.revision("OLMo-x", 2000) == "step2000-tokens8B"

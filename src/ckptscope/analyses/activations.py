@@ -32,8 +32,9 @@ import json
 import logging
 import math
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,7 @@ from ckptscope.analyses.base import (
     Derived,
     Record,
     Scalar,
+    int_option,
     register_analysis,
     register_derivation,
 )
@@ -122,7 +124,7 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
     loss = forward_backward(
         model, batch.ids, micro_batch=batch.micro_batch, on_resid=on_resid, backward=backward
     )
-    fit_samples = int(ctx.options.extra.get("fit_samples", FIT_SAMPLES))
+    fit_samples = int_option(ctx.options.extra, "fit_samples", FIT_SAMPLES, 0)
     records = residual_records(stats, loss, batch, _k(ctx), ctx.options.seed, fit_samples)
     result = Evaluation(activations=records)
     if backward:
@@ -138,7 +140,7 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
 
 
 def _k(ctx: CheckpointContext) -> int:
-    return int(ctx.options.extra.get("outlier_k", OUTLIER_K))
+    return int_option(ctx.options.extra, "outlier_k", OUTLIER_K, 1)
 
 
 def _info(batch: EvalBatch, analysis: str) -> Array:
@@ -205,6 +207,14 @@ def fit_scalars(
     return [s for s in out if math.isfinite(s.value)]
 
 
+def check_eval_options(extra: Mapping[str, Any]) -> None:
+    """Validate the evaluation-batch options (shared with ``gradients``) as ``evaluate`` reads them."""
+    for key in ("n_seqs", "seq_len", "micro_batch", "data_seed"):
+        int_option(extra, key, 2, 0 if key == "data_seed" else 1)
+    BatchConfig.from_options(dict(extra))
+    parse_dtype(extra.get("dtype"))
+
+
 @register_analysis
 class Activations(Analysis):
     """Residual-stream statistics, outlier dimensions and loss on the evaluation batch."""
@@ -214,6 +224,11 @@ class Activations(Analysis):
         {"n_seqs", "seq_len", "micro_batch", "data_seed", "dtype", "outlier_k", "fit_samples"}
     )
     requires = frozenset({"data"})
+
+    def check_options(self, extra: Mapping[str, Any]) -> None:
+        check_eval_options(extra)
+        int_option(extra, "outlier_k", OUTLIER_K, 1)
+        int_option(extra, "fit_samples", FIT_SAMPLES, 0)
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
         yield from evaluate(ctx, gradients=False).activations

@@ -69,12 +69,23 @@ class SweepOptions:
 
 def options_from_extra(cls: type[T], extra: Mapping[str, Any], key: str) -> T:
     """The frozen options dataclass ``cls`` from ``extra[key]``; unknown keys are an error."""
-    given = dict(extra.get(key) or {})
+    raw = extra.get(key) or {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"option {key}={raw!r} must be a JSON object of {cls.__name__} fields")
+    given = dict(raw)
     known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(given) - known)
     if unknown:
         raise ValueError(f"unknown {key} options {unknown}; known: {sorted(known)}")
     return cls(**given)
+
+
+def int_option(extra: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
+    """``extra[key]`` as an int >= ``minimum`` (``default`` when absent); else a ValueError."""
+    value = extra.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"option {key}={value!r} must be an integer >= {minimum}")
+    return value
 
 
 class CheckpointContext:
@@ -210,6 +221,14 @@ class Analysis(ABC):
     @abstractmethod
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
         """Records for one checkpoint."""
+
+    def check_options(self, extra: Mapping[str, Any]) -> None:
+        """Validate the option values it reads, before any task runs.
+
+        Raises ValueError naming the option and what is wrong; the sweep turns it into one
+        line and exit code 1. Analyses parse their options here with the same code ``run``
+        uses, so a value that passes here cannot fail a task.
+        """
 
 
 _ANALYSES: dict[str, type[Analysis]] = {}

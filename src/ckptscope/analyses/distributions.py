@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from ckptscope.analyses.base import (
     CheckpointContext,
     Record,
     Scalar,
+    int_option,
     register_analysis,
 )
 from ckptscope.stats import (
@@ -191,8 +193,11 @@ class Distributions(Analysis):
     options = frozenset({"distribution_max_samples"})
     version = 2  # 2: adds the per-component hist_pooled rows
 
+    def check_options(self, extra: Mapping[str, Any]) -> None:
+        _max_samples(extra)
+
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
-        max_samples = ctx.options.extra.get("distribution_max_samples", MAX_FIT_SAMPLES)
+        max_samples = _max_samples(ctx.options.extra)
         per_block: list[Array] = []
         for comp in ctx.components():
             if comp.component not in MATRIX_COMPONENTS or comp.param != "weight":
@@ -203,6 +208,13 @@ class Distributions(Analysis):
             per_block += [r for r in records if isinstance(r, Array) and r.kind == "hist"]
             yield from records
         yield from pooled_histograms(per_block)
+
+
+def _max_samples(extra: Mapping[str, Any]) -> int | None:
+    """``distribution_max_samples``: values the fits subsample to (null: all of them)."""
+    if "distribution_max_samples" in extra and extra["distribution_max_samples"] is None:
+        return None
+    return int_option(extra, "distribution_max_samples", MAX_FIT_SAMPLES, 16)
 
 
 def pooled_histograms(hists: list[Array]) -> list[Array]:

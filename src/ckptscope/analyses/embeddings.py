@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from ckptscope.analyses.base import (
     Array,
     CheckpointContext,
     Record,
+    int_option,
     register_analysis,
 )
 
@@ -157,10 +158,15 @@ def token_range(option: Any, n_special: int, vocab: int) -> tuple[int, int]:
     """``[start, stop)`` of the byte set from the ``embed_tokens`` option, clipped to vocab."""
     if option is None:
         start, stop = n_special, n_special + N_BYTE_TOKENS
-    elif isinstance(option, int):
+    elif isinstance(option, int) and not isinstance(option, bool):
         start, stop = option, option + N_BYTE_TOKENS
-    elif isinstance(option, Sequence) and not isinstance(option, str) and len(option) == 2:
-        start, stop = int(option[0]), int(option[1])
+    elif (
+        isinstance(option, Sequence)
+        and not isinstance(option, str)
+        and len(option) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in option)
+    ):
+        start, stop = option[0], option[1]
     else:
         raise ValueError(f"embed_tokens must be a start id or [start, stop), got {option!r}")
     if not 0 <= start < stop:
@@ -199,6 +205,10 @@ class EmbeddingStructure(Analysis):
     name = "embeddings"
     options = frozenset({"embed_tokens", "embed_extra_tokens"})
 
+    def check_options(self, extra: Mapping[str, Any]) -> None:
+        token_range(extra.get("embed_tokens"), 0, 2**62)
+        int_option(extra, "embed_extra_tokens", DEFAULT_EXTRA_TOKENS, 0)
+
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
         if EMBED not in ctx.components():
             raise AnalysisSkipped(f"{ctx.model}: no canonical embed.weight tensor")
@@ -209,7 +219,7 @@ class EmbeddingStructure(Analysis):
         start, stop = token_range(extra.get("embed_tokens"), n_special, vocab)
         if stop - start < 2:
             raise AnalysisSkipped(f"{ctx.model}: vocab {vocab} leaves <2 tokens at id {start}")
-        n_extra = int(extra.get("embed_extra_tokens", DEFAULT_EXTRA_TOKENS))
+        n_extra = int_option(extra, "embed_extra_tokens", DEFAULT_EXTRA_TOKENS, 0)
         sets = [("", "bytes", start, stop)]
         if n_extra > 0 and min(stop + n_extra, vocab) - stop >= 2:
             sets.append(("_tokens", "tokens", stop, min(stop + n_extra, vocab)))

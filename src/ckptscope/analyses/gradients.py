@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from torch import nn
 
 from ckptscope.adapters.base import Adapter
-from ckptscope.analyses.activations import evaluate, hist_meta
+from ckptscope.analyses.activations import check_eval_options, evaluate, hist_meta
 from ckptscope.analyses.base import (
     Analysis,
     Array,
@@ -75,6 +76,9 @@ class Gradients(Analysis):
     name = "gradients"
     options = frozenset({"n_seqs", "seq_len", "micro_batch", "data_seed", "dtype"})
     requires = frozenset({"data"})
+
+    def check_options(self, extra: Mapping[str, Any]) -> None:
+        check_eval_options(extra)
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
         records = evaluate(ctx, gradients=True).gradients

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,7 @@ from ckptscope.analyses.base import (
     register_analysis,
 )
 from ckptscope.linalg import (
+    METHODS,
     default_method,
     product_singular_values,
     singular_values_batched,
@@ -69,9 +70,16 @@ class SpectraOptions:
     heads: bool = True
 
     @classmethod
-    def from_extra(cls, extra: dict[str, Any]) -> SpectraOptions:
+    def from_extra(cls, extra: Mapping[str, Any]) -> SpectraOptions:
         """The options in ``extra["spectra"]``; unknown keys are an error naming them."""
-        return options_from_extra(cls, extra, "spectra")
+        opts = options_from_extra(cls, extra, "spectra")
+        if opts.method is not None and opts.method not in METHODS:
+            raise ValueError(
+                f"option spectra.method={opts.method!r}; methods: {', '.join(METHODS)}"
+            )
+        if not isinstance(opts.heads, bool):
+            raise ValueError(f"option spectra.heads={opts.heads!r} must be true or false")
+        return opts
 
 
 def _records(
@@ -183,6 +191,9 @@ class Spectra(Analysis):
     name = "spectra"
     options = frozenset({"spectra"})
     version = 1
+
+    def check_options(self, extra: Mapping[str, Any]) -> None:
+        SpectraOptions.from_extra(extra)
 
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
         opts = SpectraOptions.from_extra(ctx.options.extra)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from ckptscope.analyses.base import (
     Event,
     Record,
     Scalar,
+    int_option,
     options_from_extra,
     register_analysis,
     register_derivation,
@@ -81,9 +82,14 @@ class SvdDirectionsOptions:
     heads: bool = True  # OV circuit of every head
 
     @classmethod
-    def from_extra(cls, extra: dict[str, Any]) -> SvdDirectionsOptions:
+    def from_extra(cls, extra: Mapping[str, Any]) -> SvdDirectionsOptions:
         """The options in ``extra["svd_directions"]``; unknown keys are an error naming them."""
-        return options_from_extra(cls, extra, "svd_directions")
+        opts = options_from_extra(cls, extra, "svd_directions")
+        for key in ("top_n", "top_k"):
+            int_option({key: getattr(opts, key)}, key, 1, 1)
+        if not isinstance(opts.heads, bool):
+            raise ValueError(f"option svd_directions.heads={opts.heads!r} must be true or false")
+        return opts
 
 
 class _Decoder:
@@ -162,6 +168,9 @@ class SvdDirections(Analysis):
     name = "svd_directions"
     options = frozenset({"svd_directions"})
     version = 1
+
+    def check_options(self, extra: Mapping[str, Any]) -> None:
+        SvdDirectionsOptions.from_extra(extra)
 
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
         yield from direction_tables(ctx, SvdDirectionsOptions.from_extra(ctx.options.extra))

@@ -84,6 +84,10 @@ class Suite(ABC):
     def open(self, model: str, step: int) -> Checkpoint:
         """Open one checkpoint; raises CheckpointError when it cannot be opened."""
 
+    def preflight(self, steps_by_model: dict[str, list[int]]) -> None:
+        """Refuse, in one line, a sweep of these steps that cannot start (e.g. no network
+        and the checkpoints are not cached); called once before any task runs."""
+
     def prefetch(self, model: str, step: int) -> None:
         """Hint that ``open(model, step)`` comes soon (a streaming suite starts fetching it)."""
 

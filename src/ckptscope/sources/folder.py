@@ -28,9 +28,15 @@ log = logging.getLogger(__name__)
 MANIFEST = "suite.json"
 
 
-def scan_steps(folder: Path) -> dict[int, str]:
-    """Step -> checkpoint folder for every complete checkpoint directly under ``folder``."""
+def scan_steps(folder: Path) -> tuple[dict[int, str], dict[int, str]]:
+    """Step -> checkpoint folder for every complete checkpoint directly under ``folder``.
+
+    The second dict holds the ambiguous steps (``step100`` beside ``checkpoint-100``),
+    each with both folders named: :meth:`FolderSuite.open` refuses that checkpoint only,
+    so every other checkpoint of the suite is still swept.
+    """
     found: dict[int, str] = {}
+    ambiguous: dict[int, str] = {}
     for child in sorted(folder.iterdir()) if folder.is_dir() else []:
         step = parse_step(child.name)
         if step is None or not child.is_dir():
@@ -39,9 +45,10 @@ def scan_steps(folder: Path) -> dict[int, str]:
             log.info("skipping incomplete checkpoint folder %s", child)
             continue
         if step in found:
-            raise CheckpointError(f"{folder}: two folders for step {step}: {found[step]}, {child}")
+            ambiguous[step] = f"{ambiguous.get(step, found[step])}, {child}"
+            continue
         found[step] = str(child)
-    return found
+    return found, ambiguous
 
 
 def _manifest_models(manifest: dict[str, Any]) -> list[str]:
@@ -64,6 +71,7 @@ class FolderSuite(Suite):
             raise UsageError(f"no such suite folder: {self.root}")
         self.manifest: dict[str, Any] | None = None
         self._index: dict[str, dict[int, str]] = {}
+        self._ambiguous: dict[tuple[str, int], str] = {}
         manifest_path = self.root / MANIFEST
         if manifest_path.is_file():
             try:
@@ -74,17 +82,12 @@ class FolderSuite(Suite):
                 p.name for p in sorted(self.root.iterdir()) if p.is_dir()
             ]
             for model in names:
-                self._index[model] = scan_steps(self.root / model)
+                self._add(model, self.root / model)
             default = str(self.manifest.get("name", self.root.name))
         else:
-            direct = scan_steps(self.root)
-            if direct:
-                self._index[self.root.name] = direct
-            else:
+            if not self._add(self.root.name, self.root):
                 for sub in sorted(p for p in self.root.iterdir() if p.is_dir()):
-                    steps = scan_steps(sub)
-                    if steps:
-                        self._index[sub.name] = steps
+                    self._add(sub.name, sub)
             default = self.root.name
         if not any(self._index.values()):
             raise UsageError(
@@ -92,6 +95,16 @@ class FolderSuite(Suite):
                 "or checkpoint-1000 holding config.json and weights)"
             )
         self.name = name or default
+
+    def _add(self, model: str, folder: Path) -> bool:
+        """Index one model's step folders; False (nothing added) when it has none."""
+        steps, ambiguous = scan_steps(folder)
+        if not steps:
+            return False
+        self._index[model] = steps
+        for step, folders in ambiguous.items():
+            self._ambiguous[(model, step)] = folders
+        return True
 
     def models(self) -> list[str]:
         return list(self._index)
@@ -111,6 +124,11 @@ class FolderSuite(Suite):
         folder = self._steps_of(model).get(step)
         if folder is None:
             raise CheckpointError(f"{self.root}: no checkpoint for {model} at step {step}")
+        if (model, step) in self._ambiguous:
+            raise CheckpointError(
+                f"model {model} has two folders for step {step} "
+                f"({self._ambiguous[(model, step)]}); remove or rename one"
+            )
         tokenizer = next(
             (d for d in (Path(folder), self.root / model, self.root) if _has_tokenizer(d)), None
         )

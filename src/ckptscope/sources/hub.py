@@ -10,6 +10,7 @@ revisions present in the cache.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -24,7 +25,9 @@ from ckptscope.sources.hubcache import (
     HubLocation,
     fetch_checkpoint_files,
     hub_cache_dir,
+    hub_endpoint,
     hub_offline,
+    hub_unreachable,
     model_name,
     repo_cache_folder,
 )
@@ -92,6 +95,7 @@ class HubSuite(Suite):
         self.loc = HubLocation(str(hub_cache_dir(cache_dir)), hub_offline(offline), token)
         self._revisions: dict[str, dict[int, str]] = dict(revisions or {})
         self._cache_only = False
+        self._unreachable: str | None = None  # why the Hub could not be reached, once probed
         self._streamer: Any = None
         self.max_disk = None
         if max_disk is not None:
@@ -117,8 +121,14 @@ class HubSuite(Suite):
             self._revisions[model] = self._list_revisions(repo)
         return self._revisions[model]
 
+    def _hub_down(self) -> str | None:
+        """Why the Hub is unreachable (probed once per suite; no retries), or None."""
+        if self._unreachable is None:
+            self._unreachable = hub_unreachable() or ""
+        return self._unreachable or None
+
     def _list_revisions(self, repo: str) -> dict[int, str]:
-        if not self.loc.offline and not self._cache_only:
+        if not self.loc.offline and not self._cache_only and self._hub_down() is None:
             from huggingface_hub import HfApi
 
             try:
@@ -162,6 +172,40 @@ class HubSuite(Suite):
         if step not in revs:
             raise CheckpointError(f"{self._repo(model)}: no revision for step {step}")
         return revs[step]
+
+    def _cached(self, model: str, step: int) -> bool:
+        try:
+            fetch_checkpoint_files(
+                self.loc, self._repo(model), self.revision(model, step), local_only=True
+            )
+        except (CheckpointError, FileNotFoundError):
+            return False
+        return True
+
+    def preflight(self, steps_by_model: dict[str, list[int]]) -> None:
+        """Online with no network: refuse when a checkpoint is not cached, else read the cache.
+
+        Offline (``HF_HUB_OFFLINE=1``) nothing is refused here: a checkpoint missing from
+        the cache fails its own task, naming repo and revision.
+        """
+        if self.loc.offline or self._cache_only:
+            return
+        wanted = [(m, s) for m, steps in steps_by_model.items() for s in steps]
+        missing = [(m, s) for m, s in wanted if not self._cached(m, s)]
+        why = self._hub_down()
+        if why is None:
+            return
+        if missing:
+            model, step = missing[0]
+            raise UsageError(
+                f"the Hugging Face Hub ({hub_endpoint()}) is unreachable ({why}) and the cache "
+                f"{self.loc.cache_dir} lacks {len(missing)} of the {len(wanted)} checkpoints to "
+                f"sweep (first: {self._repo(model)} {self.revision(model, step)}); connect, or "
+                "set HF_HUB_OFFLINE=1 to sweep what the cache holds"
+            )
+        log.warning("the Hugging Face Hub is unreachable (%s): reading the cache only", why)
+        self._cache_only = True
+        self.loc = dataclasses.replace(self.loc, offline=True)  # tokenizer files too
 
     # -- Suite ------------------------------------------------------------------------
     def models(self) -> list[str]:

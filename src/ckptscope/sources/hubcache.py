@@ -65,6 +65,28 @@ def model_name(repo: str) -> str:
     return repo.rsplit("/", 1)[-1]
 
 
+def hub_endpoint() -> str:
+    """The Hub endpoint in use (``HF_ENDPOINT``, read now)."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hub cannot be reached (one TCP connect, no retries), or None if it can."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(hub_endpoint())
+    host = url.hostname or ""
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as err:
+        return (err.strerror or str(err) or type(err).__name__).splitlines()[0]
+
+
 @dataclass(frozen=True)
 class HubLocation:
     """Where a suite reads from: cache folder, offline flag and token (picklable)."""

@@ -72,7 +72,8 @@ def _select_part(part: str, avail: list[int], have: set[int]) -> set[int]:
             raise ValueError(part)
         if stride is None:
             return {s for s in avail if start <= s <= stop}
-        return {s for s in range(start, stop + 1, stride) if s in have}
+        # over the available steps, not the range: 0:10**11:1 must not enumerate 10**11 ints
+        return {s for s in avail if start <= s <= stop and (s - start) % stride == 0}
     step = int(part)
     if step not in have:
         raise UsageError(f"no checkpoint at step {step} (available: {_summary(avail)})")

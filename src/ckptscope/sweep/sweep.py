@@ -15,7 +15,8 @@ from ckptscope.analyses.base import (
     available_derivations,
     get_analysis,
 )
-from ckptscope.errors import UsageError
+from ckptscope.devices import check_device
+from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.sources.base import Suite
 from ckptscope.store import Store, TaskKey
 from ckptscope.sweep.executors import make_executor
@@ -132,8 +133,11 @@ def _drop_unrunnable(
     needs_data = [a for a in analyses if {"tokenizer", "data"} & get_analysis(a).requires]
     if not needs_data or config.data:
         return analyses
-    with suite.open(model, step) as ckpt:
-        has_tokenizer = ckpt.tokenizer_dir() is not None
+    try:
+        with suite.open(model, step) as ckpt:
+            has_tokenizer = ckpt.tokenizer_dir() is not None
+    except CheckpointError:  # that checkpoint's own task will fail and say why
+        return analyses
     if has_tokenizer:
         return analyses
     log.warning(
@@ -154,14 +158,17 @@ def run_sweep(
     if config.max_disk and config.executor != "local":
         # workers get a copy of the suite without its download thread
         raise UsageError("--max-disk streaming runs with --executor local only")
+    # Refuse bad options before opening anything: one line, exit code 1, no task run.
+    check_device(config.device, local=not (config.executor == "ray" and config.address))
+    analyses = resolve_analyses(config.analyses)
+    _check_options(config.extra, analyses)
     try:
         store = Store(config.out)
     except OSError as err:
         raise UsageError(f"cannot create store at {config.out}: {err.strerror}") from None
     suite = suite if suite is not None else _open_suite(config)
-    analyses = resolve_analyses(config.analyses)
-    _check_options(config.extra, analyses)
     steps_by_model = _steps_by_model(suite, config)
+    suite.preflight(steps_by_model)
     result = SweepResult(store=config.out)
     first = next(((m, s[0]) for m, s in steps_by_model.items() if s), None)
     if first is not None:
@@ -195,7 +202,8 @@ def run_sweep(
 
 
 def _check_options(extra: Mapping[str, Any], analyses: tuple[str, ...]) -> None:
-    """Refuse option keys no chosen analysis reads (a typo would otherwise pass silently)."""
+    """Refuse option keys no chosen analysis reads (a typo would otherwise pass silently),
+    and values out of range, as each analysis parses them (``Analysis.check_options``)."""
     known = set().union(*(get_analysis(a).options for a in analyses)) if analyses else set()
     unknown = sorted(set(extra) - known - {"data"})
     if unknown:
@@ -203,6 +211,11 @@ def _check_options(extra: Mapping[str, Any], analyses: tuple[str, ...]) -> None:
             f"option {unknown[0]!r} is read by none of the analyses {', '.join(analyses)}; "
             f"their options: {', '.join(sorted(known)) or 'none'}"
         )
+    for name in analyses:
+        try:
+            get_analysis(name).check_options(extra)
+        except (ValueError, TypeError, UsageError) as err:
+            raise UsageError(f"--set for {name}: {err}") from None
 
 
 def extra_data(config: SweepConfig) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from transformers import GPTNeoXForCausalLM
 
 from ckptscope.data.corpus import load_corpus
 from ckptscope.data.tokenizer import encode_cached, load_tokenizer
+from ckptscope.devices import check_device
 from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.train import checkpoints as ck
 from ckptscope.train.config import ModelSize, SuiteConfig, TrainConfig, preset
@@ -105,8 +106,7 @@ def train_suite(
     Raises UsageError for bad input, before anything is written.
     """
     cfg = config or resolve_config(preset, sizes=sizes, steps=steps, seeds=seeds, name=name)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but CUDA is not available")
+    check_device(device)
     corp = load_corpus(corpus)
     train_ids = encode_cached(corp.train)
     held_ids = encode_cached(corp.heldout)

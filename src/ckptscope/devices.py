@@ -1,0 +1,40 @@
+"""Torch devices a user names (``--device``): checked once, before any work starts."""
+
+from __future__ import annotations
+
+from ckptscope.errors import UsageError
+
+#: device types ckptscope runs on
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: str, *, local: bool = True) -> str:
+    """``device`` if torch can use it here, else one :class:`UsageError` line saying why.
+
+    ``local=False`` checks the name only: a Ray driver may have no GPU while its workers do.
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(
+            f"--device {device!r} is not a torch device; use {', '.join(DEVICE_TYPES)} or cuda:N"
+        ) from None
+    if dev.type not in DEVICE_TYPES:
+        raise UsageError(f"--device {device!r}: ckptscope runs on {', '.join(DEVICE_TYPES)}")
+    if not local:
+        return device
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "no visible GPU"
+            raise UsageError(
+                f"--device {device!r}: CUDA is not available (torch {torch.__version__}, "
+                f"{build}); use --device cpu"
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise UsageError(f"--device {device!r}: this machine has {count} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {device!r}: MPS is not available on this machine")
+    return device
