@@ -26,22 +26,28 @@ from pathlib import Path
 import torch
 
 from ckptscope.adapters import get_adapter
-from ckptscope.analyses.activations import Activations, batch_for, residual_records
+from ckptscope.analyses.activations import Activations
 from ckptscope.analyses.base import CheckpointContext, SweepOptions
-from ckptscope.analyses.gradients import Gradients, gradient_records
+from ckptscope.analyses.evaluation import batch_for, gradient_records, residual_records
+from ckptscope.analyses.gradients import Gradients
+from ckptscope.models.cache import WorkerCache
 from ckptscope.models.forward import forward_backward
 from ckptscope.models.resid_stats import ResidualStats
-from ckptscope.models.swap import _checkpoint_renamer, swapped_model
+from ckptscope.models.swap import _checkpoint_renamer
 from ckptscope.models.tiny import write_tiny_checkpoints
 from ckptscope.sources.local import FolderCheckpoint
+
+CACHE = WorkerCache()  # one per sweep worker, as the sweep keeps it
 
 
 def swap_path(ckpt: FolderCheckpoint, options: SweepOptions) -> tuple[int, float]:
     """The analyses as the sweep runs them; returns (records, seconds loading)."""
     t0 = time.perf_counter()
-    swapped_model(ckpt)  # the analyses find the model already holding this checkpoint
+    CACHE.model(ckpt)  # the analyses find the model already holding this checkpoint
     load = time.perf_counter() - t0
-    ctx = CheckpointContext("bench", ckpt, get_adapter(ckpt.config()), options=options)
+    adapter = get_adapter(ckpt.config())
+    ctx = CheckpointContext("bench", ckpt, adapter, options=options, cache=CACHE,
+                            analyses=("activations", "gradients"))  # fmt: skip
     records = list(Activations().run(ctx)) + list(Gradients().run(ctx))
     return len(records), load
 

@@ -10,9 +10,9 @@ import scipy.stats
 import torch
 from transformers import AutoModelForCausalLM
 
-import ckptscope.analyses.activations as act
+import ckptscope.analyses.evaluation as evaluation
 from ckptscope.adapters import get_adapter
-from ckptscope.analyses.activations import Activations, ResidOutliers, batch_for
+from ckptscope.analyses.activations import Activations, ResidOutliers
 from ckptscope.analyses.base import (
     AnalysisSkipped,
     Array,
@@ -21,6 +21,7 @@ from ckptscope.analyses.base import (
     SweepOptions,
     get_analysis,
 )
+from ckptscope.analyses.evaluation import batch_for
 from ckptscope.analyses.gradients import Gradients
 from ckptscope.models.hooks import capture_residuals
 from ckptscope.models.tiny import write_tiny_checkpoints
@@ -45,9 +46,14 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return found
 
 
-def _ctx(ckpt: FolderCheckpoint, **extra: object) -> CheckpointContext:
+def _ctx(
+    ckpt: FolderCheckpoint,
+    analyses: tuple[str, ...] = ("activations", "gradients"),
+    **extra: object,
+) -> CheckpointContext:
     options = SweepOptions(extra={**EXTRA, **extra})
-    return CheckpointContext("s", ckpt, get_adapter(ckpt.config()), options=options)
+    adapter = get_adapter(ckpt.config())
+    return CheckpointContext("s", ckpt, adapter, options=options, analyses=analyses)
 
 
 def _by_key(records: list) -> dict[tuple, object]:
@@ -125,13 +131,13 @@ def test_skipped_without_tokenizer_while_weights_run(tmp_path: Path) -> None:
 
 def test_one_pass_serves_both_analyses(folders: list[Path], monkeypatch) -> None:
     calls: list[bool] = []
-    real = act.forward_backward
+    real = evaluation.forward_backward
 
     def counting(*args, **kwargs):
         calls.append(kwargs["backward"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(act, "forward_backward", counting)
+    monkeypatch.setattr(evaluation, "forward_backward", counting)
     with FolderCheckpoint("tiny", 0, folders[0]) as ckpt:
         ctx = _ctx(ckpt)
         list(Activations().run(ctx))
@@ -139,7 +145,7 @@ def test_one_pass_serves_both_analyses(folders: list[Path], monkeypatch) -> None
     assert calls == [True]
     calls.clear()
     with FolderCheckpoint("tiny", 10, folders[1]) as ckpt:
-        ctx = _ctx(ckpt, analyses=["activations"], fit_samples=0)  # no gradients, no fits
+        ctx = _ctx(ckpt, analyses=("activations",), fit_samples=0)  # no gradients, no fits
         recs = list(Activations().run(ctx))
         assert calls == [False]
         assert not [r for r in recs if isinstance(r, Scalar) and r.metric.startswith("fit_")]

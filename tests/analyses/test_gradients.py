@@ -11,8 +11,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from ckptscope.adapters import get_adapter
-from ckptscope.analyses.activations import batch_for
 from ckptscope.analyses.base import Array, CheckpointContext, Scalar, SweepOptions
+from ckptscope.analyses.evaluation import batch_for
 from ckptscope.analyses.gradients import Gradients
 from ckptscope.models.tiny import write_tiny_checkpoints
 from ckptscope.sources.local import FolderCheckpoint

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ckptscope.errors import UsageError
 from ckptscope.models.batch import BatchConfig, NoEvalData, eval_batch, sample_windows
+from ckptscope.models.cache import WorkerCache
 from ckptscope.models.tiny import write_tiny_checkpoints
 from ckptscope.sources.local import FolderCheckpoint
 
@@ -25,13 +27,16 @@ def test_sample_windows_disjoint_and_seeded() -> None:
 
 def test_heldout_batch_with_the_suite_tokenizer(tiny_folders: list[Path]) -> None:
     cfg = BatchConfig(n_seqs=4, seq_len=100, seed=1)
+    cache = WorkerCache()
     with FolderCheckpoint("tiny", 0, tiny_folders[0]) as ckpt:
-        batch = eval_batch(ckpt, cfg)
+        batch = eval_batch(ckpt, cfg, cache)
     # max_position_embeddings (64) caps the sequence length.
     assert tuple(batch.ids.shape) == (4, 64)
     with FolderCheckpoint("tiny", 10, tiny_folders[1]) as ckpt:
-        again = eval_batch(ckpt, cfg)
-    assert again is batch  # built once per process
+        again = eval_batch(ckpt, cfg, cache)
+        fresh = eval_batch(ckpt, cfg)
+    assert again is batch  # built once per sweep worker
+    assert fresh is not batch and torch.equal(fresh.ids, batch.ids)
     info = batch.info()
     assert info["source"] == "ckptscope:heldout" and info["seed"] == 1
     assert info["tokens_sha256"] == batch.sha256 and info["shape"] == [4, 64]

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from ckptscope.errors import CheckpointError
-from ckptscope.models.swap import clear_models, swapped_model
+from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import TensorInfo
 from ckptscope.sources.local import FolderCheckpoint
 
@@ -21,11 +21,11 @@ def _logits(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
 
 def test_swap_in_sequence_equals_from_pretrained(tiny_folders: list[Path]) -> None:
     ids = torch.randint(0, 4096, (2, 16), generator=torch.Generator().manual_seed(0))
-    clear_models()
+    cache = WorkerCache()
     models = set()
     for step, folder in zip((0, 10, 20, 0), [*tiny_folders, tiny_folders[0]], strict=True):
         with FolderCheckpoint("tiny", step, folder) as ckpt:
-            swapped = swapped_model(ckpt)
+            swapped = cache.model(ckpt)
             models.add(id(swapped.model))
             reference = AutoModelForCausalLM.from_pretrained(folder).eval()
             torch.testing.assert_close(
@@ -46,7 +46,7 @@ def test_swap_tied_embeddings(tmp_path: Path) -> None:
         GPT2LMHeadModel(config).save_pretrained(tmp_path / f"step{step}")
     for step in (0, 1):
         with FolderCheckpoint("gpt2", step, tmp_path / f"step{step}") as ckpt:
-            model = swapped_model(ckpt).model
+            model = WorkerCache().model(ckpt).model
             reference = AutoModelForCausalLM.from_pretrained(tmp_path / f"step{step}").eval()
             torch.testing.assert_close(_logits(model, ids), _logits(reference, ids), rtol=0, atol=0)
             assert model.lm_head.weight is model.transformer.wte.weight
@@ -70,8 +70,8 @@ def test_missing_or_misshapen_tensor_is_named(tiny_folders: list[Path]) -> None:
     ckpt = _Tampered("tiny", 0, tiny_folders[0])
     ckpt.hide = "gpt_neox.layers.1.mlp.dense_4h_to_h.weight"
     with pytest.raises(CheckpointError, match=r"layers\.1\.mlp\.dense_4h_to_h\.weight"):
-        swapped_model(ckpt)
+        WorkerCache().model(ckpt)
     ckpt = _Tampered("tiny", 0, tiny_folders[0])
     ckpt.reshape = "gpt_neox.embed_in.weight"
     with pytest.raises(CheckpointError, match=r"embed_in\.weight.*shape"):
-        swapped_model(ckpt)
+        WorkerCache().model(ckpt)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -18,6 +18,7 @@ import torch
 
 from ckptscope.adapters.base import Adapter, Component
 from ckptscope.errors import CheckpointError
+from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import Checkpoint
 
 
@@ -92,7 +93,11 @@ class CheckpointContext:
     """One checkpoint as analyses see it: canonical tensors, references, options.
 
     ``initial`` and ``previous`` are the suite's first checkpoint of the same model and the
-    checkpoint before this one (None at the first step), for distances.
+    checkpoint before this one (None at the first step), for distances. ``analyses`` are
+    the analyses the sweep runs on this checkpoint; ``cache`` is the sweep worker's
+    :class:`~ckptscope.models.cache.WorkerCache` (built models, the evaluation batch), the
+    only state that outlives a checkpoint; ``shared`` holds what analyses of this
+    checkpoint compute once for each other (the evaluation pass) and dies with it.
     """
 
     def __init__(
@@ -104,6 +109,8 @@ class CheckpointContext:
         initial: Checkpoint | None = None,
         previous: Checkpoint | None = None,
         options: SweepOptions | None = None,
+        analyses: tuple[str, ...] = (),
+        cache: WorkerCache | None = None,
         cache_bytes: int = 512 * 2**20,
     ) -> None:
         self.suite = suite_name
@@ -112,6 +119,9 @@ class CheckpointContext:
         self.initial = initial
         self.previous = previous
         self.options = options or SweepOptions()
+        self.analyses = analyses
+        self.cache = cache if cache is not None else WorkerCache()
+        self.shared: dict[Hashable, Any] = {}
         self._cache: OrderedDict[tuple[str, Component, torch.dtype | None], torch.Tensor] = (
             OrderedDict()
         )
@@ -195,9 +205,10 @@ class CheckpointContext:
         return tensor
 
     def release(self) -> None:
-        """Drop cached tensors."""
+        """Drop cached tensors and what the analyses shared."""
         self._cache.clear()
         self._cached = 0
+        self.shared.clear()
 
 
 class AnalysisSkipped(Exception):

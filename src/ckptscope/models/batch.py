@@ -8,6 +8,7 @@ provenance (source, sha256 of the ids, shape, seed) travels with every record ma
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from ckptscope.errors import CkptscopeError, UsageError
+from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -91,13 +93,23 @@ class EvalBatch:
         return json.dumps(self.info(), sort_keys=True)
 
 
-def eval_batch(ckpt: Checkpoint, cfg: BatchConfig) -> EvalBatch:
-    """The evaluation batch for ``ckpt`` (cached per process); raises NoEvalData."""
+def eval_batch(ckpt: Checkpoint, cfg: BatchConfig, cache: WorkerCache | None = None) -> EvalBatch:
+    """The evaluation batch for ``ckpt``; raises NoEvalData.
+
+    With a ``cache`` it is built once per sweep: keyed by the tokenizer's content, not its
+    folder, so the per-step folders of a suite share one batch.
+    """
+
+    def cached(seq_len: int, tok_dir: Path | None) -> EvalBatch:
+        key = (cfg, seq_len, None if tok_dir is None else _tokenizer_id(tok_dir))
+        build = functools.partial(_build, cfg, seq_len, tok_dir)
+        return build() if cache is None else cache.batch(key, build)
+
     config = ckpt.config()
     seq_len = min(cfg.seq_len, int(config.get("max_position_embeddings") or cfg.seq_len))
     vocab = int(config.get("vocab_size") or 0)
     if cfg.data is not None and Path(cfg.data).suffix == ".npy":
-        batch = _cached(cfg, seq_len, None)
+        batch = cached(seq_len, None)
     else:
         tok_dir = ckpt.tokenizer_dir()
         if tok_dir is None:
@@ -106,25 +118,13 @@ def eval_batch(ckpt: Checkpoint, cfg: BatchConfig) -> EvalBatch:
                 f"{ckpt.model}: no tokenizer in the suite, so no evaluation batch from {what}; "
                 "activation and gradient analyses skipped (give a .npy of token ids as data)"
             )
-        batch = _cached(cfg, seq_len, Path(tok_dir))
+        batch = cached(seq_len, Path(tok_dir))
     if vocab and int(batch.ids.max()) >= vocab:
         raise UsageError(
             f"evaluation batch {batch.source!r} has token id {int(batch.ids.max())} "
             f">= vocab_size {vocab} of {ckpt.model}"
         )
     return batch
-
-
-_BATCHES: dict[tuple[BatchConfig, int, str | None], EvalBatch] = {}
-
-
-def _cached(cfg: BatchConfig, seq_len: int, tok_dir: Path | None) -> EvalBatch:
-    # Keyed by the tokenizer's content, not its folder: per-step folders share one batch.
-    key = (cfg, seq_len, None if tok_dir is None else _tokenizer_id(tok_dir))
-    if key not in _BATCHES:
-        _BATCHES.clear()  # one batch per sweep; a new config replaces it
-        _BATCHES[key] = _build(cfg, seq_len, tok_dir)
-    return _BATCHES[key]
 
 
 def _tokenizer_id(folder: Path) -> str:

@@ -2,7 +2,7 @@
 
 ``from_pretrained`` per checkpoint re-creates the module tree, re-initialises and converts
 every time; a sweep over hundreds of checkpoints of one model only needs new tensor values.
-The model is built from ``config.json`` once per process (keyed by the config's JSON, dtype
+The model is built from ``config.json`` once per sweep worker (a ``WorkerCache``, keyed by the config's JSON, dtype
 and device) and each checkpoint's tensors are streamed in one at a time: adopted as the
 parameter's data when dtype and device already match (no second copy), else ``copy_``-cast.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +23,6 @@ from ckptscope.sources.base import Checkpoint
 
 log = logging.getLogger(__name__)
 
-MAX_MODELS = 2  # architectures kept built at once (a sweep goes model by model)
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Config keys that do not change the architecture (checkpoints of one model differ in them).
 _VOLATILE = ("_name_or_path", "transformers_version", "torch_dtype", "dtype", "_commit_hash")
@@ -147,29 +145,3 @@ def _checkpoint_renamer(model: nn.Module) -> Callable[[str], str]:
         return rename_source_key(key, renamings, [])[0]
 
     return rename
-
-
-_MODELS: OrderedDict[tuple[str, str, str], SwappableModel] = OrderedDict()
-
-
-def swapped_model(
-    ckpt: Checkpoint, dtype: torch.dtype = torch.float32, device: str = "cpu"
-) -> SwappableModel:
-    """The process-wide model for ``ckpt``'s architecture, holding ``ckpt``'s weights."""
-    config = ckpt.config()
-    key = (config_key(config), str(dtype), device)
-    holder = _MODELS.get(key)
-    if holder is None:
-        log.debug("building %s model for %s", config.get("model_type"), ckpt.model)
-        holder = SwappableModel(config, dtype, device)
-        _MODELS[key] = holder
-        while len(_MODELS) > MAX_MODELS:
-            _MODELS.popitem(last=False)
-    _MODELS.move_to_end(key)
-    holder.load(ckpt)
-    return holder
-
-
-def clear_models() -> None:
-    """Drop every built model (frees their memory)."""
-    _MODELS.clear()

@@ -22,11 +22,17 @@ from ckptscope.analyses.base import (
     get_analysis,
 )
 from ckptscope.errors import CkptscopeError
+from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import Suite
 from ckptscope.store import Store, TaskKey
 from ckptscope.sweep.plan import CheckpointTask
 
 log = logging.getLogger(__name__)
+
+#: What a worker process keeps between checkpoints (built models, the evaluation batch):
+#: the one cache of a sweep, passed to every checkpoint's context; ``WORKER_CACHE.clear()``
+#: frees it.
+WORKER_CACHE = WorkerCache()
 
 
 @dataclass
@@ -87,7 +93,14 @@ def run_checkpoint(
             else:
                 previous = ref
         ctx = CheckpointContext(
-            task.suite, ckpt, adapter, initial=initial, previous=previous, options=options
+            task.suite,
+            ckpt,
+            adapter,
+            initial=initial,
+            previous=previous,
+            options=options,
+            analyses=task.analyses,
+            cache=WORKER_CACHE,
         )
         for name in task.analyses:
             key = TaskKey(task.suite, task.model, task.step, name)
@@ -111,7 +124,7 @@ def run_checkpoint(
                 "device": options.device,
                 "seed": options.seed,
                 # what produced these rows: a rerun with other options must not pass silently
-                "options": {k: v for k, v in options.extra.items() if k != "analyses"},
+                "options": dict(options.extra),
             }
             # An undefined metric (NaN, inf) is left out of the table and named in the meta.
             bad = {

@@ -180,7 +180,7 @@ def run_sweep(
     if result.skipped_done:
         _warn_if_options_differ(store, suite.name, {**config.extra, **extra_data(config)})
     result.planned = sum(len(t.analyses) for t in tasks)
-    extra = {**config.extra, **extra_data(config), "analyses": analyses}
+    extra = {**config.extra, **extra_data(config)}
     options = SweepOptions(device=config.device, seed=config.seed, extra=extra)
     executor = make_executor(config.executor, workers=config.workers, address=config.address)
     items = [(suite, str(store.root), task, options) for task in tasks]

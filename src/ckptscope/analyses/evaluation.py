@@ -1,0 +1,209 @@
+"""The evaluation pass that activations and gradients share, and the records it yields.
+
+One forward pass over the sweep's fixed evaluation batch (and a backward when the
+checkpoint's analyses include ``gradients``) runs once per checkpoint; its result is kept
+on the :class:`~ckptscope.analyses.base.CheckpointContext` (``ctx.shared``) for the other
+analysis. The model comes from the sweep's :class:`~ckptscope.models.cache.WorkerCache`
+(built once per architecture, each checkpoint's weights swapped in).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ckptscope.adapters.base import Adapter
+from ckptscope.analyses.base import (
+    AnalysisSkipped,
+    Array,
+    CheckpointContext,
+    Record,
+    Scalar,
+    int_option,
+)
+from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batch
+from ckptscope.models.forward import forward_backward
+from ckptscope.models.resid_stats import ResidualStats
+from ckptscope.models.swap import parse_dtype
+from ckptscope.stats import UNIVERSAL_GRID, fit_all, histogram, quantiles
+from ckptscope.stats.moments import moments
+
+log = logging.getLogger(__name__)
+
+OUTLIER_K = 8
+FIT_SAMPLES = 20_000
+
+
+@dataclass
+class Evaluation:
+    """Everything one shared pass produced, as records for each analysis."""
+
+    activations: list[Record] = field(default_factory=list)
+    gradients: list[Record] | None = None  # None: the pass ran without backward
+
+
+def batch_for(ctx: CheckpointContext) -> EvalBatch:
+    """The sweep's evaluation batch, or AnalysisSkipped when the suite has no data."""
+    try:
+        return eval_batch(
+            ctx.checkpoint,
+            BatchConfig.from_options(ctx.options.extra, ctx.options.seed),
+            ctx.cache,
+        )
+    except NoEvalData as why:
+        raise AnalysisSkipped(str(why)) from None
+
+
+def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
+    """The shared pass of this checkpoint: computed once, kept on the context.
+
+    One forward (and backward, when the checkpoint's analyses include ``gradients``)
+    serves both analyses; ``gradients=True`` forces the backward.
+    """
+    batch = batch_for(ctx)
+    dtype = parse_dtype(ctx.options.extra.get("dtype"))
+    key = ("evaluation", batch.sha256, str(dtype), ctx.options.device)
+    hit = ctx.shared.get(key)
+    if hit is not None and (hit.gradients is not None or not gradients):
+        return hit
+    backward = gradients or "gradients" in ctx.analyses
+    swapped = ctx.cache.model(ctx.checkpoint, dtype=dtype, device=ctx.options.device)
+    model = swapped.model
+    stats: dict[int | None, ResidualStats] = {}
+
+    def on_resid(index: int | None, h: torch.Tensor) -> None:
+        seed = ctx.options.seed * 7919 + (0 if index is None else index + 1)
+        stats.setdefault(index, ResidualStats(seed)).update(h)
+
+    loss = forward_backward(
+        model, batch.ids, micro_batch=batch.micro_batch, on_resid=on_resid, backward=backward
+    )
+    fit_samples = int_option(ctx.options.extra, "fit_samples", FIT_SAMPLES, 0)
+    records = residual_records(stats, loss, batch, _k(ctx), ctx.options.seed, fit_samples)
+    result = Evaluation(activations=records)
+    if backward:
+        result.gradients = [
+            *gradient_records(model, swapped.raw_names, ctx.adapter, batch.sha256),
+            _info(batch, "gradients"),
+        ]
+        model.zero_grad(set_to_none=True)
+    ctx.shared[key] = result
+    return result
+
+
+def _k(ctx: CheckpointContext) -> int:
+    return int_option(ctx.options.extra, "outlier_k", OUTLIER_K, 1)
+
+
+def _info(batch: EvalBatch, analysis: str) -> Array:
+    return Array("model", None, analysis, "eval_batch_info",
+                 np.asarray(batch.ids.shape, dtype=np.float64), meta=batch.info_json())  # fmt: skip
+
+
+def hist_meta(batch_sha: str) -> str:
+    """The ``meta`` of a histogram: its grid plus the batch it counts."""
+    return json.dumps({**json.loads(UNIVERSAL_GRID.to_json()), "tokens_sha256": batch_sha})
+
+
+def residual_records(
+    stats: dict[int | None, ResidualStats],
+    loss: float,
+    batch: EvalBatch,
+    k: int,
+    seed: int,
+    fit_samples: int = FIT_SAMPLES,
+) -> list[Record]:
+    """Records of every residual position, the pooled blocks, the loss and the batch."""
+    meta = hist_meta(batch.sha256)
+    out: list[Record] = [Scalar("model", None, "", "loss", loss), _info(batch, "activations")]
+    pooled = ResidualStats()
+    for index in sorted(stats, key=lambda i: -1 if i is None else i):
+        s = stats[index]
+        comp, block = ("resid_embed", None) if index is None else ("resid", index)
+        out += [Scalar(comp, block, "", m, v) for m, v in s.metrics().items()]
+        out.append(Array(comp, block, "", "hist", s.hist.compute(), meta=meta))
+        out.append(Array(comp, block, "", "outlier_dims", s.outlier_dims(k), meta=_OUTLIER_META))
+        if index is not None:
+            pooled.combine(s)
+    if pooled.n:
+        out += [Scalar("resid", None, "", m, v) for m, v in pooled.metrics().items()]
+        out.append(Array("resid", None, "", "hist", pooled.hist.compute(), meta=meta))
+        sample = pooled.sample()
+        out.append(Array("resid", None, "", "quantiles", quantiles(sample, seed=seed), meta=meta))
+        if fit_samples > 0:  # fits cost ~1 s per checkpoint on 20k values; 0 skips them
+            out += fit_scalars("resid", None, "", sample, seed, fit_samples)
+    return out
+
+
+_OUTLIER_META = json.dumps({"rows": ["dim", "max_abs"], "order": "max_abs descending"})
+
+
+def fit_scalars(
+    component: str,
+    block: int | None,
+    param: str,
+    sample: np.ndarray,
+    seed: int,
+    max_samples: int = FIT_SAMPLES,
+) -> list[Scalar]:
+    """Distribution fits of a sample as scalars: BIC per family, Student-t nu, power-law alpha."""
+    report = fit_all(sample, seed=seed, max_samples=max_samples)
+    out = [Scalar(component, block, param, f"fit_{f.family}_bic", f.bic) for f in report.fits]
+    for f in report.fits:
+        if f.family == "student_t" and "nu" in f.params:
+            out.append(Scalar(component, block, param, "t_nu", f.params["nu"]))
+    if report.winner_index is not None:
+        out.append(Scalar(component, block, param, "fit_winner", float(report.winner_index)))
+    if report.power_law is not None:
+        out.append(Scalar(component, block, param, "power_law_alpha", report.power_law.alpha))
+    return [s for s in out if math.isfinite(s.value)]
+
+
+def check_eval_options(extra: Mapping[str, Any]) -> None:
+    """Validate the evaluation-batch options (shared with ``gradients``) as ``evaluate`` reads them."""
+    for key in ("n_seqs", "seq_len", "micro_batch", "data_seed"):
+        int_option(extra, key, 2, 0 if key == "data_seed" else 1)
+    BatchConfig.from_options(dict(extra))
+    parse_dtype(extra.get("dtype"))
+
+
+def gradient_records(
+    model: nn.Module, raw_names: dict[str, str], adapter: Adapter, batch_sha: str
+) -> list[Record]:
+    """Records of every parameter's ``.grad`` (after a backward), canonically keyed.
+
+    ``raw_names`` maps the model's parameter names to the checkpoint's tensor names, which
+    the adapter knows (they differ where transformers renames, e.g. embed_out/lm_head).
+    """
+    meta = hist_meta(batch_sha)
+    out: list[Record] = []
+    pooled: dict[tuple[str, str], np.ndarray] = {}
+    total_sq = 0.0
+    for raw, p in model.named_parameters():  # tied parameters appear once
+        comp = adapter.canonical(raw_names.get(raw, raw))
+        if p.grad is None or comp is None:
+            log.debug("no gradient record for %s", raw)
+            continue
+        m = moments(p.grad)
+        total_sq += m.norm**2
+        out += [
+            Scalar(comp.component, comp.block, comp.param, f"grad_{k}", v)
+            for k, v in m.as_metrics().items()
+        ]
+        counts = histogram(p.grad.detach().float().cpu().numpy())
+        out.append(Array(comp.component, comp.block, comp.param, "grad_hist", counts, meta=meta))
+        if comp.block is not None:
+            key = (comp.component, comp.param)
+            pooled[key] = pooled[key] + counts if key in pooled else counts
+    for (component, param), counts in sorted(pooled.items()):
+        out.append(Array(component, None, param, "grad_hist", counts, meta=meta))
+    out.append(Scalar("model", None, "", "grad_norm", math.sqrt(total_sq)))
+    return out
