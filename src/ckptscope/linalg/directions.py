@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ckptscope.linalg.spectra import gram
+from ckptscope.linalg.spectra import _require_finite, gram
 
 
 def top_right_vectors(mats: torch.Tensor, n: int) -> torch.Tensor:
@@ -23,6 +23,7 @@ def top_right_vectors(mats: torch.Tensor, n: int) -> torch.Tensor:
     """
     if mats.shape[1] < mats.shape[2]:
         raise ValueError(f"right vectors of wide matrices {tuple(mats.shape)} are not computed")
+    _require_finite(mats)
     _, vecs = torch.linalg.eigh(gram(mats, torch.float64))  # (b, d, d), ascending eigenvalues
     return vecs.flip(-1)[..., :n]
 
