@@ -109,7 +109,7 @@ def _element_std(mats: torch.Tensor) -> list[float]:
 def skipped_nonfinite(ctx: CheckpointContext, where: Component, count: int) -> Scalar:
     """The record of a matrix left out for holding NaN/Inf: its ``n_nonfinite`` count."""
     log.warning(
-        "%s step %s: %s holds %d NaN/Inf values; no spectrum",
+        "%s step %s: %s holds %d NaN/Inf values; skipped",
         ctx.model,
         ctx.step,
         where.label(),

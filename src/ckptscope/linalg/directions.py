@@ -47,6 +47,7 @@ def token_table(
         raise ValueError(
             f"token matrix {tuple(tokens.shape)} does not match directions of size {d}"
         )
+    k = min(k, tokens.shape[0])  # a vocabulary smaller than k: every token, ranked
     rows = directions.reshape(-1, d, n).mT.reshape(-1, d).to(torch.float32)  # (B·n, d)
     emb_t = tokens.to(torch.float32).T.contiguous()  # (d, vocab)
     out = np.empty((rows.shape[0], k), dtype=np.int64)

@@ -96,7 +96,7 @@ def check_safetensors_entries(
     for (_, prev_end, prev), (begin, end, name) in itertools.pairwise(spans):
         if begin < prev_end:
             raise CheckpointError(
-                f"{path}: tensor {name!r} data_offsets [{begin}, {end}] overlap tensor "
+                f"{path}: tensor {name!r}: data_offsets [{begin}, {end}] overlap tensor "
                 f"{prev!r}, which ends at byte {prev_end}"
             )
 
