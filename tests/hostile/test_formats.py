@@ -171,3 +171,29 @@ def test_legacy_bin_reads(tmp_path):
     torch.save(neox_state(2), folder / "pytorch_model.bin", _use_new_zipfile_serialization=False)
     with FolderCheckpoint("m", 0, folder) as ckpt:
         torch.testing.assert_close(ckpt.read(QKV), neox_state(2)[QKV])
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot"])
+def test_hub_shard_index_cannot_leave_the_snapshot(tmp_path, monkeypatch, how):
+    """In the Hub cache the index is checked before any shard it names is fetched."""
+    from sources.builders import add_revision
+
+    cache = tmp_path / "hf_home" / "hub"
+    cache.mkdir(parents=True)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    outside = make_outside_file(tmp_path / "elsewhere" / "secret.safetensors")
+    for step in (0, 1):
+        src = write_checkpoint(tmp_path / "src" / f"step{step}", seed=step, fmt="sharded")
+        if step == 1:
+            make_shard_escape(src, how, outside)
+        add_revision(cache, "org/tiny", f"step{step}", src)
+    suite = open_suite("hf:org/tiny")
+    with suite.open("tiny", 0) as ckpt:
+        torch.testing.assert_close(ckpt.read(QKV), neox_state(0)[QKV])  # symlinks into blobs/
+    with pytest.raises(CheckpointError) as err:
+        suite.open("tiny", 1).tensors()
+    msg = _one_line(err)
+    assert "model.safetensors.index.json" in msg and repr(QKV) in msg
+    assert "outside the checkpoint folder" in msg
