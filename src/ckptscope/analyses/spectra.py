@@ -22,6 +22,10 @@ Each matrix also gets the Scalars of :func:`ckptscope.linalg.spectral_metrics` u
 spectral_norm log_norm stable_rank effective_rank``, and for stored weights and head slices
 (not the OV/QK products) ``mp_edge mp_outliers``.
 
+A matrix holding NaN or Inf (an OV/QK circuit: either factor) has no spectrum; it gets the
+single Scalar ``n_nonfinite`` (how many such values) instead, a warning is logged, and every
+other matrix of the checkpoint is analysed as usual.
+
 Options (``SweepOptions.extra["spectra"]``, a dict of :class:`SpectraOptions` fields).
 """
 
@@ -49,6 +53,7 @@ from ckptscope.analyses.base import (
 from ckptscope.linalg import (
     METHODS,
     default_method,
+    nonfinite_counts,
     product_singular_values,
     singular_values_batched,
     singular_values_stacks,
@@ -58,6 +63,8 @@ from ckptscope.linalg import (
 log = logging.getLogger(__name__)
 
 KIND = "singular_values"
+#: Scalar metric of a matrix left out for holding NaN/Inf (its count of such values)
+NONFINITE = "n_nonfinite"
 
 
 @dataclass(frozen=True)
@@ -107,11 +114,24 @@ def _element_std(mats: torch.Tensor) -> list[float]:
     return mats.reshape(mats.shape[0], -1).to(torch.float64).std(dim=1).tolist()
 
 
+def skipped_nonfinite(ctx: CheckpointContext, where: Component, count: int) -> Scalar:
+    """The record of a matrix left out for holding NaN/Inf: its ``n_nonfinite`` count."""
+    log.warning(
+        "%s step %s: %s holds %d NaN/Inf values; skipped",
+        ctx.model,
+        ctx.step,
+        where.label(),
+        count,
+    )
+    return Scalar(where.component, where.block, where.param, NONFINITE, float(count))
+
+
 def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Record]:
     """Records for every stored 2-D weight matrix; same-component blocks in one batched call.
 
     On CUDA every eigenvalue problem of the checkpoint is solved together (see
-    :func:`ckptscope.linalg.singular_values_stacks`).
+    :func:`ckptscope.linalg.singular_values_stacks`). A matrix holding NaN/Inf gets only a
+    ``n_nonfinite`` Scalar; the others are unaffected.
     """
     method = opts.method or default_method(ctx.options.device)
     groups: dict[tuple[str, tuple[int, ...]], list[Component]] = {}
@@ -121,17 +141,28 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
             if len(shape) == 2:
                 groups.setdefault((comp.component, shape), []).append(comp)
     stds: list[list[float]] = []
+    bad: list[list[int]] = []  # per group: non-finite count of each matrix
 
     def stacks() -> Iterator[torch.Tensor]:
         for comps in groups.values():  # one (blocks, m, n) stack in memory at a time
             mats = torch.stack([ctx.read(c) for c in comps]).to(ctx.options.device)
+            counts = nonfinite_counts(mats)
+            bad.append(counts.tolist())
+            mats = mats[(counts == 0).to(mats.device)] if bool(counts.any()) else mats
             stds.append(_element_std(mats))  # on the device: 1.4e9 float64 elements at 1.4b
             yield mats
 
     svals = singular_values_stacks(stacks(), method, ctx.options.device)
     meta = {"method": method, "device": ctx.options.device}
-    for ((_, shape), comps), s_group, std_group in zip(groups.items(), svals, stds, strict=True):
-        for comp, s, std in zip(comps, s_group.numpy(), std_group, strict=True):
+    for ((_, shape), comps), s_group, std_group, counts in zip(
+        groups.items(), svals, stds, bad, strict=True
+    ):
+        good = iter(zip(s_group.numpy(), std_group, strict=True))
+        for comp, count in zip(comps, counts, strict=True):
+            if count:
+                yield skipped_nonfinite(ctx, comp, count)
+                continue
+            s, std = next(good)
             yield from _records(comp, s, meta, (shape[0], shape[1]), std, ctx.options.device)
 
 
@@ -169,8 +200,15 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
     meta = {"method": method, "device": ctx.options.device}
     for name, w in (("q", heads.q), ("k", heads.k), ("v", heads.v)):
         mats = flat(w).to(ctx.options.device)
+        counts = nonfinite_counts(mats)
+        for i in counts.nonzero().flatten().tolist():
+            yield skipped_nonfinite(ctx, where(name, i), int(counts[i]))
+        keep = (counts == 0).nonzero().flatten().tolist()
+        if not keep:
+            continue
+        mats = mats[keep]
         svals = singular_values_batched(mats, method, ctx.options.device).numpy()
-        for i, (s, std) in enumerate(zip(svals, _element_std(mats), strict=True)):
+        for i, s, std in zip(keep, svals, _element_std(mats), strict=True):
             yield from _records(where(name, i), s, meta, (d_head, d_model), std, ctx.options.device)
     # OV = W_O[:, h] @ W_V[h] and QK = W_Q[h]ᵀ @ W_K[h]: (d_model, d_model) of rank <= d_head
     circuits = {
@@ -179,8 +217,14 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
     }
     meta = {"method": "factored", "device": ctx.options.device, "top": d_head}
     for name, (left, right) in circuits.items():
-        svals = product_singular_values(left, right, ctx.options.device).numpy()
-        for i, s in enumerate(svals):
+        counts = nonfinite_counts(left) + nonfinite_counts(right)
+        for i in counts.nonzero().flatten().tolist():
+            yield skipped_nonfinite(ctx, where(name, i), int(counts[i]))
+        keep = (counts == 0).nonzero().flatten().tolist()
+        if not keep:
+            continue
+        svals = product_singular_values(left[keep], right[keep], ctx.options.device).numpy()
+        for i, s in zip(keep, svals, strict=True):
             yield from _records(where(name, i), s, meta, device=ctx.options.device)
 
 

@@ -52,9 +52,10 @@ from ckptscope.analyses.base import (
     register_analysis,
     register_derivation,
 )
-from ckptscope.analyses.spectra import stacked_heads
+from ckptscope.analyses.spectra import skipped_nonfinite, stacked_heads
 from ckptscope.linalg import (
     exact_match,
+    nonfinite_counts,
     product_left_vectors,
     set_overlap,
     token_table,
@@ -128,37 +129,78 @@ def _token_matrix(ctx: CheckpointContext, name: str) -> tuple[str, torch.Tensor]
     return None
 
 
+def _finite(
+    ctx: CheckpointContext, wheres: list[Component], mats: torch.Tensor
+) -> tuple[list[int], list[Scalar]]:
+    """Indices of the matrices free of NaN/Inf, and an ``n_nonfinite`` record for each other."""
+    counts = nonfinite_counts(mats).tolist()
+    skipped = [skipped_nonfinite(ctx, wheres[i], c) for i, c in enumerate(counts) if c]
+    return [i for i, c in enumerate(counts) if not c], skipped
+
+
 def direction_tables(ctx: CheckpointContext, opts: SvdDirectionsOptions) -> Iterator[Record]:
-    """Token tables of the MLP matrices and of every head's OV circuit."""
+    """Token tables of the MLP matrices and of every head's OV circuit.
+
+    A matrix holding NaN/Inf gets an ``n_nonfinite`` Scalar instead of a table; a token
+    matrix holding them gets that Scalar and no table reads through it.
+    """
     decoder = _Decoder(ctx.checkpoint.tokenizer_dir())
     comps = ctx.components()
+    reported: set[str] = set()  # token matrices already recorded as non-finite
+
+    def token_matrix(name: str) -> tuple[tuple[str, torch.Tensor] | None, list[Scalar]]:
+        found = _token_matrix(ctx, name)
+        if found is None:
+            return None, []
+        keep, skipped = _finite(ctx, [Component(found[0], None, "weight")], found[1][None])
+        if keep:
+            return found, []
+        if found[0] in reported:
+            return None, []
+        reported.add(found[0])
+        return None, skipped
+
     for name, side, via in MLP_READS:
         blocks = [c for c in comps if c.component == name and c.param == "weight"]
-        tokens = _token_matrix(ctx, via)
-        if not blocks or tokens is None:
+        tokens, skipped = token_matrix(via) if blocks else (None, [])
+        yield from skipped
+        if tokens is None:
             continue
         mats = torch.stack([ctx.read(c) for c in blocks])  # (L, 4d, d) in / (L, d, 4d) out
+        keep, skipped = _finite(ctx, blocks, mats)
+        yield from skipped
+        if not keep:
+            continue
+        mats = mats[keep]
         n = min(opts.top_n, *mats.shape[1:])
         vecs = top_right_vectors(mats, n) if side == "right" else top_left_vectors(mats, n)
         ids = token_table(vecs, tokens[1], opts.top_k)  # (L, n, k)
         meta = {"vectors": side, "read_through": tokens[0], "sign": "max_abs_positive"}
-        for comp, table in zip(blocks, ids, strict=True):
-            yield _table(comp, table, decoder, meta)
+        for i, table in zip(keep, ids, strict=True):
+            yield _table(blocks[i], table, decoder, meta)
     if not opts.heads:
         return
     heads = stacked_heads(ctx)
-    tokens = _token_matrix(ctx, "unembed")
+    tokens, skipped = token_matrix("unembed") if heads is not None else (None, [])
+    yield from skipped
     if heads is None or tokens is None:
         return
     n_layers, n_heads, _, d_head = heads.o.shape  # o: (L, H, d_model, d_head)
     n = min(opts.top_n, d_head)
     meta = {"vectors": "left", "read_through": tokens[0], "sign": "max_abs_positive"}
     for block in range(n_layers):
+        wheres = [Component("ov", block, f"head{h}") for h in range(n_heads)]
+        # a head is skipped if either factor holds NaN/Inf
+        both = torch.cat([heads.o[block].flatten(1), heads.v[block].flatten(1)], dim=1)
+        keep, skipped = _finite(ctx, wheres, both)
+        yield from skipped
+        if not keep:
+            continue
         # OV = W_O[:, h] @ W_V[h]: left vectors (H, d_model, d_head) from the factors
-        vecs, _ = product_left_vectors(heads.o[block], heads.v[block])
+        vecs, _ = product_left_vectors(heads.o[block][keep], heads.v[block][keep])
         ids = token_table(vecs[..., :n], tokens[1], opts.top_k)  # (H, n, k)
-        for h in range(n_heads):
-            yield _table(Component("ov", block, f"head{h}"), ids[h], decoder, meta)
+        for h, table in zip(keep, ids, strict=True):
+            yield _table(wheres[h], table, decoder, meta)
 
 
 @register_analysis

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ckptscope.linalg.spectra import gram
+from ckptscope.linalg.spectra import _require_finite, gram
 
 
 def top_right_vectors(mats: torch.Tensor, n: int) -> torch.Tensor:
@@ -23,6 +23,7 @@ def top_right_vectors(mats: torch.Tensor, n: int) -> torch.Tensor:
     """
     if mats.shape[1] < mats.shape[2]:
         raise ValueError(f"right vectors of wide matrices {tuple(mats.shape)} are not computed")
+    _require_finite(mats)
     _, vecs = torch.linalg.eigh(gram(mats, torch.float64))  # (b, d, d), ascending eigenvalues
     return vecs.flip(-1)[..., :n]
 
@@ -46,6 +47,7 @@ def token_table(
         raise ValueError(
             f"token matrix {tuple(tokens.shape)} does not match directions of size {d}"
         )
+    k = min(k, tokens.shape[0])  # a vocabulary smaller than k: every token, ranked
     rows = directions.reshape(-1, d, n).mT.reshape(-1, d).to(torch.float32)  # (B·n, d)
     emb_t = tokens.to(torch.float32).T.contiguous()  # (d, vocab)
     out = np.empty((rows.shape[0], k), dtype=np.int64)

@@ -67,6 +67,24 @@ def _check(mats: torch.Tensor, method: str | None, device: str | torch.device | 
     return method
 
 
+def nonfinite_counts(mats: torch.Tensor) -> torch.Tensor:
+    """Number of NaN/Inf elements in each matrix of ``(b, ...)``: ``(b,)`` int64 on the CPU.
+
+    Eigenvalue and SVD routines fail on such matrices ("failed to converge"); callers skip
+    the matrices with a nonzero count and record it (``analyses/spectra.py``).
+    """
+    return (~torch.isfinite(mats)).reshape(mats.shape[0], -1).sum(dim=1).cpu()
+
+
+def _require_finite(mats: torch.Tensor) -> None:
+    bad = nonfinite_counts(mats).nonzero().flatten().tolist()
+    if bad:
+        raise ValueError(
+            f"matrices {bad[:5]} of a {tuple(mats.shape)} batch hold NaN or Inf; "
+            "singular values are undefined (skip them: see nonfinite_counts)"
+        )
+
+
 def singular_values_batched(
     mats: torch.Tensor,
     method: str | None = None,
@@ -104,6 +122,7 @@ def singular_values_stacks(
     pending: dict[tuple[int, torch.dtype], list[tuple[int, torch.Tensor]]] = {}
     for i, mats in enumerate(stacks):
         method_i = _check(mats, method, device)
+        _require_finite(mats)
         out.append(None)
         if method_i == "svd":
             out[i] = torch.linalg.svdvals(mats.to(dev, torch.float64)).cpu()
@@ -218,6 +237,8 @@ def product_singular_values(
     Needs ``r <= min(m, n)``.
     """
     dev = torch.device(device or "cpu")
+    _require_finite(left)
+    _require_finite(right)
     r_left = torch.linalg.qr(left.to(dev, torch.float64)).R  # (b, r, r)
     r_right = torch.linalg.qr(right.mT.to(dev, torch.float64)).R  # (b, r, r)
     return torch.linalg.svdvals(r_left @ r_right.mT).cpu()
@@ -230,6 +251,8 @@ def product_left_vectors(
 
     Same factorisation as :func:`product_singular_values`; columns sorted by value descending.
     """
+    _require_finite(left)
+    _require_finite(right)
     q_left, r_left = torch.linalg.qr(left.to(torch.float64))  # (b, m, r), (b, r, r)
     r_right = torch.linalg.qr(right.mT.to(torch.float64)).R
     u_small, s, _ = torch.linalg.svd(r_left @ r_right.mT)

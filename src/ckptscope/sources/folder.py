@@ -12,13 +12,13 @@ Folders without ``config.json`` or without weights (temporary, partial) are skip
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.sources.base import Checkpoint, Suite
+from ckptscope.sources.checks import read_json_object
 from ckptscope.sources.formats import find_weights
 from ckptscope.sources.local import TOKENIZER_FILES, FolderCheckpoint
 from ckptscope.sources.steps import parse_step
@@ -74,10 +74,7 @@ class FolderSuite(Suite):
         self._ambiguous: dict[tuple[str, int], str] = {}
         manifest_path = self.root / MANIFEST
         if manifest_path.is_file():
-            try:
-                self.manifest = json.loads(manifest_path.read_text())
-            except ValueError as err:
-                raise CheckpointError(f"{manifest_path}: not valid JSON ({err})") from None
+            self.manifest = read_json_object(manifest_path, MANIFEST)
             names = _manifest_models(self.manifest) or [
                 p.name for p in sorted(self.root.iterdir()) if p.is_dir()
             ]

@@ -17,6 +17,13 @@ import torch
 
 from ckptscope.errors import CheckpointError
 from ckptscope.sources.base import TensorInfo
+from ckptscope.sources.checks import (
+    check_safetensors_entries,
+    contained_shard,
+    read_shard_index,
+    torch_load_error,
+    weights_only_load,
+)
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -37,13 +44,8 @@ _ST_DTYPES = {
     "U8": "uint8",
     "BOOL": "bool",
 }
+_ST_ITEMSIZE = {code: getattr(torch, name).itemsize for code, name in _ST_DTYPES.items()}
 _MAX_HEADER = 100 * 2**20  # the safetensors format caps its JSON header at 100 MB
-
-
-def _first(err: BaseException) -> str:
-    """The first sentence of an error message (library messages run long)."""
-    text = str(err).strip()
-    return text.splitlines()[0].split(". ")[0] if text else type(err).__name__
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -89,16 +91,11 @@ class SafetensorsFile:
         header.pop("__metadata__", None)
         self._data_start = 8 + n
         data_size = size - self._data_start
+        check_safetensors_entries(self.path, header, data_size, _ST_ITEMSIZE)
         for name, entry in header.items():
-            try:
-                begin, end = (int(x) for x in entry["data_offsets"])
-                shape = tuple(int(s) for s in entry["shape"])
-                dtype = _ST_DTYPES[entry["dtype"]]
-            except (KeyError, TypeError, ValueError):
-                raise CheckpointError(
-                    f"{self.path}: corrupt safetensors header entry for tensor {name!r}"
-                ) from None
-            entry["shape"], entry["dtype"], entry["data_offsets"] = shape, dtype, (begin, end)
+            begin, end = entry["data_offsets"]
+            entry["shape"], entry["dtype"] = tuple(entry["shape"]), _ST_DTYPES[entry["dtype"]]
+            entry["data_offsets"] = (begin, end)
             if end > data_size:
                 entry["truncated"] = (
                     f"{self.path}: truncated: tensor {name!r} ends at byte {end} of the data "
@@ -180,11 +177,9 @@ class TorchBinFile:
             if not self.path.exists():
                 raise CheckpointError(f"{self.path}: weight file missing")
             try:
-                state = torch.load(self.path, weights_only=True, mmap=True, map_location="cpu")
+                state = weights_only_load(self.path)
             except Exception as err:
-                raise CheckpointError(
-                    f"{self.path}: corrupt or truncated ({_first(err)})"
-                ) from None
+                raise torch_load_error(self.path, err) from None
             if not isinstance(state, dict):
                 raise CheckpointError(f"{self.path}: not a state dict ({type(state).__name__})")
             self._state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
@@ -238,9 +233,9 @@ def find_weights(folder: Path) -> Path | None:
 
 
 def shard_files(index_path: Path) -> dict[str, Path]:
-    """Tensor name -> shard path from a ``*.index.json``."""
-    try:
-        weight_map = json.loads(index_path.read_text())["weight_map"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{index_path}: unreadable shard index ({err})") from None
-    return {name: index_path.parent / shard for name, shard in weight_map.items()}
+    """Tensor name -> shard path from a ``*.index.json``; every shard inside the folder.
+
+    See :func:`ckptscope.sources.checks.contained_shard` for what "inside" means.
+    """
+    weight_map = read_shard_index(index_path)
+    return {name: contained_shard(index_path, name, shard) for name, shard in weight_map.items()}

@@ -7,13 +7,13 @@ preferred, ``.bin`` as fallback) are downloaded. Offline (``HF_HUB_OFFLINE=1`` o
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ckptscope.errors import CheckpointError
+from ckptscope.sources.checks import read_shard_index
 from ckptscope.sources.formats import (
     SAFETENSORS_INDEX,
     TORCH_BIN_INDEX,
@@ -157,10 +157,13 @@ def fetch_checkpoint_files(
         if path is None:
             continue
         if candidate in (SAFETENSORS_INDEX, TORCH_BIN_INDEX):
-            try:
-                shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
-            except (ValueError, KeyError, TypeError) as err:
-                raise CheckpointError(f"{path}: unreadable shard index ({err})") from None
+            weight_map = read_shard_index(path)
+            for name, shard in weight_map.items():
+                if Path(shard).is_absolute() or ".." in Path(shard).parts:
+                    raise CheckpointError(
+                        f"{path}: tensor {name!r} maps to {shard!r}, outside the checkpoint folder"
+                    )
+            shards = sorted(set(weight_map.values()))
             for shard in shards:
                 try:
                     loc.download(repo, revision, shard, local_only=local_only)

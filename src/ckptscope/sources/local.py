@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import torch
 
 from ckptscope.errors import CheckpointError
 from ckptscope.sources.base import Checkpoint, TensorInfo
+from ckptscope.sources.checks import read_json_object
 from ckptscope.sources.formats import (
     WeightFile,
     find_weights,
@@ -72,12 +72,9 @@ class FolderCheckpoint(Checkpoint):
     def config(self) -> dict[str, Any]:
         if self._config is None:
             path = self.folder / "config.json"
-            try:
-                self._config = json.loads(path.read_text())
-            except FileNotFoundError:
-                raise CheckpointError(f"{path}: missing ({self.model} step {self.step})") from None
-            except ValueError as err:
-                raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+            if not path.is_file():
+                raise CheckpointError(f"{path}: missing ({self.model} step {self.step})")
+            self._config = read_json_object(path, "config.json")
         return self._config
 
     def tensors(self) -> list[TensorInfo]:
