@@ -22,7 +22,7 @@ import torch
 
 from ckptscope.adapters import get_adapter
 from ckptscope.analyses.base import CheckpointContext, get_analysis
-from ckptscope.linalg import fit_power_law, product_singular_values, singular_values_batched
+from ckptscope.linalg import fit_esd_power_law, product_singular_values, singular_values_batched
 from ckptscope.sources.base import Checkpoint, TensorInfo
 
 
@@ -63,7 +63,7 @@ def errors(got: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
     """Max relative error on the top 100 and on all values; max |alpha - alpha_ref|."""
     rel = np.abs(got / ref - 1)
     alpha = max(
-        abs(fit_power_law(g**2).alpha - fit_power_law(r**2).alpha)
+        abs(fit_esd_power_law(g**2).alpha - fit_esd_power_law(r**2).alpha)
         for g, r in zip(got, ref, strict=True)
     )
     return float(rel[:, :100].max()), float(rel.max()), float(alpha)

@@ -42,7 +42,7 @@ import torch
 
 from benchmarks.bench_spectra import pythia_like
 from benchmarks.common import BenchResult, Ratio, machine
-from ckptscope.linalg import eigvalsh_batched, fit_power_law, gram, singular_values_stacks
+from ckptscope.linalg import eigvalsh_batched, fit_esd_power_law, gram, singular_values_stacks
 
 SHAPES = {  # blocks, d_model, vocab
     "tiny": (2, 256, 4096),
@@ -119,7 +119,7 @@ def errors(
         for (kk, row), a in ref_alpha.items():
             if kk == k and row < g.shape[0]:
                 lam = g[row].numpy() ** 2
-                d_alpha = max(d_alpha, abs(fit_power_law(lam, device=DEVICE).alpha - a))
+                d_alpha = max(d_alpha, abs(fit_esd_power_law(lam, device=DEVICE).alpha - a))
     return top, all_, d_alpha
 
 
@@ -142,7 +142,7 @@ def bench_shape(
     ref, t_ref = clock(together(8, "gram64"), parts, 1)
     per_stack = [max(1, args.alpha_matrices // len(parts))] * len(parts)
     ref_alpha = {
-        (k, row): fit_power_law(ref[k][row].numpy() ** 2, device=DEVICE).alpha
+        (k, row): fit_esd_power_law(ref[k][row].numpy() ** 2, device=DEVICE).alpha
         for k, count in enumerate(per_stack)
         for row in range(min(count, parts[k].shape[0]))
     }

@@ -35,7 +35,7 @@ from ckptscope.models.forward import forward_backward
 from ckptscope.models.resid_stats import ResidualStats
 from ckptscope.models.swap import _checkpoint_renamer
 from ckptscope.models.tiny import write_tiny_checkpoints
-from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 
 CACHE = WorkerCache()  # one per sweep worker, as the sweep keeps it
 

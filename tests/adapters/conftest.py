@@ -9,7 +9,7 @@ import torch
 import transformers
 
 from ckptscope.adapters import get_adapter
-from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 
 
 def build(kind: str, **overrides: object) -> transformers.PreTrainedModel:

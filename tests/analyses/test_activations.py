@@ -25,7 +25,7 @@ from ckptscope.analyses.evaluation import batch_for
 from ckptscope.analyses.gradients import Gradients
 from ckptscope.models.hooks import capture_residuals
 from ckptscope.models.tiny import write_tiny_checkpoints
-from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 from ckptscope.stats import histogram
 from ckptscope.store.store import Store, TaskKey
 

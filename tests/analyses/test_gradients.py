@@ -15,7 +15,7 @@ from ckptscope.analyses.base import Array, CheckpointContext, Scalar, SweepOptio
 from ckptscope.analyses.evaluation import batch_for
 from ckptscope.analyses.gradients import Gradients
 from ckptscope.models.tiny import write_tiny_checkpoints
-from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 
 # transformers 5 calls the checkpoint's embed_out lm_head; the adapter knows the stored name.
 STORED = {"lm_head.weight": "embed_out.weight"}

@@ -90,7 +90,7 @@ def test_options() -> None:
 def test_real_gpt_neox_adapter_agrees_with_the_hand_split(neox_folder_suite) -> None:
     from ckptscope.adapters import get_adapter
     from ckptscope.analyses.base import CheckpointContext
-    from ckptscope.sources.folder import FolderSuite
+    from ckptscope.sources.folder_suite import FolderSuite
 
     suite = FolderSuite(neox_folder_suite)
     with suite.open("tiny-b", 4) as ckpt:

@@ -149,7 +149,7 @@ def test_derivation_from_a_store(tmp_path) -> None:
 def test_real_gpt_neox_checkpoint(neox_folder_suite) -> None:
     from ckptscope.adapters import get_adapter
     from ckptscope.analyses.base import CheckpointContext
-    from ckptscope.sources.folder import FolderSuite
+    from ckptscope.sources.folder_suite import FolderSuite
 
     suite = FolderSuite(neox_folder_suite)
     with suite.open("tiny-a", 0) as ckpt:

@@ -9,7 +9,7 @@ import torch
 
 from ckptscope.errors import CheckpointError
 from ckptscope.sources import open_suite
-from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 from hostile.corpus import (
     QKV,
     SAFETENSORS_CASES,

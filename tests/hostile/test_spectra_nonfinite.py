@@ -9,7 +9,7 @@ import torch
 from ckptscope.adapters import get_adapter
 from ckptscope.analyses.base import Array, CheckpointContext, Scalar, get_analysis
 from ckptscope.linalg import product_singular_values, singular_values_batched
-from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 from hostile.corpus import QKV
 from sources.builders import neox_state, write_checkpoint
 

@@ -10,7 +10,7 @@ import torch
 
 from ckptscope.linalg import (
     effective_rank,
-    fit_power_law,
+    fit_esd_power_law,
     mp_edge,
     mp_outliers,
     spectral_metrics,
@@ -26,7 +26,7 @@ def pareto(rng: np.random.Generator, alpha: float, n: int, xmin: float = 1.0) ->
 @pytest.mark.parametrize("alpha", [2.0, 3.0, 4.5])
 def test_fit_recovers_pareto_alpha(alpha: float) -> None:
     rng = np.random.default_rng(int(alpha * 10))
-    fit = fit_power_law(pareto(rng, alpha, 2000))
+    fit = fit_esd_power_law(pareto(rng, alpha, 2000))
     assert abs(fit.alpha - alpha) < 0.15 * alpha
     assert fit.ks < 0.05
 
@@ -35,7 +35,7 @@ def test_fit_finds_xmin_above_a_bulk() -> None:
     rng = np.random.default_rng(7)
     bulk = rng.uniform(0.01, 1.0, 1500)  # not a power law
     tail = pareto(rng, 2.5, 500, xmin=1.0)
-    fit = fit_power_law(np.concatenate([bulk, tail]))
+    fit = fit_esd_power_law(np.concatenate([bulk, tail]))
     assert 0.5 < fit.xmin < 3.0
     assert abs(fit.alpha - 2.5) < 0.4
 
@@ -44,15 +44,15 @@ def test_fixed_xmin_is_the_closed_form_mle() -> None:
     lam = pareto(np.random.default_rng(3), 3.0, 500)
     xmin = float(np.sort(lam)[100])
     tail = lam[lam >= xmin]
-    fit = fit_power_law(lam, xmin=xmin)
+    fit = fit_esd_power_law(lam, xmin=xmin)
     assert fit.alpha == pytest.approx(1 + tail.size / np.sum(np.log(tail / xmin)), rel=1e-12)
     assert fit.n_tail == tail.size
 
 
 def test_fit_degenerate_spectra_are_nan() -> None:
-    assert math.isnan(fit_power_law(np.array([1.0])).alpha)
-    assert math.isnan(fit_power_law(np.zeros(5)).alpha)
-    assert math.isnan(fit_power_law(np.array([])).alpha)
+    assert math.isnan(fit_esd_power_law(np.array([1.0])).alpha)
+    assert math.isnan(fit_esd_power_law(np.zeros(5)).alpha)
+    assert math.isnan(fit_esd_power_law(np.array([])).alpha)
 
 
 def test_ranks_on_known_spectra() -> None:
@@ -117,7 +117,7 @@ def naive_fit(lam: np.ndarray) -> tuple[float, float, float]:
 def test_fit_equals_a_naive_loop(n: int) -> None:
     rng = np.random.default_rng(n)
     lam = np.concatenate([rng.pareto(2.0, n) + 1, rng.random(n)])  # a tail above a bulk
-    fit = fit_power_law(lam)
+    fit = fit_esd_power_law(lam)
     alpha, xmin, ks = naive_fit(lam)
     assert fit.xmin == xmin
     assert fit.alpha == pytest.approx(alpha, rel=1e-12)
@@ -128,6 +128,6 @@ def test_fit_equals_a_naive_loop(n: int) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fit_on_cuda_equals_cpu() -> None:
     lam = np.random.default_rng(1).pareto(1.7, 3000) + 1
-    cpu, gpu = fit_power_law(lam), fit_power_law(lam, device="cuda")
+    cpu, gpu = fit_esd_power_law(lam), fit_esd_power_law(lam, device="cuda")
     assert gpu.xmin == cpu.xmin and gpu.n_tail == cpu.n_tail
     assert gpu.alpha == pytest.approx(cpu.alpha, rel=1e-12)

@@ -12,7 +12,7 @@ from ckptscope.errors import UsageError
 from ckptscope.models.batch import BatchConfig, NoEvalData, eval_batch, sample_windows
 from ckptscope.models.cache import WorkerCache
 from ckptscope.models.tiny import write_tiny_checkpoints
-from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 
 
 def test_sample_windows_disjoint_and_seeded() -> None:

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 from ckptscope.errors import CheckpointError
 from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import TensorInfo
-from ckptscope.sources.local import FolderCheckpoint
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 
 
 def _logits(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,8 @@ import torch
 from ckptscope.adapters import get_adapter
 from ckptscope.analyses.base import CheckpointContext
 from ckptscope.errors import CheckpointError
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 from ckptscope.sources.integrity import mapped_tensors, tensor_digest
-from ckptscope.sources.local import FolderCheckpoint
 from sources.builders import neox_state, write_checkpoint
 
 QKV = "gpt_neox.layers.1.attention.query_key_value.weight"

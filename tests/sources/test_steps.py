@@ -6,7 +6,7 @@ import pytest
 
 from ckptscope.errors import UsageError
 from ckptscope.sources import select_steps
-from ckptscope.sources.registry import PYTHIA_STEPS, PYTHIA_V0_STEPS, expand_pythia, pythia_steps
+from ckptscope.sources.pythia import PYTHIA_STEPS, PYTHIA_V0_STEPS, expand_pythia, pythia_steps
 from ckptscope.sources.steps import parse_step
 
 

@@ -13,9 +13,9 @@ from ckptscope.stats import (
     fit_gennorm,
     fit_laplace,
     fit_logistic,
-    fit_power_law,
     fit_quartic,
     fit_student_t,
+    fit_tail_power_law,
 )
 from ckptscope.stats.fits import quartic_normaliser
 
@@ -112,7 +112,7 @@ def test_power_law_recovers_pareto_exponent(alpha: float) -> None:
     rng = np.random.default_rng(5)
     y = 0.01 * (1 - rng.uniform(size=N)) ** (-1 / (alpha - 1))  # Pareto, xmin 0.01
     x = y * rng.choice([-1.0, 1.0], size=N)
-    fit = fit_power_law(x)
+    fit = fit_tail_power_law(x)
     assert fit.alpha == pytest.approx(alpha, abs=4 * fit.alpha_se + 0.02)
     assert fit.xmin >= 0.01
     assert fit.n_tail >= 50
@@ -122,7 +122,7 @@ def test_power_law_finds_the_tail_above_a_gaussian_body() -> None:
     rng = np.random.default_rng(6)
     tail = 2.0 * (1 - rng.uniform(size=4000)) ** (-1 / 2.0)  # alpha 3 above 2.0
     x = np.concatenate([rng.normal(0, 0.5, N), tail])
-    fit = fit_power_law(x)
+    fit = fit_tail_power_law(x)
     assert fit.alpha == pytest.approx(3.0, abs=0.25)
     assert fit.xmin == pytest.approx(2.0, rel=0.3)
 
@@ -156,7 +156,7 @@ def test_degenerate_input_gives_a_degenerate_report(values) -> None:
         with pytest.raises(ValueError):
             fitter(values)
     with pytest.raises(ValueError):
-        fit_power_law(values)
+        fit_tail_power_law(values)
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")

@@ -11,7 +11,7 @@ from ckptscope.stats import (
     TAIL_PROBS,
     fit_gaussian,
     fit_logistic,
-    fit_power_law,
+    fit_tail_power_law,
     qq_location_scale,
     qq_power_law,
     quantiles,
@@ -54,7 +54,7 @@ def test_heavy_tails_bend_away_from_the_gaussian_line() -> None:
 def test_power_law_qq_of_a_pareto_sample_is_near_the_diagonal() -> None:
     rng = np.random.default_rng(2)
     y = (1 - rng.uniform(size=20_000)) ** (-1 / 1.5)  # alpha 2.5
-    fit = fit_power_law(y)
+    fit = fit_tail_power_law(y)
     qq = qq_power_law(y, fit)
     probs, lo = TAIL_PROBS, 1 / fit.n_tail
     p = probs[(probs >= lo) & (probs <= 1 - lo)]

@@ -8,9 +8,9 @@ from ckptscope.linalg.directions import (
     top_right_vectors,
 )
 from ckptscope.linalg.esd import (
-    PowerLawFit,
+    EsdPowerLawFit,
     effective_rank,
-    fit_power_law,
+    fit_esd_power_law,
     mp_edge,
     mp_outliers,
     spectral_metrics,
@@ -33,12 +33,12 @@ from ckptscope.linalg.spectra import (
 __all__ = [
     "CUDA_STREAMS",
     "METHODS",
-    "PowerLawFit",
+    "EsdPowerLawFit",
     "default_method",
     "effective_rank",
     "eigvalsh_batched",
     "exact_match",
-    "fit_power_law",
+    "fit_esd_power_law",
     "gram",
     "mp_edge",
     "mp_outliers",

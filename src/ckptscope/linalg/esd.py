@@ -21,7 +21,7 @@ GPU_MIN_VALUES = 512
 
 
 @dataclass(frozen=True)
-class PowerLawFit:
+class EsdPowerLawFit:
     """A Clauset power-law fit ``p(λ) ∝ λ^-alpha`` for ``λ >= xmin`` of the eigenvalues."""
 
     alpha: float
@@ -30,9 +30,9 @@ class PowerLawFit:
     n_tail: int  # eigenvalues >= xmin
 
 
-def fit_power_law(
+def fit_esd_power_law(
     eigenvalues: np.ndarray, xmin: float | None = None, device: str | torch.device | None = None
-) -> PowerLawFit:
+) -> EsdPowerLawFit:
     """Clauset MLE ``alpha = 1 + n / Σ ln(λ/xmin)``, ``xmin`` minimising the KS distance.
 
     As WeightWatcher: every eigenvalue but the largest is a candidate ``xmin``; the tail's
@@ -45,7 +45,7 @@ def fit_power_law(
     lam = lam[lam > ZERO_TOL * lam[-1]] if lam.size and lam[-1] > 0 else lam[:0]
     n_all = lam.size
     if n_all < 2:
-        return PowerLawFit(math.nan, math.nan, math.nan, n_all)
+        return EsdPowerLawFit(math.nan, math.nan, math.nan, n_all)
     dev = torch.device(device or "cpu")
     if n_all < GPU_MIN_VALUES:
         dev = torch.device("cpu")  # below this, kernel launches cost more than the scan
@@ -58,7 +58,7 @@ def fit_power_law(
     else:
         starts = torch.tensor([int(np.searchsorted(lam, xmin))], device=dev)
     j = torch.arange(n_all, device=dev, dtype=torch.float64)[None, :]  # (1, N)
-    best = PowerLawFit(math.nan, math.nan, math.inf, 0)
+    best = EsdPowerLawFit(math.nan, math.nan, math.inf, 0)
     # Chunk the candidates: the KS step is O(chunk · n) memory.
     chunk = max(1, (2**22 if dev.type == "cpu" else 2**26) // n_all)
     for lo in range(0, starts.numel(), chunk):
@@ -76,9 +76,9 @@ def fit_power_law(
         k = int(torch.argmin(dist))
         d_k = float(dist[k])
         if d_k < best.ks:
-            best = PowerLawFit(float(alpha[k]), float(lam[int(i[k])]), d_k, int(n[k]))
+            best = EsdPowerLawFit(float(alpha[k]), float(lam[int(i[k])]), d_k, int(n[k]))
     if not math.isfinite(best.ks):
-        return PowerLawFit(math.nan, math.nan, math.nan, 0)
+        return EsdPowerLawFit(math.nan, math.nan, math.nan, 0)
     return best
 
 
@@ -132,7 +132,7 @@ def spectral_metrics(
     power-law fit's O(n²) scan runs.
     """
     s = np.asarray(s, dtype=np.float64)
-    fit = fit_power_law(s**2, device=device)
+    fit = fit_esd_power_law(s**2, device=device)
     top = float(np.max(s, initial=0.0))
     out = {
         "alpha": fit.alpha,

@@ -10,10 +10,10 @@ from typing import Any
 
 from ckptscope.errors import UsageError
 from ckptscope.sources.base import Checkpoint, Suite, TensorInfo
-from ckptscope.sources.folder import FolderSuite
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
+from ckptscope.sources.folder_suite import FolderSuite
 from ckptscope.sources.hub import HubSuite
-from ckptscope.sources.local import FolderCheckpoint
-from ckptscope.sources.registry import expand_pythia
+from ckptscope.sources.pythia import expand_pythia
 from ckptscope.sources.steps import parse_step, select_steps
 
 _HUB_OPTIONS = {"name", "cache_dir", "offline", "token", "revisions", "max_disk"}

@@ -20,6 +20,8 @@ from typing import Any
 
 from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.sources.base import Checkpoint, Suite
+from ckptscope.sources.folder_checkpoint import FolderCheckpoint
+from ckptscope.sources.hub_fetcher import HubFetcher
 from ckptscope.sources.hubcache import (
     TOKENIZER_FILES,
     HubLocation,
@@ -31,8 +33,7 @@ from ckptscope.sources.hubcache import (
     model_name,
     repo_cache_folder,
 )
-from ckptscope.sources.local import FolderCheckpoint
-from ckptscope.sources.registry import pythia_steps, step_revision
+from ckptscope.sources.pythia import pythia_steps, step_revision
 from ckptscope.sources.steps import parse_step
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,6 @@ class HubSuite(Suite):
         self._streamer: Any = None
         self.max_disk = None
         if max_disk is not None:
-            from ckptscope.sources.hubcache import HubFetcher
             from ckptscope.sources.streaming import Streamer, parse_bytes
 
             self.max_disk = parse_bytes(max_disk)

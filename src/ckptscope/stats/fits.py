@@ -31,7 +31,7 @@ from ckptscope.stats.families import (
     quartic_normaliser,
 )
 from ckptscope.stats.histogram import subsample
-from ckptscope.stats.powerlaw import MIN_TAIL, PowerLawFit, fit_power_law
+from ckptscope.stats.powerlaw import MIN_TAIL, TailPowerLawFit, fit_tail_power_law
 
 __all__ = [
     "BETA_MAX",
@@ -47,15 +47,15 @@ __all__ = [
     "NU_MIN",
     "Fit",
     "FitReport",
-    "PowerLawFit",
+    "TailPowerLawFit",
     "fit_all",
     "fit_gaussian",
     "fit_gennorm",
     "fit_laplace",
     "fit_logistic",
-    "fit_power_law",
     "fit_quartic",
     "fit_student_t",
+    "fit_tail_power_law",
     "quartic_cdf",
     "quartic_normaliser",
 ]
@@ -70,7 +70,7 @@ class FitReport:
     """Every family's fit on one sample, the BIC winner, and the power-law tail."""
 
     fits: tuple[Fit, ...]
-    power_law: PowerLawFit | None
+    power_law: TailPowerLawFit | None
     n_fit: int  # values the fits used (after dropping non-finite and subsampling)
     n_finite: int
     n_nonfinite: int
@@ -131,7 +131,7 @@ def fit_all(
         return FitReport((), None, int(x.size), n_finite, n_nonfinite, reason)
     fits = tuple(FITTERS[name](x) for name in FAMILIES)
     try:
-        power = fit_power_law(x)
+        power = fit_tail_power_law(x)
     except ValueError:
         power = None  # too few distinct non-zero magnitudes for a tail
     return FitReport(fits, power, int(x.size), n_finite, n_nonfinite)

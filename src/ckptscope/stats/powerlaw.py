@@ -10,7 +10,7 @@ MIN_TAIL = 50  # smallest power-law tail considered
 
 
 @dataclass(frozen=True)
-class PowerLawFit:
+class TailPowerLawFit:
     """A Pareto tail ``p(y) ∝ y**-alpha`` of ``y = |x| >= xmin`` (Clauset et al. 2009)."""
 
     alpha: float
@@ -22,9 +22,9 @@ class PowerLawFit:
     alpha_se: float  # (alpha - 1) / sqrt(n_tail)
 
 
-def fit_power_law(
+def fit_tail_power_law(
     values: np.ndarray, *, min_tail: int = MIN_TAIL, n_candidates: int = 120
-) -> PowerLawFit:
+) -> TailPowerLawFit:
     """Continuous power-law tail of ``|x|`` by Clauset, Shalizi & Newman (2009).
 
     For each candidate ``xmin``, ``alpha = 1 + m / sum(ln(y / xmin))`` over the ``m``
@@ -68,7 +68,7 @@ def fit_power_law(
     ks, i, alpha, m, denom = best
     xmin = float(y[i])
     mean_ll = np.log(alpha - 1) - np.log(xmin) - alpha * denom / m
-    return PowerLawFit(
+    return TailPowerLawFit(
         alpha=float(alpha),
         xmin=xmin,
         n_tail=int(m),

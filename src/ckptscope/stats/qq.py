@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from ckptscope.stats.fits import Fit, PowerLawFit
+from ckptscope.stats.fits import Fit, TailPowerLawFit
 from ckptscope.stats.histogram import QUANTILE_PROBS
 
 #: Probabilities *within the tail* ``|x| >= xmin`` for the power-law QQ: logit-uniform
@@ -68,7 +68,7 @@ def qq_location_scale(
 
 
 def qq_power_law(
-    values: np.ndarray, fit: PowerLawFit, tail_probs: np.ndarray = TAIL_PROBS
+    values: np.ndarray, fit: TailPowerLawFit, tail_probs: np.ndarray = TAIL_PROBS
 ) -> np.ndarray:
     """``(2, K)`` QQ data of the tail ``|x| >= xmin`` against the fitted Pareto, over ``xmin``.
 

@@ -19,8 +19,8 @@ from typing import Any
 from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.sources.base import Checkpoint, Suite
 from ckptscope.sources.checks import read_json_object
+from ckptscope.sources.folder_checkpoint import TOKENIZER_FILES, FolderCheckpoint
 from ckptscope.sources.formats import find_weights
-from ckptscope.sources.local import TOKENIZER_FILES, FolderCheckpoint
 from ckptscope.sources.steps import parse_step
 
 log = logging.getLogger(__name__)
