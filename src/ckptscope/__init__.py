@@ -1,10 +1,36 @@
-"""ckptscope: how a language model's internals evolve over training."""
+"""ckptscope: how a language model's internals evolve over training.
 
+``import ckptscope as cs`` gives the Python API (``api.py``): ``cs.train``, ``cs.sweep``,
+``cs.Store``, ``cs.open_suite``. Names load on first use, so importing the package stays
+fast and imports neither torch nor matplotlib.
+"""
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("ckptscope")
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+#: public name -> module that defines it
+_API = {
+    "sweep": "ckptscope.api",
+    "train": "ckptscope.api",
+    "Store": "ckptscope.store",
+    "open_suite": "ckptscope.sources",
+    "SweepConfig": "ckptscope.sweep.sweep",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'ckptscope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

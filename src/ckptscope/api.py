@@ -1,0 +1,95 @@
+"""The Python API at the top level: ``import ckptscope as cs``.
+
+The same objects the command line uses, with progress shown in a terminal or a notebook::
+
+    import ckptscope as cs
+    cs.train("runs/suite", preset="tiny")
+    result = cs.sweep("runs/suite", "runs/store", analyses=["weights", "spectra"])
+    store = cs.Store("runs/store")
+    store.scalars(metric="norm", component="mlp_in")        # a pandas DataFrame
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ckptscope.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from ckptscope.sources.base import Suite
+    from ckptscope.sweep.sweep import SweepConfig, SweepResult
+
+
+def _tuple(values: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return tuple(v.strip() for v in values.split(",") if v.strip())
+    return tuple(values)
+
+
+def sweep(
+    suite: str | Path | Suite,
+    out: str | Path,
+    *,
+    models: str | Iterable[str] | None = None,
+    steps: str | None = None,
+    analyses: str | Iterable[str] | None = None,
+    executor: str = "local",
+    workers: int = 1,
+    device: str = "cpu",
+    seed: int = 0,
+    data: str | None = None,
+    max_disk: str | None = None,
+    address: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Sweep a suite into a store (resumes: stored tasks are skipped); see ``SweepConfig``.
+
+    ``suite`` is a folder, ``hf:org/repo``, ``pythia:160m`` or a :class:`Suite` object;
+    ``options`` are the per-analysis options (``--set`` on the command line).
+    """
+    from ckptscope.sources.base import Suite
+    from ckptscope.sweep.sweep import SweepConfig
+
+    source = suite if isinstance(suite, Suite) else None
+    config = SweepConfig(
+        suite=source.name if source is not None else str(suite),
+        out=out if isinstance(out, str) and "://" in out else Path(out),
+        models=_tuple(models),
+        steps=steps,
+        analyses=_tuple(analyses),
+        executor=executor,
+        workers=workers,
+        device=device,
+        seed=seed,
+        data=data,
+        max_disk=max_disk,
+        address=address,
+        extra=dict(options or {}),
+    )
+    return run_sweep_with_progress(config, suite=source, progress=progress)
+
+
+def run_sweep_with_progress(
+    config: SweepConfig, *, suite: Suite | None = None, progress: bool = True
+) -> SweepResult:
+    """``run_sweep`` with a progress bar of checkpoints (what the CLI and ``sweep`` run)."""
+    from ckptscope.sweep.sweep import run_sweep
+
+    with ProgressBar("sweep", unit="ckpt", enabled=progress) as bar:
+        return run_sweep(
+            config,
+            progress=lambda p: bar.update(p.done, p.total, f"{p.model} step {p.step}"),
+            suite=suite,
+        )
+
+
+def train(out: str | Path, preset: str = "demo", **options: Any) -> Path:
+    """Train an offline Pythia-like suite into ``out`` (``ckptscope train``); returns its path."""
+    from ckptscope.train import train_suite
+
+    return train_suite(Path(out), preset=preset, **options)
