@@ -51,7 +51,13 @@ def store_location(arg: str | Path) -> str | Path:
 
 
 class ObjectStore(Store):
-    """A :class:`Store` on an fsspec filesystem; same tables, same API."""
+    """A :class:`Store` on an fsspec filesystem; same tables, same API.
+
+    Its views read Arrow datasets registered on the connection, so the query lockdown of
+    ``guard.py`` allows no file path at all.
+    """
+
+    _reads_local_files = False
 
     def __init__(self, root: str, create: bool = True, suite: str | None = None) -> None:
         import fsspec

@@ -6,12 +6,18 @@ Layout under the store root::
     derived/<derivation>/<suite>/{scalars,events}.parquet
     failures/<suite>/<model>/step=<N>/<analysis>.parquet
     .tmp/                      staging; never read
+    quarantine/                damaged folders moved aside (``check.py``); never read
 
 A task's folder is staged under ``.tmp`` and renamed into ``parts`` in one ``os.rename``:
 a task is either wholly in the store or absent, so a sweep killed at any moment and run
 again ends with exactly the rows of an uninterrupted run. Names are percent-encoded.
 A ``scheme://`` URL (``s3://``, ``file://``) opens the same layout through fsspec, with
 the commit made by each task's last object instead of a rename (``objectstore.py``).
+
+Each committed folder holds a ``manifest.json`` of its files' sizes and hashes; a task
+whose files are damaged is skipped by readers (one warning per file), is not ``done``, and
+is recomputed by the next sweep (``check.py``). Queries run locked down (``guard.py``).
+A disk that is full or read-only raises :class:`~ckptscope.store.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -27,17 +33,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-import duckdb
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ckptscope import __version__
 from ckptscope.analyses.base import Array, Derived, Record, Scalar
 from ckptscope.store import schema
+from ckptscope.store.check import (
+    clean_tmp,
+    folder_problems,
+    quarantine,
+    warn_once,
+    write_manifest,
+)
+from ckptscope.store.errors import write_errors
+from ckptscope.store.reader import TABLES, StoreReader
+from ckptscope.store.tables import arrays_table, scalars_table
 
-TABLES = ("scalars", "arrays", "events", "failures", "tasks")
+__all__ = ["TABLES", "Store", "TaskKey", "arrays_table", "scalars_table"]
 
 
 @dataclass(frozen=True, order=True)
@@ -61,46 +74,7 @@ class TaskKey:
         return f"{self.suite}/{self.model}@step{self.step}:{self.analysis}"
 
 
-def _key_columns(key: TaskKey, n: int) -> dict[str, pa.Array]:
-    return {
-        "suite": pa.array([key.suite] * n, pa.string()),
-        "model": pa.array([key.model] * n, pa.string()),
-        "step": pa.array([key.step] * n, pa.int64()),
-    }
-
-
-def scalars_table(key: TaskKey, rows: list[Scalar]) -> pa.Table:
-    """Scalar records of one task as a table of the ``scalars`` schema."""
-    cols = _key_columns(key, len(rows))
-    cols["component"] = pa.array([r.component for r in rows], pa.string())
-    cols["block"] = pa.array([r.block for r in rows], pa.int32())
-    cols["param"] = pa.array([r.param for r in rows], pa.string())
-    cols["metric"] = pa.array([r.metric for r in rows], pa.string())
-    cols["value"] = pa.array([r.value for r in rows], pa.float64())
-    return pa.table(cols, schema=schema.SCALARS)
-
-
-def arrays_table(key: TaskKey, rows: list[Array]) -> pa.Table:
-    """Array records of one task as a table of the ``arrays`` schema."""
-    cols = _key_columns(key, len(rows))
-    cols["component"] = pa.array([r.component for r in rows], pa.string())
-    cols["block"] = pa.array([r.block for r in rows], pa.int32())
-    cols["param"] = pa.array([r.param for r in rows], pa.string())
-    cols["kind"] = pa.array([r.kind for r in rows], pa.string())
-    cols["shape"] = pa.array([list(np.shape(r.values)) for r in rows], pa.list_(pa.int64()))
-    flat = [np.asarray(r.values, dtype=np.float64).ravel() for r in rows]
-    offsets = np.zeros(len(flat) + 1, dtype=np.int32)
-    offsets[1:] = np.cumsum([len(f) for f in flat])
-    values = np.concatenate(flat) if flat else np.zeros(0)
-    cols["values"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
-    cols["labels"] = pa.array(
-        [list(r.labels) if r.labels is not None else None for r in rows], pa.list_(pa.string())
-    )
-    cols["meta"] = pa.array([r.meta for r in rows], pa.string())
-    return pa.table(cols, schema=schema.ARRAYS)
-
-
-class Store:
+class Store(StoreReader):
     """A results store rooted at a folder; safe to read while a sweep writes.
 
     ``Store("s3://bucket/run")`` (any ``scheme://`` URL) returns an
@@ -123,6 +97,7 @@ class Store:
         if create:
             for sub in ("parts", "derived", "failures", ".tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
+            clean_tmp(self.root)  # staging leftovers of sweeps that died long ago
         elif not (self.root / "parts").is_dir():
             raise FileNotFoundError(f"no ckptscope store at {self.root} (no parts/ folder)")
 
@@ -137,8 +112,16 @@ class Store:
 
     # -- writing --------------------------------------------------------------------
     def has(self, key: TaskKey) -> bool:
-        """Whether the task's results are wholly in the store."""
-        return (self.root / "parts" / key.relpath()).is_dir()
+        """Whether the task's results are wholly and undamaged in the store."""
+        folder = self.root / "parts" / key.relpath()
+        return folder.is_dir() and not self._damaged(folder)
+
+    def _damaged(self, folder: Path) -> bool:
+        """Whether a task folder's files are damaged (cheap check; warns once per file)."""
+        problems = folder_problems(folder, ("tasks.parquet",))
+        for path, reason in problems.items():
+            warn_once(path, reason)
+        return bool(problems)
 
     def done(self) -> set[TaskKey]:
         """Every task whose results are in the store."""
@@ -148,6 +131,8 @@ class Store:
             for model in _subdirs(suite):
                 for step in _subdirs(model):
                     for analysis in _subdirs(step):
+                        if self._damaged(analysis):
+                            continue  # recomputed by the next sweep
                         found.add(
                             TaskKey(
                                 unquote(suite.name),
@@ -167,7 +152,11 @@ class Store:
         seconds: float = 0.0,
         meta: dict[str, Any] | None = None,
     ) -> bool:
-        """Write one task's records atomically; False when it was already there (a retry)."""
+        """Write one task's records atomically; False when it was already there (a retry).
+
+        Raises :class:`~ckptscope.store.errors.StoreError` when the disk is full or
+        read-only; nothing of the task is left behind then.
+        """
         scalars: list[Scalar] = []
         arrays: list[Array] = []
         for rec in records:
@@ -197,19 +186,23 @@ class Store:
         """Stage the task's files, then rename the folder into place; False if already there."""
         final = self.root / "parts" / key.relpath()
         if final.is_dir():
-            return False
+            if not self._damaged(final):
+                return False
+            quarantine(self.root, final)  # damaged: moved aside, so this attempt replaces it
         stage = self.root / ".tmp" / uuid.uuid4().hex
-        stage.mkdir(parents=True)
         try:
-            for name, table in tables.items():
-                pq.write_table(table, stage / f"{name}.parquet")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.rename(stage, final)
-            except OSError:
-                if final.is_dir():  # a concurrent retry of the same task won the race
-                    return False
-                raise
+            with write_errors(self.location, f"writing task {key}"):
+                stage.mkdir(parents=True)
+                for name, table in tables.items():
+                    pq.write_table(table, stage / f"{name}.parquet")
+                write_manifest(stage)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.rename(stage, final)
+                except OSError:
+                    if final.is_dir():  # a concurrent retry of the same task won the race
+                        return False
+                    raise
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
@@ -236,10 +229,14 @@ class Store:
 
     def _put_failure(self, key: TaskKey, table: pa.Table) -> None:
         path = self._failure_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
+        try:
+            with write_errors(self.location, f"recording the failure of {key}"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table, tmp)
+                os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def clear_failure(self, key: TaskKey) -> None:
         """Forget a task's earlier failure (it has now succeeded)."""
@@ -275,116 +272,24 @@ class Store:
 
     def _replace_derived(self, name: str, suite: str, tables: dict[str, pa.Table]) -> None:
         folder = self.root / "derived" / quote(name, safe="") / quote(suite, safe="")
-        folder.parent.mkdir(parents=True, exist_ok=True)
         stage = self.root / ".tmp" / uuid.uuid4().hex
-        stage.mkdir(parents=True)
-        for table_name, table in tables.items():
-            pq.write_table(table, stage / f"{table_name}.parquet")
-        old = None
-        if folder.exists():
-            old = self.root / ".tmp" / uuid.uuid4().hex
-            os.rename(folder, old)
-        os.rename(stage, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-    # -- reading --------------------------------------------------------------------
-    def _files(self, table: str) -> list[str]:
-        if table in ("scalars", "arrays", "tasks"):
-            files = sorted(str(p) for p in (self.root / "parts").glob(f"*/*/*/*/{table}.parquet"))
-            if table == "scalars":
-                files += sorted(str(p) for p in (self.root / "derived").glob("*/*/scalars.parquet"))
-            return files
-        if table == "events":
-            return sorted(str(p) for p in (self.root / "derived").glob("*/*/events.parquet"))
-        if table == "failures":
-            return sorted(str(p) for p in (self.root / "failures").glob("*/*/*/*.parquet"))
-        raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with a view per table of this store."""
-        con = duckdb.connect()
-        for table in TABLES:
-            files = self._files(table)
-            if files:
-                where = ""
-                if self.suite is not None:
-                    where = " WHERE suite = '" + self.suite.replace("'", "''") + "'"
-                source = self._register(con, table, files)
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM {source}{where}")
-            else:
-                empty = getattr(schema, table.upper()).empty_table()
-                con.register(f"_{table}_empty", empty)
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM _{table}_empty")
-        return con
-
-    def _register(self, con: duckdb.DuckDBPyConnection, table: str, files: list[str]) -> str:
-        """The SQL source that reads ``files`` (local Parquet, read by DuckDB directly)."""
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        return f"read_parquet([{listing}], union_by_name=true)"
-
-    def query(self, sql: str) -> pd.DataFrame:
-        """Run SQL over the store's tables (scalars, arrays, events, failures, tasks)."""
-        con = self.connect()
         try:
-            return con.execute(sql).df()
-        except duckdb.Error as err:
-            raise ValueError(f"query failed: {str(err).splitlines()[0]}") from None
+            with write_errors(self.location, f"writing derivation {name} of suite {suite}"):
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                stage.mkdir(parents=True)
+                for table_name, table in tables.items():
+                    pq.write_table(table, stage / f"{table_name}.parquet")
+                write_manifest(stage)
+                old = None
+                if folder.exists():
+                    old = self.root / ".tmp" / uuid.uuid4().hex
+                    os.rename(folder, old)
+                os.rename(stage, folder)
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
         finally:
-            con.close()
-
-    def table(self, name: str, **where: Any) -> pd.DataFrame:
-        """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``)."""
-        if name not in TABLES:
-            raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
-        columns = getattr(schema, name.upper()).names
-        unknown = [c for c in where if c not in columns]
-        if unknown:
-            raise ValueError(
-                f"unknown column {unknown[0]!r} in {name}; columns: {', '.join(columns)}"
-            )
-        clauses, params = [], []
-        for col, val in where.items():
-            if val is None:
-                clauses.append(f"{col} IS NULL")
-            elif isinstance(val, list | tuple | set):
-                clauses.append(f"{col} IN ({', '.join('?' for _ in val)})")
-                params.extend(val)
-            else:
-                clauses.append(f"{col} = ?")
-                params.append(val)
-        sql = f"SELECT * FROM {name}"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        con = self.connect()
-        try:
-            df = con.execute(sql, params).df()
-        finally:
-            con.close()
-        order = [c for c in ("suite", "model", "step", "component", "block", "param") if c in df]
-        return df.sort_values(order, kind="stable").reset_index(drop=True) if order else df
-
-    def scalars(self, **where: Any) -> pd.DataFrame:
-        """Rows of the tidy scalar table."""
-        return self.table("scalars", **where)
-
-    def arrays(self, **where: Any) -> pd.DataFrame:
-        """Rows of the array table, with ``values`` reshaped to numpy arrays of ``shape``."""
-        df = self.table("arrays", **where)
-        if len(df):
-            df["values"] = [
-                np.asarray(v, dtype=np.float64).reshape([int(s) for s in shape])
-                for v, shape in zip(df["values"], df["shape"], strict=True)
-            ]
-        return df
-
-    def failures(self) -> pd.DataFrame:
-        """Tasks that failed and have not succeeded since."""
-        return self.table("failures")
-
-    def events(self) -> pd.DataFrame:
-        """Events found by derivations (phase changes, duplicate checkpoints)."""
-        return self.table("events")
+            if stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)
 
 
 def _subdirs(path: Path) -> list[Path]:

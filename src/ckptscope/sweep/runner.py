@@ -10,7 +10,7 @@ import logging
 import math
 import time
 import traceback
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 
 from ckptscope.adapters import get_adapter
@@ -24,7 +24,7 @@ from ckptscope.analyses.base import (
 from ckptscope.errors import CkptscopeError
 from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import Suite
-from ckptscope.store import Store, TaskKey
+from ckptscope.store import Store, StoreError, TaskKey
 from ckptscope.sweep.plan import CheckpointTask
 
 log = logging.getLogger(__name__)
@@ -138,13 +138,18 @@ def run_checkpoint(
                 log.info(
                     "%s: %s: non-finite %s left out", task.label(), name, ", ".join(sorted(bad))
                 )
-            wrote = store.write_task(
-                key,
-                records,
-                version=analysis.version,
-                seconds=time.perf_counter() - t0,
-                meta=meta,
-            )
+            try:
+                wrote = store.write_task(
+                    key,
+                    records,
+                    version=analysis.version,
+                    seconds=time.perf_counter() - t0,
+                    meta=meta,
+                )
+            except StoreError as err:  # disk full or read-only: record it if we can, stop
+                with suppress(StoreError):
+                    store.record_failure(key, f"{task.label()}: {name}: {err}")
+                raise
             (outcome.written if wrote else outcome.already).append(name)
         outcome.bytes_read = ctx.bytes_read
         ctx.release()

@@ -18,7 +18,7 @@ from ckptscope.analyses.base import (
 from ckptscope.devices import check_device
 from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.sources.base import Suite
-from ckptscope.store import Store, TaskKey
+from ckptscope.store import Store, StoreError, TaskKey
 from ckptscope.sweep.executors import make_executor
 from ckptscope.sweep.plan import CheckpointTask, plan_sweep
 from ckptscope.sweep.runner import TaskOutcome, run_checkpoint
@@ -190,13 +190,19 @@ def run_sweep(
             if progress is not None:
                 t = outcome.task
                 progress(Progress(i, len(tasks), t.model, t.step, time.perf_counter() - start))
+    except StoreError as err:  # the store cannot be written (disk full, read-only): stop
+        result.failed["store"] = str(err)  # one line; exit code 3
     finally:
         executor.close()
         close = getattr(suite, "close", None)
         if callable(close):
             close()
-    for name, err in run_derivations(store, suite.name).items():
-        result.failed[f"derive:{name}"] = err
+    if "store" not in result.failed:
+        try:
+            for name, err in run_derivations(store, suite.name).items():
+                result.failed[f"derive:{name}"] = err
+        except StoreError as err:
+            result.failed["store"] = str(err)
     result.seconds = time.perf_counter() - start
     return result
 

@@ -1,0 +1,121 @@
+"""A damaged file costs only its task: readers skip it, the next sweep recomputes it."""
+
+import logging
+import os
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ckptscope.analyses.base import Array, Scalar
+from ckptscope.store import Store, TaskKey
+from ckptscope.store.check import MANIFEST, check_store
+from ckptscope.sweep import SweepConfig, run_sweep
+from fakes import FakeSuite
+
+SORT = ["model", "step", "component", "block", "param", "metric"]
+
+
+def _fill(root):
+    store = Store(root)
+    for step in (0, 1, 2):
+        store.write_task(
+            TaskKey("s", "m", step, "w"),
+            [
+                Scalar("embed", None, "weight", "norm", float(step)),
+                Array("embed", None, "weight", "hist", np.arange(5.0) * step),
+            ],
+        )
+    return store
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _damage_warnings(caplog):
+    return [r for r in caplog.records if r.levelno == logging.WARNING and "damaged" in r.message]
+
+
+@pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "old-store"])
+def test_truncated_file_is_skipped_with_one_warning(tmp_path, caplog, manifest):
+    store = _fill(tmp_path)
+    folder = tmp_path / "parts/s/m/step=1/w"
+    if not manifest:  # a store written before manifests: the footer check alone finds it
+        (folder / MANIFEST).unlink(missing_ok=True)
+    _truncate(folder / "arrays.parquet")
+    with caplog.at_level(logging.WARNING):
+        assert store.query("select count(*) n from arrays").n[0] == 2
+        assert store.query("select count(*) n from scalars").n[0] == 2  # the task is out whole
+        assert sorted(store.scalars().step) == [0, 2]
+    warned = _damage_warnings(caplog)
+    assert len(warned) == 1 and str(folder / "arrays.parquet") in warned[0].message
+    assert TaskKey("s", "m", 1, "w") not in store.done() and len(store.done()) == 2
+    assert not store.has(TaskKey("s", "m", 1, "w")) and store.has(TaskKey("s", "m", 0, "w"))
+
+
+def test_damaged_task_is_rewritten_and_the_damage_moved_aside(tmp_path):
+    store = _fill(tmp_path)
+    key = TaskKey("s", "m", 1, "w")
+    _truncate(tmp_path / "parts/s/m/step=1/w/scalars.parquet")
+    assert store.write_task(key, [Scalar("embed", None, "weight", "norm", 1.0)])
+    assert store.has(key) and sorted(store.scalars().value) == [0.0, 1.0, 2.0]
+    moved = list((tmp_path / "quarantine/parts/s/m/step=1").iterdir())
+    assert len(moved) == 1 and (moved[0] / "scalars.parquet").exists()
+
+
+def test_same_size_corruption_is_found_by_check_and_repaired(tmp_path):
+    store = _fill(tmp_path)
+    path = tmp_path / "parts/s/m/step=2/w/arrays.parquet"
+    data = bytearray(path.read_bytes())
+    data[40:48] = b"\xff" * 8  # same size, magic bytes intact: only the hash tells
+    path.write_bytes(bytes(data))
+    report = check_store(tmp_path)
+    assert list(report.damaged) == [path] and "sha256" in report.damaged[path]
+    assert path.exists()  # no repair asked: nothing moved
+    report = check_store(tmp_path, repair=True)
+    assert not path.exists() and len(report.quarantined) == 1
+    assert not check_store(tmp_path).damaged
+    assert sorted(k.step for k in store.done()) == [0, 1]
+
+
+def test_sweep_recomputes_a_damaged_task(tmp_path):
+    suite = FakeSuite(models=("a",), steps=(0, 1, 2))
+    config = SweepConfig(suite="fake", out=tmp_path / "store", analyses=("weights",))
+    assert run_sweep(config, suite=suite).exit_code == 0
+    store = Store(tmp_path / "store")
+    want = store.scalars().sort_values(SORT).reset_index(drop=True)
+    _truncate(tmp_path / "store/parts/fake/a/step=1/weights/scalars.parquet")
+    result = run_sweep(config, suite=suite)
+    assert result.exit_code == 0 and result.written == 1 and result.skipped_done == 2
+    got = store.scalars().sort_values(SORT).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert not check_store(tmp_path / "store").damaged
+
+
+def test_damaged_failure_file_is_skipped(tmp_path, caplog):
+    store = _fill(tmp_path)
+    store.record_failure(TaskKey("s", "m", 7, "w"), "boom")
+    store.record_failure(TaskKey("s", "m", 8, "w"), "bang")
+    _truncate(tmp_path / "failures/s/m/step=7/w.parquet")
+    with caplog.at_level(logging.WARNING):
+        assert list(store.failures().error) == ["bang"]
+    assert len(_damage_warnings(caplog)) == 1
+
+
+def test_old_staging_leftovers_are_removed_when_opened_for_writing(tmp_path):
+    _fill(tmp_path)
+    old, fresh = tmp_path / ".tmp/dead", tmp_path / ".tmp/running"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "scalars.parquet").write_bytes(b"PAR1 partial")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    Store(tmp_path, create=False)  # reading removes nothing
+    assert old.exists()
+    Store(tmp_path)
+    assert not old.exists() and fresh.exists()  # a running sweep's stage is kept
+    check_store(tmp_path, repair=True)
+    assert list((tmp_path / ".tmp").iterdir()) == []
