@@ -28,12 +28,12 @@ ALLOWANCE = 0.5e9  # bytes above the largest checkpoint file
 _SWEEP = """
 import sys
 from pathlib import Path
-from ckptscope.sweep import SweepConfig, run_sweep
+from ckptscope.engine import SweepConfig, run_sweep
 res = run_sweep(SweepConfig(suite=sys.argv[1], out=Path(sys.argv[2]), analyses=("weights",)))
 assert not res.failed, res.failed
 print("written", res.written)
 """
-_IMPORTS = "import torch, ckptscope.sweep, ckptscope.analyses.weights"
+_IMPORTS = "import torch, ckptscope.engine, ckptscope.analyses.weights"
 
 
 def main() -> BenchResult:

@@ -49,11 +49,11 @@ from benchmarks.common import (
     warm,
 )
 from ckptscope.analyses.base import SweepOptions
+from ckptscope.engine import make_executor, plan_sweep, run_checkpoint
+from ckptscope.engine.executors import Executor
+from ckptscope.engine.ray_executor import RayExecutor
 from ckptscope.sources import open_suite
 from ckptscope.store import Store
-from ckptscope.sweep import make_executor, plan_sweep, run_checkpoint
-from ckptscope.sweep.executors import Executor
-from ckptscope.sweep.ray_executor import RayExecutor
 
 
 def sweep_once(suite, executor: Executor, analyses: tuple[str, ...], scratch: Path) -> float:
@@ -132,7 +132,7 @@ def checkpoint_cost(result: BenchResult) -> None:
     model = suite.models()[0]
     first, prev, last = suite.steps(model)
     files = checkpoint_files(root)
-    from ckptscope.sweep.plan import CheckpointTask
+    from ckptscope.engine.plan import CheckpointTask
 
     task = CheckpointTask(suite.name, model, last, ("weights",), first, prev)
     with tempfile.TemporaryDirectory() as tmp:

@@ -98,7 +98,7 @@ def _analysis_reads(files: list[Path]) -> list[Path]:
 
 
 def _sweep(root: Path, analysis: str, device: str = "cpu") -> None:
-    from ckptscope.sweep import SweepConfig, run_sweep
+    from ckptscope.engine import SweepConfig, run_sweep
 
     with tempfile.TemporaryDirectory(prefix="ckptscope-bench-") as tmp:
         config = SweepConfig(

@@ -1,7 +1,7 @@
 """ckptscope: how a language model's internals evolve over training.
 
-``import ckptscope as cs`` gives the Python API (``api.py``): ``cs.train``, ``cs.sweep``,
-``cs.Store``, ``cs.open_suite``. Names load on first use, so importing the package stays
+``import ckptscope as cs`` gives the Python API (``api.py``): ``cs.sweep``, ``cs.Store``,
+``cs.open_suite``, ``cs.SweepConfig``. Names load on first use, so importing the package stays
 fast and imports neither torch nor matplotlib.
 """
 
@@ -17,10 +17,9 @@ except PackageNotFoundError:  # running from a source tree without install
 #: public name -> module that defines it
 _API = {
     "sweep": "ckptscope.api",
-    "train": "ckptscope.api",
     "Store": "ckptscope.store",
     "open_suite": "ckptscope.sources",
-    "SweepConfig": "ckptscope.sweep.sweep",
+    "SweepConfig": "ckptscope.engine.sweep",
 }
 
 __all__ = ["__version__", *_API]

@@ -3,7 +3,9 @@
 The same objects the command line uses, with progress shown in a terminal or a notebook::
 
     import ckptscope as cs
-    cs.train("runs/suite", preset="tiny")
+    from ckptscope.train import train_suite
+
+    train_suite("runs/suite", preset="tiny")
     result = cs.sweep("runs/suite", "runs/store", analyses=["weights", "spectra"])
     store = cs.Store("runs/store")
     store.scalars(metric="norm", component="mlp_in")        # a pandas DataFrame
@@ -18,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ckptscope.progress import ProgressBar
 
 if TYPE_CHECKING:
+    from ckptscope.engine.sweep import SweepConfig, SweepResult
     from ckptscope.sources.base import Suite
-    from ckptscope.sweep.sweep import SweepConfig, SweepResult
 
 
 def _tuple(values: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -52,8 +54,8 @@ def sweep(
     ``suite`` is a folder, ``hf:org/repo``, ``pythia:160m`` or a :class:`Suite` object;
     ``options`` are the per-analysis options (``--set`` on the command line).
     """
+    from ckptscope.engine.sweep import SweepConfig
     from ckptscope.sources.base import Suite
-    from ckptscope.sweep.sweep import SweepConfig
 
     source = suite if isinstance(suite, Suite) else None
     config = SweepConfig(
@@ -78,7 +80,7 @@ def run_sweep_with_progress(
     config: SweepConfig, *, suite: Suite | None = None, progress: bool = True
 ) -> SweepResult:
     """``run_sweep`` with a progress bar of checkpoints (what the CLI and ``sweep`` run)."""
-    from ckptscope.sweep.sweep import run_sweep
+    from ckptscope.engine.sweep import run_sweep
 
     with ProgressBar("sweep", unit="ckpt", enabled=progress) as bar:
         return run_sweep(
@@ -86,10 +88,3 @@ def run_sweep_with_progress(
             progress=lambda p: bar.update(p.done, p.total, f"{p.model} step {p.step}"),
             suite=suite,
         )
-
-
-def train(out: str | Path, preset: str = "demo", **options: Any) -> Path:
-    """Train an offline Pythia-like suite into ``out`` (``ckptscope train``); returns its path."""
-    from ckptscope.train import train_suite
-
-    return train_suite(Path(out), preset=preset, **options)

@@ -2,7 +2,7 @@
 
 ``tqdm.auto`` picks a widget in Jupyter and a text bar in a terminal; the bar writes to
 stderr, so piped stdout stays clean. Library calls take a ``progress`` callback; the
-command line and the top-level Python API (``ckptscope.sweep``, ``ckptscope.report``)
+command line and the top-level Python API (``ckptscope.engine``, ``ckptscope.report``)
 drive a :class:`ProgressBar` from it.
 """
 
@@ -21,18 +21,22 @@ class ProgressBar:
         self._bar: Any = None
 
     def __enter__(self) -> ProgressBar:
-        if self.enabled:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(desc=self.label, unit=self.unit, total=None, file=sys.stderr,
-                             dynamic_ncols=True, leave=True)  # fmt: skip
         return self
 
     def update(self, done: int, total: int | None = None, description: str = "") -> None:
-        """Show ``done`` of ``total`` (None: unknown) and what was just finished."""
-        bar = self._bar
-        if bar is None:
+        """Show ``done`` of ``total`` (None: unknown) and what was just finished.
+
+        The bar appears at the first update, so a call refused before any work prints
+        only its error.
+        """
+        if not self.enabled:
             return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(desc=self.label, unit=self.unit, total=total, file=sys.stderr,
+                             dynamic_ncols=True, leave=True)  # fmt: skip
+        bar = self._bar
         if total is not None and bar.total != total:
             bar.total = total
         bar.n = done

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ckptscope.engine import SweepConfig, run_sweep
 from ckptscope.store import Store
-from ckptscope.sweep import SweepConfig, run_sweep
 from sources.builders import add_revision, write_checkpoint
 
 REPO = "EleutherAI/pythia-14m"

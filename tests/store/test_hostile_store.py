@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from ckptscope.analyses.base import Array, Scalar
+from ckptscope.engine import SweepConfig, run_sweep
 from ckptscope.store import Store, TaskKey
 from ckptscope.store.check import MANIFEST, check_store
-from ckptscope.sweep import SweepConfig, run_sweep
 from fakes import FakeSuite
 
 SORT = ["model", "step", "component", "block", "param", "metric"]

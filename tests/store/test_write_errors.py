@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from ckptscope.analyses.base import Derived, Scalar
 from ckptscope.cli.app import app
+from ckptscope.engine import EXIT_SOME_FAILED, SweepConfig, run_sweep
 from ckptscope.store import Store, StoreError, TaskKey
-from ckptscope.sweep import EXIT_SOME_FAILED, SweepConfig, run_sweep
 from fakes import FakeSuite
 
 KEY = TaskKey("s", "m", 0, "w")

@@ -27,10 +27,10 @@ def demo(
 ) -> None:
     """Train a small Pythia-like suite offline, sweep every analysis, and draw the report."""
     from ckptscope.cli.sweep import run_with_progress
+    from ckptscope.engine import SweepConfig
     from ckptscope.report import ReportOptions
     from ckptscope.report.build import build_report
     from ckptscope.store import Store
-    from ckptscope.sweep import SweepConfig
     from ckptscope.train import train_suite
 
     start = time.perf_counter()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ckptscope.cli._common import user_errors
+
+if TYPE_CHECKING:
+    from ckptscope.engine.sweep import SweepConfig, SweepResult
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:
@@ -53,8 +56,8 @@ def sweep(
     Exit codes: 0 every task succeeded; 3 some tasks failed (listed, and stored in the
     failures table); 1 bad usage.
     """
+    from ckptscope.engine import SweepConfig
     from ckptscope.store.objectstore import store_location
-    from ckptscope.sweep import SweepConfig
 
     config = SweepConfig(
         suite=suite,
@@ -91,34 +94,11 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
     return out
 
 
-def run_with_progress(config):
+def run_with_progress(config: SweepConfig) -> SweepResult:
     """Run a sweep with a progress bar and print its summary."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from ckptscope.api import run_sweep_with_progress
 
-    from ckptscope.sweep import run_sweep
-
-    with Progress(
-        TextColumn("[bold]sweep[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("checkpoints"),
-        TimeRemainingColumn(),
-        transient=False,
-    ) as bar:
-        task_id = bar.add_task("planning", total=None)
-
-        def on_progress(p):
-            bar.update(
-                task_id, total=p.total, completed=p.done, description=f"{p.model} step {p.step}"
-            )
-
-        result = run_sweep(config, progress=on_progress)
+    result = run_sweep_with_progress(config)
     typer.echo(
         f"store {result.store}: {result.written} tasks written, {result.skipped_done} already "
         f"there, {len(result.failed)} failed, in {result.seconds:.1f} s"

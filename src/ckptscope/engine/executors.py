@@ -99,7 +99,7 @@ def register_executor(name: str, factory: Callable[..., Executor]) -> None:
 def make_executor(name: str, workers: int = 1, **options: Any) -> Executor:
     """An executor by name: ``local``, ``process``, or a registered one such as ``ray``."""
     if name == "ray" and "ray" not in _EXECUTORS:
-        from ckptscope.sweep import ray_executor  # noqa: F401  (registers "ray")
+        from ckptscope.engine import ray_executor  # noqa: F401  (registers "ray")
     try:
         factory = _EXECUTORS[name]
     except KeyError:

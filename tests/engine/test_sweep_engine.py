@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from ckptscope.engine import EXIT_SOME_FAILED, SweepConfig, run_sweep
+from ckptscope.engine.plan import plan_sweep
 from ckptscope.store import Store, TaskKey
-from ckptscope.sweep import EXIT_SOME_FAILED, SweepConfig, run_sweep
-from ckptscope.sweep.plan import plan_sweep
 from fakes import FakeSuite
 
 
@@ -12,7 +12,7 @@ def _config(tmp_path, **kw):
 
 
 def _run(tmp_path, suite, **kw):
-    from ckptscope.sweep import sweep as sweep_mod
+    from ckptscope.engine import sweep as sweep_mod
 
     # the fake suite is passed in directly; step selection still goes through select_steps
     cfg = _config(tmp_path, **kw)

@@ -16,12 +16,12 @@ from ckptscope.analyses.base import (
     get_analysis,
 )
 from ckptscope.devices import check_device
+from ckptscope.engine.executors import make_executor
+from ckptscope.engine.plan import CheckpointTask, plan_sweep
+from ckptscope.engine.runner import TaskOutcome, run_checkpoint
 from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.sources.base import Suite
 from ckptscope.store import Store, StoreError, TaskKey
-from ckptscope.sweep.executors import make_executor
-from ckptscope.sweep.plan import CheckpointTask, plan_sweep
-from ckptscope.sweep.runner import TaskOutcome, run_checkpoint
 
 log = logging.getLogger(__name__)
 

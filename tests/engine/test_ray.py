@@ -16,11 +16,13 @@ import pandas as pd
 import pytest
 
 from ckptscope.analyses.base import SweepOptions
+from ckptscope.engine import EXIT_SOME_FAILED, SweepConfig, make_executor, run_checkpoint, run_sweep
+from ckptscope.engine.plan import plan_sweep
 from ckptscope.errors import UsageError
 from ckptscope.store import Store
-from ckptscope.sweep import EXIT_SOME_FAILED, SweepConfig, make_executor, run_checkpoint, run_sweep
-from ckptscope.sweep.plan import plan_sweep
 from fakes import FakeSuite
+
+pytestmark = pytest.mark.ray
 
 ANALYSES = ("weights", "spectra")
 SORT = ["suite", "model", "step", "component", "block", "param", "metric"]
@@ -88,7 +90,6 @@ def fail_some(suite, store_root, task, options):
     return run_checkpoint(suite, store_root, task, options)
 
 
-@pytest.mark.ray
 @pytest.mark.parametrize("url", [False, True], ids=["folder", "fsspec-url"])
 def test_ray_sweep_equals_local_row_for_row(ray_runtime, tmp_path, url):
     suite = FakeSuite(corrupt={("b", 2)})
@@ -115,7 +116,6 @@ def test_ray_sweep_equals_local_row_for_row(ray_runtime, tmp_path, url):
     assert again.skipped_done == 2 * 4 * 2 - 2 and again.written == 2 and not again.failed
 
 
-@pytest.mark.ray
 @pytest.mark.parametrize("url", [False, True], ids=["folder", "fsspec-url"])
 def test_killed_worker_is_retried_and_each_task_written_once(ray_runtime, tmp_path, url):
     suite, markers = FakeSuite(), tmp_path / "markers"
@@ -143,7 +143,6 @@ def test_killed_worker_is_retried_and_each_task_written_once(ray_runtime, tmp_pa
     pd.testing.assert_frame_equal(_frame(where), _frame(reference))
 
 
-@pytest.mark.ray
 def test_task_that_always_fails_is_recorded_and_the_sweep_finishes(ray_runtime, tmp_path):
     suite, markers = FakeSuite(), tmp_path / "markers"
     markers.mkdir()
@@ -163,7 +162,6 @@ def test_task_that_always_fails_is_recorded_and_the_sweep_finishes(ray_runtime, 
     assert len(store.done()) == 6 * 2
 
 
-@pytest.mark.ray
 def test_cli_sweep_on_an_existing_cluster(ray_runtime, neox_folder_suite, tmp_path):
     address = ray_runtime.get_runtime_context().gcs_address
     cmd = [sys.executable, "-m", "ckptscope", "sweep", str(neox_folder_suite), "--out", "store",
@@ -193,7 +191,7 @@ def test_cli_sweep_on_an_existing_cluster(ray_runtime, neox_folder_suite, tmp_pa
 
 def test_cuda_tasks_request_a_gpu_and_its_share_of_cpus(tmp_path):
     pytest.importorskip("ray")
-    from ckptscope.sweep.ray_executor import RayExecutor
+    from ckptscope.engine.ray_executor import RayExecutor
 
     (item,) = _items(FakeSuite(), tmp_path)[:1]
     cuda = (*item[:3], SweepOptions(device="cuda"))
@@ -208,7 +206,7 @@ def test_cuda_tasks_request_a_gpu_and_its_share_of_cpus(tmp_path):
 
 def test_a_streaming_suite_is_refused(tmp_path):
     pytest.importorskip("ray")
-    from ckptscope.sweep.ray_executor import RayExecutor
+    from ckptscope.engine.ray_executor import RayExecutor
 
     suite = FakeSuite()
     suite.max_disk = 10**9  # as HubSuite(max_disk=...) has

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from ckptscope.cli.app import app
 from ckptscope.store import Store
 
+pytestmark = pytest.mark.slow
+
 SORT = ["model", "step", "component", "block", "param", "metric"]
 
 

@@ -2,8 +2,8 @@
 
 from ckptscope.analyses import base
 from ckptscope.analyses.base import Derivation, Derived, Event
+from ckptscope.engine import SweepConfig, run_sweep
 from ckptscope.store import Store
-from ckptscope.sweep import SweepConfig, run_sweep
 from fakes import FakeSuite
 
 

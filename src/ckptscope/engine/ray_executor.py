@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ckptscope.analyses.base import SweepOptions
+from ckptscope.engine.executors import Executor, register_executor
+from ckptscope.engine.plan import CheckpointTask
+from ckptscope.engine.runner import TaskOutcome, _one_line
 from ckptscope.errors import UsageError
 from ckptscope.store import Store
 from ckptscope.store.objectstore import is_url
-from ckptscope.sweep.executors import Executor, register_executor
-from ckptscope.sweep.plan import CheckpointTask
-from ckptscope.sweep.runner import TaskOutcome, _one_line
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from ckptscope.analyses.base import (
     SweepOptions,
     get_analysis,
 )
+from ckptscope.engine.plan import CheckpointTask
 from ckptscope.errors import CkptscopeError
 from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import Suite
 from ckptscope.store import Store, StoreError, TaskKey
-from ckptscope.sweep.plan import CheckpointTask
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The sweep engine: plan, execute, store, derive."""
 
-from ckptscope.sweep.executors import Executor, make_executor, register_executor
-from ckptscope.sweep.plan import CheckpointTask, plan_sweep
-from ckptscope.sweep.runner import TaskOutcome, run_checkpoint
-from ckptscope.sweep.sweep import (
+from ckptscope.engine.executors import Executor, make_executor, register_executor
+from ckptscope.engine.plan import CheckpointTask, plan_sweep
+from ckptscope.engine.runner import TaskOutcome, run_checkpoint
+from ckptscope.engine.sweep import (
     DEFAULT_ANALYSES,
     EXIT_SOME_FAILED,
     Progress,

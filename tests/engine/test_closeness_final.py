@@ -1,7 +1,7 @@
 """SVD closeness is measured against the model's final checkpoint, not the last one swept."""
 
+from ckptscope.engine import SweepConfig, run_sweep
 from ckptscope.store import Store
-from ckptscope.sweep import SweepConfig, run_sweep
 
 
 def test_closeness_waits_for_the_final_checkpoint(neox_folder_suite, tmp_path):
