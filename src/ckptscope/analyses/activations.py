@@ -1,4 +1,4 @@
-"""Residual-stream activations on a fixed evaluation batch (FIGURES.md F3, F5, F6).
+"""Residual-stream activations on a fixed evaluation batch (figures F3, F5, F6; docs/figures.md).
 
 Records, per checkpoint (``param`` is ``""`` except on ``eval_batch_info``):
 

@@ -1,4 +1,4 @@
-"""Embedding structure (FIGURES.md F13): token-embedding correlations and their seriation.
+"""Embedding structure (figure F13, docs/figures.md): token-embedding correlations, seriated.
 
 Per checkpoint, two token sets of the canonical ``embed`` weight ``(vocab, d_model)``:
 

@@ -1,4 +1,4 @@
-"""Weight gradients on the fixed evaluation batch (FIGURES.md F4).
+"""Weight gradients on the fixed evaluation batch (figure F4, docs/figures.md).
 
 The loss is the mean next-token cross-entropy over every token of the batch. Records are
 keyed like the weight statistics (the same canonical component, block and param as the

@@ -1,4 +1,4 @@
-"""Weight statistics per canonical component (FIGURES.md F7-F12, F14).
+"""Weight statistics per canonical component (figures F7-F12, F14; docs/figures.md).
 
 Per tensor: L2/Frobenius norm, mean, std, skewness, excess kurtosis, max |w|; the L2
 distance from the model's first checkpoint (``dist_init``, ``rel_dist_init`` relative to
