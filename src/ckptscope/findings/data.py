@@ -1,0 +1,72 @@
+"""Store rows as the checks read them: per model, per block, a trajectory over steps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+Curve = tuple[np.ndarray, np.ndarray]  # (steps int64, values float64), sorted by step
+
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
+
+
+class ScalarReader(Protocol):
+    """What the findings read from a store (``Store`` and the reference datasets have it)."""
+
+    def scalars(self, **where: Any) -> pd.DataFrame: ...
+
+
+def model_size(name: str) -> float | None:
+    """A model's size from its name: ``pythia-160m`` -> 1.6e8, ``w128`` -> 128 (a width).
+
+    Only models whose sizes parse the same way are compared; ``None`` when it does not
+    parse. The ``-seedN`` / ``-deduped`` suffixes are ignored.
+    """
+    base = re.sub(r"-(seed\d+|deduped|v0)$", "", name.lower())
+    m = re.search(r"(\d+(?:\.\d+)?)([kmb])$", base)
+    if m:
+        return float(m.group(1)) * _SCALE[m.group(2)]
+    m = re.search(r"(?:^|[^a-z])w(\d+)(?:x\d+)?$", base)
+    return float(m.group(1)) if m else None
+
+
+class FindingData:
+    """One store's scalar rows, read once per metric, restricted to chosen models."""
+
+    def __init__(self, store: ScalarReader, models: Sequence[str] | None = None) -> None:
+        self.store = store
+        self.chosen = list(models) if models else None
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def frame(self, metric: str) -> pd.DataFrame:
+        """Every row of one metric (model label: ``suite/model`` when suites differ)."""
+        if metric not in self._frames:
+            df = self.store.scalars(metric=metric)
+            if len(df) and df["suite"].nunique() > 1:
+                df = df.assign(model=df["suite"].astype(str) + "/" + df["model"].astype(str))
+            if self.chosen is not None:
+                df = df[df["model"].isin(self.chosen)]
+            self._frames[metric] = df.reset_index(drop=True)
+        return self._frames[metric]
+
+    def models(self, metric: str) -> list[str]:
+        """Models with rows of ``metric``, smallest first (by name, then size)."""
+        names = sorted({str(m) for m in self.frame(metric)["model"]})
+        return sorted(names, key=lambda n: (model_size(n) or 0.0, n))
+
+    def curves(
+        self, model: str, component: str, param: str, metric: str
+    ) -> dict[int | None, Curve]:
+        """Block (None: no block) -> its trajectory, for one model's component and param."""
+        df = self.frame(metric)
+        df = df[(df["model"] == model) & (df["component"] == component) & (df["param"] == param)]
+        out: dict[int | None, Curve] = {}
+        for block, rows in df.groupby(df["block"].fillna(-1), sort=True):
+            rows = rows.groupby("step", as_index=False)["value"].mean().sort_values("step")
+            key = None if block == -1 else int(block)
+            out[key] = (rows["step"].to_numpy(np.int64), rows["value"].to_numpy(np.float64))
+        return out
