@@ -42,7 +42,7 @@ hist_spec("F1", "Weight histograms over training, all blocks pooled", "distribut
           "attention dense stays Gaussian.", "distributions", "arrays: hist_pooled",
           lambda store, q: thinned_arrays(store, q, "distributions", kind="hist_pooled",
                                           component=list(MATRICES), param="weight"),
-          file_by="component", stem="F1_hist_")  # fmt: skip
+          file_by="component", stem="F1_hist_", order=MATRICES)  # fmt: skip
 
 
 def _qq_rows(store, q: Query) -> pd.DataFrame:

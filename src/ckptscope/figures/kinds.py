@@ -49,7 +49,8 @@ def split(
 
 
 def hist_spec(fig_id: str, title: str, analysis: str, caption: str, section: str, source: str,
-              rows: RowQuery, *, file_by: str, stem: str) -> FigureSpec:  # fmt: skip
+              rows: RowQuery, *, file_by: str, stem: str,
+              order: Sequence[str] = ()) -> FigureSpec:  # fmt: skip
     """Register animated histograms: a file per ``file_by`` value (``model`` or ``component``)
     with a panel per value of the other; an interactive figure per model, a line per component.
     """
@@ -57,7 +58,7 @@ def hist_spec(fig_id: str, title: str, analysis: str, caption: str, section: str
 
     def animation(part: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Animation:
         name = part[file_by].iloc[0]
-        return hist_animation(part, panel, f"{fig_id}: {title}, {name}", into)
+        return hist_animation(part, panel, f"{fig_id}: {title}\n{name}", into)
 
     def interactive(part: pd.DataFrame, q: Query) -> Spec:
         steps = sorted(int(s) for s in part.step.unique())
@@ -65,4 +66,4 @@ def hist_spec(fig_id: str, title: str, analysis: str, caption: str, section: str
 
     return register(FigureSpec(fig_id, title, analysis, caption, section, source, rows,
                                still(animation), interactive, animation,
-                               files=lambda r: per(r, file_by, stem), views=lambda r: per(r, "model")))  # fmt: skip
+                               files=lambda r: per(r, file_by, stem, order), views=lambda r: per(r, "model")))  # fmt: skip

@@ -42,13 +42,17 @@ def thinned_arrays(store: Store, q: Query, analysis: str, cap: int | None = None
     return rows[keep].reset_index(drop=True)
 
 
-def per(rows: pd.DataFrame, column: str, stem: str = "") -> list[tuple[str, pd.DataFrame]]:
-    """Parts of ``rows``, one per value of ``column`` (models in natural order).
+def per(rows: pd.DataFrame, column: str, stem: str = "",
+        order: Sequence[str] = ()) -> list[tuple[str, pd.DataFrame]]:  # fmt: skip
+    """Parts of ``rows``, one per value of ``column`` (models in natural order, else ``order``).
 
     A part's name is ``stem`` + the value made file-safe (static files), or the value itself
     when ``stem`` is empty (interactive captions).
     """
-    values = model_order(rows[column].unique()) if column == "model" else sorted(
-        rows[column].unique(), key=str)  # fmt: skip
     col = rows[column].astype(str)
-    return [(f"{stem}{safe_name(v)}" if stem else str(v), rows[col == str(v)]) for v in values]
+    rank = {v: i for i, v in enumerate(order)}
+    if column == "model":
+        values = model_order(set(col))
+    else:
+        values = sorted(set(col), key=lambda v: (rank.get(v, len(rank)), v))
+    return [(f"{stem}{safe_name(v)}" if stem else v, rows[col == v]) for v in values]

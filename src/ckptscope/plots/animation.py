@@ -42,10 +42,11 @@ class Animation:
         fig.set_dpi(dpi)
         canvas = FigureCanvasAgg(fig)
         changed = self.update(self.steps[0])
+        canvas.draw()  # lays out once, titles included; later frames keep these positions
+        fig.set_layout_engine("none")
         for artist in changed:
             artist.set_visible(False)
-        canvas.draw()  # lays out once; later frames keep these positions
-        fig.set_layout_engine("none")
+        canvas.draw()
         background = canvas.copy_from_bbox(fig.bbox)
         for step in self.steps:
             canvas.restore_region(background)
