@@ -38,3 +38,11 @@ def make_neox_folder_suite(root: Path, models=("tiny-a", "tiny-b"), steps=(0, 1,
 def neox_folder_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two tiny GPT-NeoX models with five checkpoints each, as Hugging Face folders."""
     return make_neox_folder_suite(tmp_path_factory.mktemp("neox_suite"))
+
+
+@pytest.fixture(scope="session")
+def report_store(tmp_path_factory: pytest.TempPathFactory):
+    """A small store with a row of every kind the figures draw (see ``report_store.py``)."""
+    from report_store import make_report_store
+
+    return make_report_store(tmp_path_factory.mktemp("report") / "store")

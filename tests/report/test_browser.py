@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from ckptscope.report.figures import ReportOptions
+from ckptscope.figures.catalogue import Query
 from ckptscope.report.html import write_html_report
 
 pytestmark = pytest.mark.browser
@@ -162,7 +162,7 @@ def page(report_store, tmp_path_factory: pytest.TempPathFactory):
     """The small store's report opened in Chromium, every figure drawn."""
     exe = _chromium()
     out = tmp_path_factory.mktemp("browser")
-    path = write_html_report(report_store, out / "report.html", ReportOptions())
+    path = write_html_report(report_store, out / "report.html", Query())
     browser = Browser(exe, out / "profile")
     try:
         for domain in ("Page", "Runtime", "Log", "Network"):

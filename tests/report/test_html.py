@@ -13,17 +13,12 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from ckptscope import __version__
-from ckptscope.plots.embeddings import even_pick
-from ckptscope.report.build import build_report
-from ckptscope.report.figures import ReportOptions
-from ckptscope.report.html import (
-    MAX_HEATMAP_FRAMES,
-    esc,
-    heatmap_figure,
-    plot_text,
-    script_json,
-    write_html_report,
-)
+from ckptscope.figures.catalogue import Query
+from ckptscope.figures.embeddings import MAX_HEATMAP_FRAMES, heatmap_figure
+from ckptscope.plots.plotly_specs import plot_text
+from ckptscope.plots.style import even_pick
+from ckptscope.report import ReportOptions, build_report
+from ckptscope.report.html import esc, script_json, write_html_report
 from ckptscope.store import Store
 
 XSS = "<script>alert(1)</script>"
@@ -100,12 +95,16 @@ def test_every_section_and_figure(page: str) -> None:
         "F13",
         "F14",
         "F15",
+        "F4",
+        "F16",
+        "esd",
+        "tails",
+        "loss",
     } <= figures
     specs = {i: json.loads(s) for i, s in SPEC.findall(page)}
     assert len(specs) == len(re.findall(r'class="ckfig"', page))
     animated = [s for s in specs.values() if s.get("frames")]
     assert animated and all(s["layout"]["sliders"][0]["steps"] for s in animated)
-    assert "--analyses gradients" in page  # F4 has no data: the sweep that would fill it
     assert f"ckptscope {__version__}</p>" in page  # provenance names the version
 
 
@@ -130,11 +129,12 @@ def test_heatmap_frames_and_orders() -> None:
 
 
 def test_empty_store_and_model_filter(tmp_path: Path, report_store: Store) -> None:
-    empty = write_html_report(Store(tmp_path / "empty"), tmp_path / "e.html", ReportOptions())
+    empty = write_html_report(Store(tmp_path / "empty"), tmp_path / "e.html")
     text = empty.read_text(encoding="utf-8")
-    for analysis in ("weights", "distributions", "activations", "spectra", "embeddings"):
+    for analysis in ("weights", "distributions", "activations", "gradients", "spectra",
+                     "svd_directions", "embeddings"):  # fmt: skip
         assert f"--analyses {analysis}" in text
-    only = write_html_report(report_store, tmp_path / "t.html", ReportOptions(models=("tiny",)))
+    only = write_html_report(report_store, tmp_path / "t.html", Query(models=("tiny",)))
     specs = [json.loads(s) for _, s in SPEC.findall(only.read_text(encoding="utf-8"))]
     names = {t.get("name") for s in specs for t in s["data"]}
     assert "small" not in names and "tiny" in names

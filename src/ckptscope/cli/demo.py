@@ -28,8 +28,8 @@ def demo(
     """Train a small Pythia-like suite offline, sweep every analysis, and draw the report."""
     from ckptscope.cli.sweep import run_with_progress
     from ckptscope.engine import SweepConfig
-    from ckptscope.report import ReportOptions
-    from ckptscope.report.build import build_report
+    from ckptscope.progress import ProgressBar
+    from ckptscope.report import ReportOptions, build_report
     from ckptscope.store import Store
     from ckptscope.train import train_suite
 
@@ -51,9 +51,13 @@ def demo(
     result = run_with_progress(config)
     swept = time.perf_counter()
     typer.echo("[3/3] drawing the report")
-    built = build_report(
-        Store(out / "store"), out / "report", ReportOptions(log_steps=True, workers=workers)
-    )
+    with ProgressBar("report", unit="figure") as bar:
+        built = build_report(
+            Store(out / "store"),
+            out / "report",
+            ReportOptions(log_steps=True, workers=workers),
+            progress=bar.update,
+        )
     for line in built.missing:
         typer.echo(f"missing {line}", err=True)
     end = time.perf_counter()

@@ -24,10 +24,14 @@ def report(
     svg: Annotated[bool, typer.Option(help="Also write SVG.")] = False,
     animations: Annotated[bool, typer.Option(help="Draw GIF/MP4 animations.")] = True,
     workers: Annotated[int, typer.Option(help="Processes drawing figures in parallel.")] = 1,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models to draw (default: all).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
     """Draw every figure whose data is in the store; name the analysis for the rest."""
-    from ckptscope.report import ReportOptions
-    from ckptscope.report.build import build_report
+    from ckptscope.progress import ProgressBar
+    from ckptscope.report import ReportOptions, build_report
     from ckptscope.store import Store
     from ckptscope.store.objectstore import is_url, store_location
 
@@ -36,12 +40,16 @@ def report(
         formats=("png", "svg") if svg else ("png",),
         animations=animations,
         workers=workers,
+        models=tuple(m.strip() for m in models.split(",")) if models else None,
     )
     ids = [f.strip() for f in figures.split(",")] if figures else None
     if out is None and is_url(store):
         raise UsageError(f"store {store} is a URL: give --out, a local folder for the report")
     out = out or Path(store) / "report"
-    built = build_report(Store(store_location(store), create=False), out, opts, ids)
+    with ProgressBar("report", unit="figure", enabled=progress) as bar:
+        built = build_report(
+            Store(store_location(store), create=False), out, opts, ids, progress=bar.update
+        )
     for line in built.missing:
         typer.echo(f"missing {line}", err=True)
     typer.echo(f"{len(built.paths)} files in {built.out_dir}")

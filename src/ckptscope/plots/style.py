@@ -1,38 +1,68 @@
-"""Shared drawing helpers: depth colours, step axes, panel grids. Drawing only."""
+"""Shared matplotlib helpers: model order, step picking, file names, depth colours, panels.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects (no pyplot, no global backend):
+``fig.savefig`` renders with its own canvas, and Jupyter shows a returned Figure inline.
+Drawing only: nothing here computes a statistic.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
+from matplotlib.gridspec import GridSpec
 
 DEPTH_CMAP = "viridis"
 STEP_CMAP = "plasma"
+DPI = 110
+#: the most steps an animation (or a slider) shows per model, evenly spaced
+MAX_FRAMES = 60
 
 
-def model_order(names: object) -> list[str]:
+def model_order(names: Iterable[object]) -> list[str]:
     """Model names in natural order (``w64`` before ``w128``; ``160m`` before ``1.4b``)."""
-    import re
-
     scale = {"k": 1e3, "m": 1e6, "b": 1e9}
 
-    def key(name: str) -> tuple:
+    def key(name: str) -> tuple[float, str]:
         m = re.search(r"(\d+(?:\.\d+)?)([kmb])?", name.lower())
         size = float(m.group(1)) * scale.get(m.group(2) or "", 1.0) if m else 0.0
         return (size, name)
 
-    return sorted({str(n) for n in names}, key=key)  # type: ignore[union-attr]
+    return sorted({str(n) for n in names}, key=key)
+
+
+def safe_name(name: object) -> str:
+    """A file-name-safe version of a model or component name (``m/1`` -> ``m_1``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "model"
+
+
+def even_pick(n: int, cap: int = MAX_FRAMES) -> list[int]:
+    """At most ``max(cap, 2)`` evenly spaced indices of ``range(n)``, first and last included."""
+    if n <= max(cap, 2):
+        return list(range(n))
+    return sorted({int(i) for i in np.rint(np.linspace(0, n - 1, max(cap, 2)))})
+
+
+def pick_steps(steps: Iterable[object], cap: int = MAX_FRAMES) -> list[int]:
+    """At most ``cap`` evenly spaced distinct steps (first and last kept)."""
+    ordered = sorted({int(s) for s in steps})  # type: ignore[call-overload]
+    return [ordered[i] for i in even_pick(len(ordered), cap)]
+
+
+def latest(steps: np.ndarray, step: int) -> int | None:
+    """Index of the last of ``steps`` (sorted) at or before ``step``; None before the first."""
+    i = int(np.searchsorted(steps, step, side="right")) - 1
+    return i if i >= 0 else None
 
 
 def depth_color(block: int, n_blocks: int) -> tuple[float, float, float, float]:
     """Colour of a block's line: dark for early blocks, bright for late ones."""
-    return plt.get_cmap(DEPTH_CMAP)(block / max(1, n_blocks - 1))
+    return colormaps[DEPTH_CMAP](block / max(1, n_blocks - 1))
 
 
 def step_axis(ax: Axes, log_steps: bool) -> None:
@@ -43,26 +73,44 @@ def step_axis(ax: Axes, log_steps: bool) -> None:
 
 
 def panels(
-    nrows: int, ncols: int, width: float = 4.2, height: float = 3.2
-) -> tuple[Figure, list[list[Axes]]]:
-    """A grid of axes, always indexable as [row][col]."""
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(width * ncols, height * nrows),
-        squeeze=False,
-        constrained_layout=True,
-    )
+    nrows: int,
+    ncols: int,
+    width: float = 4.2,
+    height: float = 3.2,
+    into: FigureBase | None = None,
+) -> tuple[FigureBase, list[list[Axes]]]:
+    """A grid of axes, always indexable as [row][col], in a new Figure or in ``into``.
+
+    ``into`` is a sub-figure of :func:`stack`; its wanted size is kept as ``ck_size``.
+    """
+    size = (width * ncols, height * nrows)
+    fig = into if into is not None else Figure(figsize=size, layout="constrained")
+    if into is not None:
+        into.ck_size = size  # type: ignore[attr-defined]
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, [list(row) for row in axes]
 
 
-def save(fig: Figure, out: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
-    """Write a figure in each format and close it."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+def stack(draws: Sequence[Callable[[FigureBase], object]]) -> Figure:
+    """One Figure of several parts drawn one above the other (each into a sub-figure)."""
+    fig = Figure(layout="constrained")
+    grid = GridSpec(len(draws), 1, figure=fig)
+    sizes = []
+    for i, draw in enumerate(draws):
+        sub = fig.add_subfigure(grid[i])
+        draw(sub)
+        sizes.append(getattr(sub, "ck_size", (6.0, 4.0)))
+    grid.set_height_ratios([h for _, h in sizes])
+    fig.set_size_inches(max(w for w, _ in sizes), sum(h for _, h in sizes))
+    return fig
+
+
+def save(fig: Figure, stem: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Write a figure once per format, as ``stem.<format>``."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats:
-        path = out.with_suffix(f".{fmt}")
-        fig.savefig(path, dpi=110)
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        fig.savefig(path, dpi=DPI)
         paths.append(path)
-    plt.close(fig)
     return paths

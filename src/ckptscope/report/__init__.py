@@ -1,19 +1,5 @@
-"""Figures and the report, drawn from a store."""
+"""The report: every catalogue figure as files, and one interactive HTML page."""
 
-from ckptscope.report.figures import (
-    FIGURES,
-    FigureResult,
-    FigureSpec,
-    ReportOptions,
-    draw_figures,
-    register_figure,
-)
+from ckptscope.report.build import BuiltReport, ReportOptions, build_report
 
-__all__ = [
-    "FIGURES",
-    "FigureResult",
-    "FigureSpec",
-    "ReportOptions",
-    "draw_figures",
-    "register_figure",
-]
+__all__ = ["BuiltReport", "ReportOptions", "build_report"]

@@ -1,8 +1,9 @@
 """One self-contained interactive HTML report of a store: works from disk, no network.
 
-The page (this module: markup, tables, escaping; :mod:`.html_sections`: what each section
-shows; :mod:`.html_figures`: plotly specs): a header (suites, store, version), a section per finding of the post (weights
-F7-F12/F14, distributions F1/F2, activations F3-F6, spectra F15/F16, embeddings F13),
+The page (this module: markup, tables, escaping; :mod:`.sections`: what each section
+shows, from the figure catalogue :mod:`ckptscope.figures`): a header (suites, store,
+version), a section per finding of the post (weights F7-F12/F14, distributions F1/F2,
+activations F3-F6, spectra F15/F16, embeddings F13),
 then tables of detected phase changes, checkpoint-integrity warnings, failed tasks and
 provenance. plotly.js is inlined once; each figure is a ``<div class="plot">`` plus a
 ``<script type="application/json">`` spec drawn by ``assets/report.js``; animated figures
@@ -14,8 +15,8 @@ names, messages) is HTML-escaped where it becomes markup, and escaped for plotly
 ``<script>`` has ``<``, ``>`` and ``&`` written as ``\\u003c`` etc., so nothing can close
 the tag. Sections are built from whatever rows the store holds; a figure with no data
 names the sweep that would fill it. Drawing only: series are thinned to at most
-``MAX_FRAMES`` evenly spaced steps (``MAX_HEATMAP_FRAMES`` for 256x256 heatmaps),
-histograms rebinned for display, spectra shown at log-spaced ranks.
+``max_frames`` evenly spaced steps (fewer for 256x256 heatmaps), histograms rebinned for
+display, spectra shown at log-spaced ranks.
 """
 
 from __future__ import annotations
@@ -35,27 +36,12 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from ckptscope import __version__
-from ckptscope.report.figures import ReportOptions
-from ckptscope.report.html_figures import heatmap_figure, plot_text
-from ckptscope.report.html_sections import (
-    MAX_FRAMES,
-    MAX_HEATMAP_FRAMES,
-    SECTIONS,
-    Data,
-    Fig,
-    Section,
-)
+from ckptscope.figures import FIGURES, FigureSpec
+from ckptscope.figures.catalogue import Query
+from ckptscope.report.sections import Fig, PageData, Section, build_sections
 from ckptscope.store import Store
 
-__all__ = [
-    "MAX_FRAMES",
-    "MAX_HEATMAP_FRAMES",
-    "esc",
-    "heatmap_figure",
-    "plot_text",
-    "script_json",
-    "write_html_report",
-]
+__all__ = ["esc", "script_json", "write_html_report"]
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +99,16 @@ def table_html(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{tail}"
 
 
-def events_html(data: Data) -> tuple[str, str]:
+def events_html(data: PageData) -> tuple[str, str]:
     """(phase changes, checkpoint-integrity and other warnings) as HTML tables."""
-    ev = data._keep(data.store.events())
+    ev = data.keep(data.store.events())
     phase = ev[ev.kind.astype(str).str.contains("phase")]
     other = ev.drop(phase.index)
     return (table_html(phase, EVENT_COLUMNS, "No phase changes detected (or none searched for)."),
             table_html(other, (*EVENT_COLUMNS, "source"), "No checkpoint-integrity warnings."))  # fmt: skip
 
 
-def provenance_html(data: Data, static_paths: Sequence[Path], out_path: Path) -> str:
+def provenance_html(data: PageData, static_paths: Sequence[Path], out_path: Path) -> str:
     """Suites, models and steps, analyses run, evaluation batches, versions, static files."""
     generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     items = {"ckptscope": __version__, "store": data.store.location, "generated": generated,
@@ -147,7 +133,7 @@ def provenance_html(data: Data, static_paths: Sequence[Path], out_path: Path) ->
         metas = metas.reset_index(name="tasks").head(40)
         parts.append("<h3>Task options and data batches</h3>"
                      + table_html(metas, ["analysis", "tasks", "meta"], "No task metadata.", pre=["meta"]))  # fmt: skip
-    batch = data._keep(data.store.arrays(kind="eval_batch_info"))
+    batch = data.keep(data.store.arrays(kind="eval_batch_info"))
     if len(batch):
         batch = batch.assign(shape=[" x ".join(str(int(x)) for x in v) for v in batch["values"]])
         batch = batch.drop_duplicates(["model", "param", "meta"])
@@ -175,6 +161,8 @@ def figure_html(fig: Fig, index: int) -> str:
             f'<div class="plot" id="fig-{index}-plot" data-spec="fig-{index}-spec"></div>'
             f'<script type="application/json" id="fig-{index}-spec">{script_json(fig.spec)}</script>'
             f"<figcaption><b>{esc(fig.fig_id)}</b>: {esc(fig.title)}"
+            + (f'<span class="caption"> {esc(fig.caption)}</span>' if fig.caption else "")
+            +
             f'<details class="prov"><summary>provenance</summary><dl class="prov">{prov}</dl>'
             f"</details></figcaption></figure>")  # fmt: skip
 
@@ -189,34 +177,26 @@ def section_html(sec: Section, first_index: int) -> str:
     return "".join(parts) + "</section>"
 
 
-def build_sections(data: Data) -> list[Section]:
-    """Every section; one that fails on odd rows becomes a note, not a failed report."""
-    sections = []
-    for build in SECTIONS:
-        try:
-            sections.append(build(data))
-        except (KeyError, ValueError, IndexError, ImportError) as err:
-            key = build.__name__.removesuffix("_section")
-            log.warning("report section %s failed: %s", key, err)
-            sections.append(
-                Section(key, key.title(), "", notes=[f"could not draw this section: {err}"])
-            )
-    return sections
-
-
 def write_html_report(
-    store: Store, out_path: Path, opts: ReportOptions, static_paths: list[Path] | None = None
+    store: Store,
+    out_path: Path,
+    query: Query | None = None,
+    static_paths: Sequence[Path] | None = None,
+    specs: Sequence[FigureSpec] | None = None,
 ) -> Path:
-    """Write the interactive report of ``store`` to ``out_path``; returns the path."""
+    """Write the interactive report of ``store`` to ``out_path``; returns the path.
+
+    ``specs`` (default: the whole catalogue) are drawn in ``SECTIONS`` order.
+    """
     start = time.perf_counter()
-    data = Data(store, opts)
-    sections = build_sections(data)
+    data = PageData(store, query or Query())
+    sections = build_sections(data, list(FIGURES.values()) if specs is None else specs)
     body, index = [], 0
     for sec in sections:
         body.append(section_html(sec, index))
         index += len(sec.figures)
     phase, warnings = events_html(data)
-    failures = data._keep(store.failures())
+    failures = data.keep(store.failures())
     fail_cols = ["suite", "model", "step", "analysis", "error", "time"]
     body.append(
         f'<section id="events"><h2>Detected phase changes</h2>{phase}</section>'

@@ -1,4 +1,4 @@
-"""A small store holding a row of every kind the HTML report draws, with hostile strings."""
+"""A small store holding a row of every kind the figures and the report draw, hostile strings too."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ckptscope.analyses.base import Array, Derived, Event, Scalar
 from ckptscope.analyses.distributions import pooled_histograms
@@ -123,6 +122,16 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
             for b in range(N_BLOCKS)
         ]
         store.write_derived(f"resid_outliers_{model}", "suite<&>", Derived(scalars=ever))
+        for step in steps:  # pooled gradient histograms (the gradients analysis)
+            grads = []
+            for c in ("qkv", "mlp_out"):
+                counts, meta = _hist(rng.normal(0, 1e-3, 3000))
+                grads.append(Array(c, None, "weight", "grad_hist", counts, meta=meta))
+            store.write_task(TaskKey("suite<&>", model, step, "gradients"), grads)
+        close = [(model, step, Scalar(c, b, p, m, step / steps[-1]))
+                 for step in steps for m in ("svd_exact", "svd_overlap")
+                 for c, b, p in (("mlp_in", 0, "weight"), ("ov", 1, "all"), ("all", None, "all"))]  # fmt: skip
+        store.write_derived(f"svd_closeness_{model}", "suite<&>", Derived(scalars=close))
     events = [
         Event("tiny", 20, "phase_change", f"kurtosis jumps {XSS}", "qkv", 1, "weight", "kurtosis"),
         Event("small", 10, "duplicate_checkpoint", f"steps 0 and 10 are identical {XSS}"),
@@ -132,9 +141,3 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
         TaskKey("suite<&>", "small", 80, "spectra"), f"CheckpointError: {XSS} corrupt"
     )
     return store
-
-
-@pytest.fixture(scope="session")
-def report_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    """The small store, built once per session."""
-    return make_report_store(tmp_path_factory.mktemp("report") / "store")

@@ -1,0 +1,182 @@
+"""The figure catalogue: one :class:`FigureSpec` per figure, and :func:`figure` to draw one.
+
+A spec says which analysis feeds the figure, what the post found (``caption``, quoted as
+the post's), how to select its rows from a store (``rows``: selection and thinning only),
+and how to draw them: ``static`` returns a :class:`matplotlib.figure.Figure`,
+``interactive`` a plotly figure spec (plain dicts), ``animation`` (optional) an
+:class:`~ckptscope.plots.animation.Animation` with a frame per step. ``files`` and
+``views`` cut a figure's rows into the parts the report writes as separate files or
+separate interactive figures (per model, per component). Family modules
+(``weights``, ``distributions``, ``activations``, ``spectra``, ``embeddings``) register
+their specs here. New optional fields (e.g. a per-figure verdict) go at the end of
+:class:`FigureSpec` with a default, so existing specs need no change.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from matplotlib.figure import Figure, FigureBase
+
+from ckptscope.errors import CkptscopeError
+from ckptscope.plots.animation import Animation
+from ckptscope.plots.plotly_specs import Spec
+from ckptscope.plots.style import MAX_FRAMES, stack
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from ckptscope.store import Store
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which rows a figure shows: models (None: all), step axis, frames per animation."""
+
+    models: tuple[str, ...] | None = None
+    log_steps: bool = False
+    max_frames: int = MAX_FRAMES
+
+
+RowQuery = Callable[["Store", Query], pd.DataFrame]
+StaticDrawer = Callable[[pd.DataFrame, Query, FigureBase | None], Figure]
+Animator = Callable[[pd.DataFrame, Query, FigureBase | None], Animation]
+InteractiveDrawer = Callable[[pd.DataFrame, Query], Spec]
+Parts = Callable[[pd.DataFrame], list[tuple[str, pd.DataFrame]]]
+
+
+class NoFigureData(CkptscopeError):
+    """The store holds no rows for a figure; the message names the sweep that would."""
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the catalogue (see the module docstring)."""
+
+    id: str
+    title: str
+    analysis: str
+    caption: str
+    section: str
+    source: str  # the rows it draws, for provenance ("scalars: norm")
+    rows: RowQuery
+    static: StaticDrawer
+    interactive: InteractiveDrawer
+    animation: Animator | None = None
+    files: Parts | None = None  # (file stem, rows) per static file; default: one, the id
+    views: Parts | None = None  # (caption suffix, rows) per interactive figure; default: one
+
+    def file_parts(self, rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+        return self.files(rows) if self.files else [(self.id, rows)]
+
+    def view_parts(self, rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+        return self.views(rows) if self.views else [("", rows)]
+
+    def hint(self, store_root: object) -> str:
+        """The line shown when the store has no rows for this figure."""
+        return (f"{self.id} ({self.title}): no data in the store; run "
+                f"`ckptscope sweep SUITE --analyses {self.analysis} --out {store_root}`")  # fmt: skip
+
+
+def still(animator: Animator) -> StaticDrawer:
+    """The static drawer of an animated figure: its last step."""
+
+    def draw(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Figure:
+        return animator(rows, q, into).still()
+
+    return draw
+
+
+#: report sections: key -> (heading, the post's finding for the section)
+SECTIONS: dict[str, tuple[str, str]] = {
+    "weights": ("Weight norms and distances (F7-F12, F14)",
+                "The post (Pythia): norms rise, peak between 20k and 40k steps, then decline "
+                "under weight decay."),
+    "distributions": ("Weight distributions (F1, F2)",
+                      "The post (Pythia): Gaussian at first, then heavy tails (QKV near 20k "
+                      "steps, MLP early); no standard family fits the tails."),
+    "activations": ("Activations and gradients (F3-F6)",
+                    "The post (Pythia): residual activations turn peaked and heavy-tailed with "
+                    "extreme outliers; the max outlier rises, crests and declines, an inverted "
+                    "U over depth."),
+    "spectra": ("Spectra and singular directions (F15, F16)",
+                "The post (Pythia): MLP spectra turn power-law early; attention dense stays "
+                "flat; top singular directions settle late, larger models more stably."),
+    "embeddings": ("Embedding structure (F13)",
+                   "The post (Pythia): byte structure (digits, letters with and without space) "
+                   "appears early and stays."),
+}  # fmt: skip
+
+#: catalogue order: the post's figure numbers, each extra after the figure it extends
+ORDER = ("F1", "F2", "tails", "fits", "F3", "F4", "F5", "F6", "loss", "F7", "F8", "F9", "F10",
+         "F11", "F12", "F13", "F14", "F15", "F16", "esd", "update")  # fmt: skip
+_REGISTRY: dict[str, FigureSpec] = {}
+
+
+def register(spec: FigureSpec) -> FigureSpec:
+    """Add a figure to the catalogue (its section must be one of :data:`SECTIONS`)."""
+    if spec.section not in SECTIONS:
+        raise ValueError(f"{spec.id}: unknown section {spec.section!r}")
+    _REGISTRY[spec.id] = spec
+    return spec
+
+
+def ordered() -> dict[str, FigureSpec]:
+    """Every registered figure, in catalogue order (unlisted ids last)."""
+    return {k: _REGISTRY[k] for k in ORDER if k in _REGISTRY} | _REGISTRY
+
+
+def get(fig_id: str) -> FigureSpec:
+    """The spec of one figure; ValueError naming the known ids otherwise."""
+    if fig_id not in _REGISTRY:
+        raise ValueError(f"unknown figure {fig_id!r}; figures: {', '.join(ordered())}")
+    return _REGISTRY[fig_id]
+
+
+def figure(
+    fig_id: str,
+    store: Store,
+    *,
+    models: list[str] | tuple[str, ...] | None = None,
+    interactive: bool = False,
+    log_steps: bool = False,
+    max_frames: int = MAX_FRAMES,
+) -> Figure | go.Figure:
+    """Draw one figure from ``store``; writes no file (Jupyter shows the result inline).
+
+    Static figures cut into several files in the report (per model, per component) come back
+    as one Figure of stacked parts. An animated figure comes back at its last step. With
+    ``interactive=True`` the plotly figure of the first view (a warning names the others;
+    narrow them down with ``models=``). Raises :class:`NoFigureData` naming the analysis to
+    sweep when the store has no rows for the figure.
+    """
+    spec = get(fig_id)
+    q = Query(tuple(models) if models else None, log_steps, max_frames)
+    rows = spec.rows(store, q)
+    if rows.empty:
+        raise NoFigureData(spec.hint(getattr(store, "location", store.root)))
+    if interactive:
+        import plotly.graph_objects as go
+
+        views = spec.view_parts(rows)
+        if len(views) > 1:
+            names = ", ".join(name for name, _ in views)
+            warnings.warn(f"{fig_id} has {len(views)} interactive views ({names}); showing "
+                          f"{views[0][0]!r}: pass models=[...] for another", stacklevel=2)  # fmt: skip
+        return go.Figure(spec.interactive(views[0][1], q))
+    parts = spec.file_parts(rows)
+    if len(parts) == 1:
+        return spec.static(parts[0][1], q, None)
+    return stack([functools.partial(spec.static, part, q) for _, part in parts])
+
+
+def describe(spec: FigureSpec) -> dict[str, Any]:
+    """The documented fields of a spec (for docs/figures.md)."""
+    return {"id": spec.id, "title": spec.title, "analysis": spec.analysis,
+            "section": SECTIONS[spec.section][0], "rows": spec.source,
+            "animated": spec.animation is not None, "caption": spec.caption}  # fmt: skip

@@ -1,0 +1,58 @@
+"""Row queries shared by the catalogue's figures: select and thin store rows, never summarise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from ckptscope.figures.catalogue import Query
+from ckptscope.plots.lines import Key
+from ckptscope.plots.style import model_order, pick_steps, safe_name
+from ckptscope.store import Store, schema
+
+
+def _models(q: Query) -> dict[str, Any]:
+    return {"model": list(q.models)} if q.models else {}
+
+
+def scalars(store: Store, q: Query, keys: Sequence[Key]) -> pd.DataFrame:
+    """Scalar rows of the chosen models for exactly these (component, param, metric) keys."""
+    df = store.scalars(metric=sorted({m for _, _, m in keys}),
+                       component=sorted({c for c, _, _ in keys}), **_models(q))  # fmt: skip
+    wanted = pd.MultiIndex.from_tuples(list(keys))
+    return df[pd.MultiIndex.from_frame(df[["component", "param", "metric"]]).isin(wanted)]
+
+
+def thinned_arrays(store: Store, q: Query, analysis: str, cap: int | None = None,
+                   **where: Any) -> pd.DataFrame:  # fmt: skip
+    """Array rows of at most ``cap`` (default ``q.max_frames``) evenly spaced steps per model.
+
+    Steps come from the ``tasks`` of ``analysis`` before any array is read, so a long
+    sweep's figures never load arrays they will not show.
+    """
+    tasks = store.table("tasks", analysis=analysis, **_models(q))
+    if tasks.empty:
+        return pd.DataFrame(columns=schema.ARRAYS.names)
+    picks = {m: set(pick_steps(p.step, cap or q.max_frames)) for m, p in tasks.groupby("model")}
+    steps = sorted(set().union(*picks.values()))
+    rows = store.arrays(step=steps, **where, **_models(q))
+    keep = [s in picks.get(m, ()) for m, s in zip(rows.model, rows.step, strict=True)]
+    return rows[keep].reset_index(drop=True)
+
+
+def per(rows: pd.DataFrame, column: str, stem: str = "",
+        order: Sequence[str] = ()) -> list[tuple[str, pd.DataFrame]]:  # fmt: skip
+    """Parts of ``rows``, one per value of ``column`` (models in natural order, else ``order``).
+
+    A part's name is ``stem`` + the value made file-safe (static files), or the value itself
+    when ``stem`` is empty (interactive captions).
+    """
+    col = rows[column].astype(str)
+    rank = {v: i for i, v in enumerate(order)}
+    if column == "model":
+        values = model_order(set(col))
+    else:
+        values = sorted(set(col), key=lambda v: (rank.get(v, len(rank)), v))
+    return [(f"{stem}{safe_name(v)}" if stem else v, rows[col == v]) for v in values]

@@ -1,0 +1,211 @@
+"""Spectra figures: F15 singular values over training, F16 SVD-direction closeness, ESD metrics.
+
+Drawing only: spectra are ``singular_values`` rows of the ``arrays`` table (see
+:mod:`ckptscope.analyses.spectra`); closeness and ESD metrics are ``scalars`` rows
+(:mod:`ckptscope.analyses.svd_directions`). Spectra are shown at log-spaced ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure, FigureBase
+
+from ckptscope.figures.catalogue import FigureSpec, Query, register
+from ckptscope.figures.kinds import line_spec, split
+from ckptscope.figures.rows import per, thinned_arrays
+from ckptscope.plots.animation import Animation
+from ckptscope.plots.plotly_specs import (
+    Spec,
+    animate,
+    at_step,
+    axis_ref,
+    depth_colors,
+    grid,
+    plot_text,
+    set_axes,
+    typed,
+)
+from ckptscope.plots.style import STEP_CMAP, latest, panels, safe_name
+
+MAX_SPECTRUM_POINTS = 120
+SPECTRA_COMPONENTS = ("qkv", "attn_out", "mlp_in", "mlp_gate", "mlp_out", "embed", "unembed")
+MATRICES = ("qkv", "attn_out", "mlp_in", "mlp_out")
+CLOSENESS = (("mlp_in", "weight"), ("mlp_gate", "weight"), ("mlp_out", "weight"), ("ov", "all"))
+CLOSENESS_METRICS = ("svd_exact", "svd_overlap")
+ESD_COMPONENTS = ("qkv", "attn_out", "mlp_in", "mlp_gate", "mlp_out")
+ESD_METRICS = ("alpha", "mp_outliers")
+
+
+def _rows(store, q: Query) -> pd.DataFrame:
+    return thinned_arrays(store, q, "spectra", kind="singular_values", param="weight",
+                          component=list(SPECTRA_COMPONENTS))  # fmt: skip
+
+
+def _grid(
+    rows: pd.DataFrame, into: FigureBase | None
+) -> tuple[FigureBase, list[tuple[int | None, Axes]]]:
+    """A panel per block (None first: embed, unembed), at most four a row."""
+    blocks: list[int | None] = [None] if rows.block.isna().any() else []
+    blocks += sorted(int(b) for b in rows.block.dropna().unique())
+    ncols = min(4, len(blocks))
+    fig, axes = panels(math.ceil(len(blocks) / ncols), ncols, width=3.4, height=2.8, into=into)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[len(blocks) :]:
+        ax.set_visible(False)
+    return fig, list(zip(blocks, flat, strict=False))
+
+
+def _block_rows(rows: pd.DataFrame, block: int | None) -> pd.DataFrame:
+    part = rows[rows.block.isna()] if block is None else rows[rows.block == block]
+    return part.sort_values("step", kind="stable")
+
+
+def _positive(s: object) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(s, dtype=np.float64)
+    keep = s > 0  # a log axis has no zeros (rank-deficient matrices)
+    return np.arange(1, s.size + 1)[keep], s[keep]
+
+
+def _label(rows: pd.DataFrame, block: int | None) -> str:
+    comp = rows.component.iloc[0]
+    return comp if block is None else f"{comp} block {block}"
+
+
+def _title(rows: pd.DataFrame) -> str:
+    return f"F15: singular values of {rows.component.iloc[0]}, {rows.model.iloc[0]}"
+
+
+def _static(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Figure:
+    """Log rank vs log singular value, a panel per block, a line per step coloured by step."""
+    fig, cells = _grid(rows, into)
+    norm = Normalize(rows.step.min(), max(rows.step.max(), rows.step.min() + 1))
+    cmap = colormaps[STEP_CMAP]
+    for block, ax in cells:
+        part = _block_rows(rows, block)
+        for step, s in zip(part.step, part["values"], strict=True):
+            ax.loglog(*_positive(s), color=cmap(norm(step)), lw=0.8, alpha=0.8)
+        ax.set_title(_label(rows, block), fontsize=9)
+        ax.set_xlabel("rank")
+        ax.set_ylabel("singular value")
+    fig.colorbar(ScalarMappable(norm, cmap), ax=[ax for _, ax in cells], label="training step")
+    fig.suptitle(_title(rows))
+    return fig.figure
+
+
+def _animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Animation:
+    """A frame per step: each panel shows that step's spectrum over the last step's (grey)."""
+    fig, cells = _grid(rows, into)
+    lines = []
+    for block, ax in cells:
+        part = _block_rows(rows, block)
+        vals = np.concatenate([np.asarray(v).ravel() for v in part["values"]])
+        vals = vals[vals > 0]
+        if vals.size:
+            ax.set_ylim(vals.min() / 1.5, vals.max() * 1.5)
+            ax.set_xlim(0.8, max(len(v) for v in part["values"]) * 1.25)
+        ax.loglog(*_positive(part["values"].iloc[-1]), color="0.7", lw=1.0,
+                  label=f"step {part.step.iloc[-1]}")  # fmt: skip
+        (line,) = ax.loglog([], [], color="C3", lw=1.2)
+        lines.append((line, part))
+        ax.set_title(_label(rows, block), fontsize=9)
+        ax.set_xlabel("rank")
+    cells[0][1].legend(fontsize=7, loc="lower left")
+    sup = fig.suptitle(_title(rows))
+
+    def update(step: int) -> list[Artist]:
+        for line, part in lines:
+            i = latest(part.step.to_numpy(np.int64), step)
+            line.set_data(*(_positive(part["values"].iloc[i]) if i is not None else ([], [])))
+        sup.set_text(f"{_title(rows)}, step {step}")
+        return [sup, *(line for line, _ in lines)]
+
+    return Animation(fig.figure, sorted(int(s) for s in rows.step.unique()), update)
+
+
+def log_ranks(n: int) -> np.ndarray:
+    """At most ``MAX_SPECTRUM_POINTS`` log-spaced 0-based ranks of ``n`` values."""
+    return (
+        np.unique(np.rint(np.logspace(0, np.log10(max(n, 1)), MAX_SPECTRUM_POINTS))).astype(int) - 1
+    )
+
+
+def spectra_figure(
+    part: pd.DataFrame, comps: Sequence[str], steps: Sequence[int], title: str
+) -> Spec:
+    """Animated log-log singular-value spectra: a panel per component, a line per block."""
+    keys = sorted({(c, int(b)) for c, b in zip(part.component, part.block, strict=True)},
+                  key=lambda k: (comps.index(k[0]), k[1]))  # fmt: skip
+    colors = depth_colors(max(b for _, b in keys) + 1)
+    layout = grid(1, len(comps), list(comps), 330)
+    set_axes(layout, "x", type="log", title={"text": "rank"})
+    set_axes(layout, "y", type="log")
+    frames = []
+    for step in steps:
+        at = at_step(part, step)
+        traces = []
+        for comp, block in keys:
+            hit = at[(at.component == comp) & (at.block == block)]
+            s = hit["values"].iloc[0] if len(hit) else np.full(1, np.nan)
+            ranks = log_ranks(len(s))
+            i = comps.index(comp) + 1
+            traces.append({"type": "scatter", "mode": "lines", "x": typed(ranks + 1, "i4"),
+                           "y": typed(s[ranks]), "name": f"block {block}", "legendgroup": f"b{block}",
+                           "showlegend": i == 1, "line": {"color": colors[block], "width": 1.2},
+                           "hovertemplate": f"{comp} block {block}<br>rank %{{x}}<br>"
+                                            "sigma %{y:.4g}<extra></extra>", **axis_ref(i)})  # fmt: skip
+        frames.append(traces)
+    return animate(layout, steps, frames, plot_text(title))
+
+
+def _interactive(part: pd.DataFrame, q: Query) -> Spec:
+    comps = [c for c in MATRICES if c in set(part.component)]
+    steps = sorted(int(s) for s in part.step.unique())
+    title = f"F15: singular values, log rank vs log value, {part.model.iloc[0]}"
+    return spectra_figure(part, comps, steps, title)
+
+
+def _files(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    return [(f"F15/{safe_name(model)}_{comp}", part[part.component == comp])
+            for model, part in per(rows, "model") for comp in SPECTRA_COMPONENTS
+            if (part.component == comp).any()]  # fmt: skip
+
+
+def _views(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    return per(rows[rows.block.notna() & rows.component.isin(MATRICES)], "model")
+
+
+register(FigureSpec("F15", "Singular-value spectra over training", "spectra",
+                    "The post (Pythia): MLP spectra turn power-law early; attention dense "
+                    "stays flat.", "spectra", "arrays: singular_values (log-spaced ranks shown)",
+                    _rows, _static, _interactive, _animation, files=_files, views=_views))  # fmt: skip
+
+
+def _closeness_parts(rows: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    blocks = rows.block.notna()
+    masks = [
+        (name, blocks & (rows.metric == m))
+        for name, m in zip(names, CLOSENESS_METRICS, strict=False)
+    ]
+    return split(rows, [*masks, (names[-1], ~blocks & (rows.component == "all"))])
+
+
+line_spec("F16", "Closeness of SVD directions to the final checkpoint", "svd_directions",
+          "The post (Pythia): emerges late and grows fast near the end.", "spectra",
+          [(c, p, m) for m in CLOSENESS_METRICS for c, p in CLOSENESS]
+          + [("all", "all", m) for m in CLOSENESS_METRICS],
+          files=lambda rows: _closeness_parts(rows, ["F16_svd_exact", "F16_svd_overlap", "F16_per_size"]),
+          views=lambda rows: _closeness_parts(rows, ["exact, per block", "overlap, per block",
+                                                     "mean over blocks and heads, per size"]))  # fmt: skip
+line_spec("esd", "Power-law alpha and outlier singular values against step", "spectra",
+          "Not a figure of the post: heavy-tailed self-regularisation metrics per matrix.",
+          "spectra", [(c, "weight", m) for m in ESD_METRICS for c in ESD_COMPONENTS],
+          files=lambda rows: split(rows, [(f"esd_{m}", rows.metric == m) for m in ESD_METRICS]))  # fmt: skip

@@ -1,0 +1,1 @@
+"""Shared drawing helpers for the figure catalogue (:mod:`ckptscope.figures`); drawing only."""

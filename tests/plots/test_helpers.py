@@ -1,0 +1,68 @@
+"""Shared drawing helpers: step picking, file names, line grids, the animation writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import pandas as pd
+import pytest
+
+from ckptscope.plots.animation import Animation, write_animation
+from ckptscope.plots.lines import line_grid
+from ckptscope.plots.style import even_pick, model_order, panels, pick_steps, safe_name
+
+
+@pytest.mark.parametrize(("n", "cap"), [(5, 60), (200, 60), (61, 60), (2, 1)])
+def test_even_pick(n: int, cap: int) -> None:
+    picks = even_pick(n, cap)
+    assert len(picks) <= max(cap, 2) and picks[0] == 0 and picks[-1] == n - 1
+    assert picks == sorted(set(picks))
+    assert pick_steps([30, 0, 10, 10, 20], 2) == [0, 30]
+
+
+def test_names_and_order() -> None:
+    assert safe_name("m/1") == "m_1" and safe_name("..") == "model"
+    assert model_order(["1.4b", "w128", "160m", "w64"]) == ["w64", "w128", "160m", "1.4b"]
+
+
+def _rows(components, metric="norm"):
+    return pd.DataFrame([dict(suite="s", model=model, step=step, component=comp, block=block,
+                              param="weight", metric=metric, value=1.0 + step * (block + 1))
+                         for model in ("w128", "w64") for comp in components
+                         for block in range(3) for step in (0, 1, 2, 4)])  # fmt: skip
+
+
+def test_line_grid_leaves_out_missing_components() -> None:
+    keys = [(c, "weight", "norm") for c in ("qkv", "q", "k", "v", "attn_out")]
+    llama = line_grid(_rows(["q", "k", "v", "attn_out"]), keys, "F8")
+    neox = line_grid(_rows(["qkv", "attn_out"]), keys, "F8")
+    assert len(llama.axes) == 8 and len(neox.axes) == 4  # a row per present key, a column per model
+    assert neox.get_size_inches()[1] < llama.get_size_inches()[1]
+    with pytest.raises(ValueError, match="no rows"):
+        line_grid(_rows(["qkv"]), [("mlp_in", "weight", "norm")], "F7")
+
+
+def test_animation_writes_gif_and_mp4_a_frame_per_step(tmp_path: Path) -> None:
+    fig, axes = panels(1, 1, width=3.1, height=2.3)  # odd pixel sizes: padded for H.264
+    ax = axes[0][0]
+    (line,) = ax.plot([], [])
+    ax.set_xlim(0, 5)
+    ax.set_ylim(0, 5)
+
+    def update(step: int):
+        line.set_data([0, step], [0, step])
+        ax.set_title(f"step {step}")
+        return [line, ax.title]
+
+    anim = Animation(fig.figure, [1, 2, 3, 4, 5], update)
+    frames = list(anim.frames())
+    assert len(frames) == 5 and not np.array_equal(frames[0], frames[-1])
+    gif, mp4 = write_animation(iter(frames), tmp_path / "x")
+    assert (gif.name, mp4.name) == ("x.gif", "x.mp4")
+    assert len(imageio.mimread(gif)) == 5
+    with imageio.get_reader(mp4, format="FFMPEG") as reader:
+        assert sum(1 for _ in reader) == 5
+    with pytest.raises(ValueError, match="no frames"):
+        write_animation(iter([]), tmp_path / "y")
