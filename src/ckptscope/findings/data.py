@@ -19,6 +19,8 @@ class ScalarReader(Protocol):
 
     def scalars(self, **where: Any) -> pd.DataFrame: ...
 
+    def query(self, sql: str) -> pd.DataFrame: ...
+
 
 def model_size(name: str) -> float | None:
     """A model's size from its name: ``pythia-160m`` -> 1.6e8, ``w128`` -> 128 (a width).
@@ -41,6 +43,17 @@ class FindingData:
         self.store = store
         self.chosen = list(models) if models else None
         self._frames: dict[str, pd.DataFrame] = {}
+
+    def all_models(self) -> list[str]:
+        """Every model with scalar rows (labelled as in :meth:`frame`), smallest first."""
+        df = self.store.query("select distinct suite, model from scalars")
+        if df["suite"].nunique() > 1:
+            names = [f"{s}/{m}" for s, m in zip(df["suite"], df["model"], strict=True)]
+        else:
+            names = [str(m) for m in df["model"]]
+        if self.chosen is not None:
+            names = [n for n in names if n in self.chosen]
+        return sorted(set(names), key=lambda n: (model_size(n) or 0.0, n))
 
     def frame(self, metric: str) -> pd.DataFrame:
         """Every row of one metric (model label: ``suite/model`` when suites differ)."""

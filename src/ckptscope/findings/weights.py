@@ -44,9 +44,13 @@ def mlp_decline_by_size(data: FindingData, th: Thresholds) -> list[Outcome]:
     declines = {}
     for model in data.models("norm"):
         curves = labelled_curves(data, model, MLP, "weight", "norm")
-        if curves and not too_short(curves, th):
-            declines[model] = float(np.mean([arc(*c).decline for _, c in curves]))
-    return [size_trend(mlp_decline_by_size, declines, "mean decline from peak", -1, th)]
+        if not curves or too_short(curves, th):
+            continue
+        arcs = [arc(*c) for _, c in curves]
+        if np.mean([a.rises_peaks_declines(th) for a in arcs]) >= th.share:  # F7 holds
+            declines[model] = float(np.mean([a.decline for a in arcs]))
+    what = "mean decline from peak (models whose MLP norms peak)"
+    return [size_trend(mlp_decline_by_size, declines, what, -1, th)]
 
 
 @register_finding(

@@ -1,0 +1,133 @@
+"""The post's findings about weight tails and residual-stream outliers (F1, F5, F6)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ckptscope.findings.base import Outcome, Thresholds, Verdict, register_finding
+from ckptscope.findings.common import labelled_curves, no_data, shape_verdict, size_trend, too_short
+from ckptscope.findings.data import Curve, FindingData
+from ckptscope.findings.shapes import arc, first_crossing
+
+
+def _mean_curve(curves: dict[int | None, Curve]) -> Curve | None:
+    """The mean over blocks of per-block trajectories, on the steps they share."""
+    if not curves:
+        return None
+    steps = sorted(set.intersection(*(set(s.tolist()) for s, _ in curves.values())))
+    if not steps:
+        return None
+    values = np.mean([np.interp(steps, s, v) for s, v in curves.values()], axis=0)
+    return np.asarray(steps, dtype=np.int64), values
+
+
+@register_finding(
+    "F1", "F1", "weights",
+    "QKV and MLP weights turn heavy-tailed (QKV suddenly, near 20k steps; MLP within the "
+    "first few thousand); attention dense stays near Gaussian.",
+)  # fmt: skip
+def heavy_tails(data: FindingData, th: Thresholds) -> list[Outcome]:
+    out = []
+    for model in data.models("kurtosis"):
+        means = {}
+        for name, comps in (("qkv", ("qkv", "q", "k", "v")), ("mlp", ("mlp_in", "mlp_out")),
+                            ("attn_out", ("attn_out",))):  # fmt: skip
+            per = {}
+            for comp in comps:
+                for block, curve in data.curves(model, comp, "weight", "kurtosis").items():
+                    per[(comp, block)] = curve
+            mean = _mean_curve(per)  # type: ignore[arg-type]
+            if mean is not None:
+                means[name] = mean
+        if set(means) != {"qkv", "mlp", "attn_out"}:
+            out.append(no_data(heavy_tails, model, "qkv, MLP and attention dense kurtosis"))
+            continue
+        used = th.only("min_checkpoints", "heavy_kurtosis")
+        if len(means["qkv"][0]) < th.min_checkpoints:
+            why = f"only {len(means['qkv'][0])} checkpoints (a shape needs {th.min_checkpoints})"
+            out.append(heavy_tails.outcome(model, Verdict.INCONCLUSIVE, why, **used))
+            continue
+        final = {k: float(v[-1]) for k, (_, v) in means.items()}
+        heavy = {k: final[k] >= th.heavy_kurtosis for k in final}
+        shift = {k: first_crossing(s, v, th.heavy_kurtosis) for k, (s, v) in means.items()}
+        ok = heavy["qkv"] and heavy["mlp"] and not heavy["attn_out"]
+
+        listing = ", ".join(
+            f"{k} {final[k]:.2f}"
+            + (
+                f" (above {th.heavy_kurtosis:g} from step {shift[k]})"
+                if shift[k] is not None
+                else ""
+            )
+            for k in ("qkv", "mlp", "attn_out")
+        )
+        evidence = f"final excess kurtosis, mean over blocks: {listing}"
+        verdict = Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED
+        out.append(heavy_tails.outcome(model, verdict, evidence, **used))
+    return out
+
+
+@register_finding(
+    "F5", "F5", "activations",
+    "The max |residual| per block rises fast, crests, then slowly declines.",
+)  # fmt: skip
+def residual_crest(data: FindingData, th: Thresholds) -> list[Outcome]:
+    out = []
+    for model in data.models("max_abs"):
+        curves = [c for c in labelled_curves(data, model, ("resid",), "", "max_abs")
+                  if c[0] != "resid"]  # fmt: skip
+        if not curves:
+            out.append(no_data(residual_crest, model, "residual max |value|"))
+            continue
+        out.append(shape_verdict(
+            residual_crest, model, curves, th, lambda a: a.rises_peaks_declines(th),
+            "blocks' max |residual| rise, crest and decline", ("rise", "decline"),
+        ))  # fmt: skip
+    return out
+
+
+@register_finding("F5-size", "F5", "activations", "The residual max crests later in larger models.")
+def crest_later_in_larger(data: FindingData, th: Thresholds) -> list[Outcome]:
+    crests = {}
+    for model in data.models("max_abs"):
+        curves = [c for c in labelled_curves(data, model, ("resid",), "", "max_abs")
+                  if c[0] != "resid"]  # fmt: skip
+        if not curves or too_short(curves, th):
+            continue
+        arcs = [arc(*c) for _, c in curves]
+        if np.mean([a.rises_peaks_declines(th) for a in arcs]) >= th.share:  # F5 holds
+            crests[model] = float(np.median([a.peak_step for a in arcs]))
+    what = "median crest step (models whose residual max crests)"
+    return [size_trend(crest_later_in_larger, crests, what, +1, th)]
+
+
+@register_finding(
+    "F6", "F6", "activations",
+    "The largest residual value ever observed forms an inverted U over depth.",
+)  # fmt: skip
+def inverted_u(data: FindingData, th: Thresholds) -> list[Outcome]:
+    out = []
+    for model in data.models("max_abs_ever"):
+        curves = data.curves(model, "resid", "", "max_abs_ever")
+        final = {b: float(v[-1]) for b, (_, v) in curves.items() if b is not None}
+        if not final:
+            out.append(no_data(inverted_u, model, "max_abs_ever"))
+            continue
+        used = th.only("min_blocks", "u_drop")
+        if len(final) < th.min_blocks:
+            why = f"{len(final)} blocks (an inverted U needs {th.min_blocks})"
+            out.append(inverted_u.outcome(model, Verdict.INCONCLUSIVE, why, **used))
+            continue
+        blocks = sorted(final)
+        values = [final[b] for b in blocks]
+        top = int(np.argmax(values))
+        low = (1 - th.u_drop) * values[top]
+        ok = 0 < top < len(values) - 1 and values[0] <= low and values[-1] <= low
+        listing = ", ".join(f"{v:.3g}" for v in values)
+        evidence = (f"max |residual| ever, blocks 0-{blocks[-1]}: [{listing}]; peak at block "
+                    f"{blocks[top]}, ends {values[0] / values[top]:.0%} and "
+                    f"{values[-1] / values[top]:.0%} of it")  # fmt: skip
+        out.append(inverted_u.outcome(
+            model, Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED, evidence, **used
+        ))  # fmt: skip
+    return out
