@@ -1,7 +1,8 @@
 """ckptscope: how a language model's internals evolve over training.
 
-``import ckptscope as cs`` gives the Python API (``api.py``): ``cs.sweep``, ``cs.Store``,
-``cs.open_suite``, ``cs.SweepConfig``. Names load on first use, so importing the package stays
+``import ckptscope as cs`` gives the Python API: ``cs.sweep`` (``api.py``), ``cs.Store``,
+``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
+post's findings as verdicts, a DataFrame), ``cs.open_suite``, ``cs.SweepConfig``. Names load on first use, so importing the package stays
 fast and imports neither torch nor matplotlib.
 """
 
@@ -20,6 +21,8 @@ _API = {
     "Store": "ckptscope.store",
     "open_suite": "ckptscope.sources",
     "SweepConfig": "ckptscope.engine.sweep",
+    "figure": "ckptscope.figures",
+    "findings": "ckptscope.findings",
 }
 
 __all__ = ["__version__", *_API]
