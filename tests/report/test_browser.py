@@ -230,6 +230,20 @@ def test_slider_changes_the_frame(page: Browser) -> None:
     (ARTIFACTS / "report.png").write_bytes(base64.b64decode(shot["data"]))
 
 
+def test_replication_table_renders(page: Browser, report_store) -> None:
+    from ckptscope.findings import findings
+
+    expected = findings(report_store)
+    shown = page.js("[...document.querySelectorAll('#findings table.replication td.verdict')]"
+                    ".map(td => [td.className, td.getBoundingClientRect().height > 0])")  # fmt: skip
+    assert len(shown) == len(expected) and all(visible for _, visible in shown)
+    rows = page.js("document.querySelectorAll('#findings table.replication tbody tr').length")
+    assert rows == expected.finding.nunique()
+    target = page.js("document.querySelector('#findings a[href=\"#figure-F7\"]') !== null && "
+                     "document.getElementById('figure-F7') !== null")  # fmt: skip
+    assert target
+
+
 def test_hostile_token_is_text(page: Browser) -> None:
     assert not _events(page, "Page.javascriptDialogOpening"), "an alert dialog fired"
     ticks = page.js("[...document.querySelectorAll('.ckfig[data-figure=F13] .xtick text')]"

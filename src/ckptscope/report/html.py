@@ -4,7 +4,8 @@ The page (this module: markup, tables, escaping; :mod:`.sections`: what each sec
 shows, from the figure catalogue :mod:`ckptscope.figures`): a header (suites, store,
 version), a section per finding of the post (weights F7-F12/F14, distributions F1/F2,
 activations F3-F6, spectra F15/F16, embeddings F13),
-then tables of detected phase changes, checkpoint-integrity warnings, failed tasks and
+opening with the replication table (each finding of the post: the verdict this suite
+gives, ``report/replication.py``), then tables of detected phase changes, checkpoint-integrity warnings, failed tasks and
 provenance. plotly.js is inlined once; each figure is a ``<div class="plot">`` plus a
 ``<script type="application/json">`` spec drawn by ``assets/report.js``; animated figures
 carry plotly frames and a step slider. A Content-Security-Policy forbids every fetch.
@@ -38,6 +39,8 @@ from plotly.offline import get_plotlyjs
 from ckptscope import __version__
 from ckptscope.figures import FIGURES, FigureSpec
 from ckptscope.figures.catalogue import Query
+from ckptscope.findings import findings
+from ckptscope.report.replication import replication_html, suite_lines
 from ckptscope.report.sections import Fig, PageData, Section, build_sections
 from ckptscope.store import Store
 
@@ -154,24 +157,32 @@ def _asset(name: str) -> str:
     return resources.files("ckptscope.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def figure_html(fig: Fig, index: int) -> str:
-    """A figure container: plot div, its JSON spec, caption and provenance."""
+def figure_html(fig: Fig, index: int, measured: str = "", anchor: bool = False) -> str:
+    """A figure container: plot div, its JSON spec, caption (the post's finding, then what
+    this suite shows) and provenance; ``anchor``: the first view of its figure id."""
     prov = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in fig.provenance.items())
-    return (f'<figure class="ckfig" id="fig-{index}" data-figure="{esc(fig.fig_id)}">'
+    link = f'<span id="figure-{esc(fig.fig_id)}"></span>' if anchor else ""
+    return (f'<figure class="ckfig" id="fig-{index}" data-figure="{esc(fig.fig_id)}">{link}'
             f'<div class="plot" id="fig-{index}-plot" data-spec="fig-{index}-spec"></div>'
             f'<script type="application/json" id="fig-{index}-spec">{script_json(fig.spec)}</script>'
             f"<figcaption><b>{esc(fig.fig_id)}</b>: {esc(fig.title)}"
             + (f'<span class="caption"> {esc(fig.caption)}</span>' if fig.caption else "")
+            + (f'<br><span class="measured">{esc(measured)}</span>' if measured else "")
             +
             f'<details class="prov"><summary>provenance</summary><dl class="prov">{prov}</dl>'
             f"</details></figcaption></figure>")  # fmt: skip
 
 
-def section_html(sec: Section, first_index: int) -> str:
+def section_html(
+    sec: Section, first_index: int, measured: dict[str, str], anchored: set[str]
+) -> str:
     """A finding's section: its figures, notes and the sweeps that would fill the gaps."""
     parts = [f'<section id="{esc(sec.key)}"><h2>{esc(sec.title)}</h2>',
              f'<p class="finding">{esc(sec.finding)}</p>']  # fmt: skip
-    parts += [figure_html(fig, first_index + i) for i, fig in enumerate(sec.figures)]
+    for i, fig in enumerate(sec.figures):
+        parts.append(figure_html(fig, first_index + i, measured.get(fig.fig_id, ""),
+                                 fig.fig_id not in anchored))  # fmt: skip
+        anchored.add(fig.fig_id)
     parts += [f'<p class="note">{esc(note)}</p>' for note in sec.notes]
     parts += [f'<p class="missing">{esc(line)}</p>' for line in sec.missing]
     return "".join(parts) + "</section>"
@@ -191,9 +202,13 @@ def write_html_report(
     start = time.perf_counter()
     data = PageData(store, query or Query())
     sections = build_sections(data, list(FIGURES.values()) if specs is None else specs)
-    body, index = [], 0
+    verdicts = findings(store, models=query.models if query else None)
+    drawn = {fig.fig_id for sec in sections for fig in sec.figures}
+    body = [f'<section id="findings"><h2>The post\'s findings in this suite</h2>'
+            f"{replication_html(verdicts, esc, drawn)}</section>"]  # fmt: skip
+    measured, anchored, index = suite_lines(verdicts), set(), 0
     for sec in sections:
-        body.append(section_html(sec, index))
+        body.append(section_html(sec, index, measured, anchored))
         index += len(sec.figures)
     phase, warnings = events_html(data)
     failures = data.keep(store.failures())
@@ -206,7 +221,7 @@ def write_html_report(
         f'<section id="provenance"><h2>Provenance</h2>'
         f"{provenance_html(data, static_paths or [], Path(out_path))}</section>"
     )
-    links = [(s.key, s.title) for s in sections] + [
+    links = [("findings", "Findings")] + [(s.key, s.title) for s in sections] + [
         ("events", "Phase changes"), ("integrity", "Integrity"), ("failures", "Failures"),
         ("provenance", "Provenance")]  # fmt: skip
     nav = "".join(f'<a href="#{esc(k)}">{esc(t)}</a>' for k, t in links)
