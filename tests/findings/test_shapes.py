@@ -37,3 +37,12 @@ def test_arc_and_shares() -> None:
 )  # fmt: skip
 def test_model_size(name: str, size: float | None) -> None:
     assert model_size(name) == size
+
+
+def test_docs_match_the_checks() -> None:
+    from pathlib import Path
+
+    from ckptscope.findings.docs import render
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "findings.md").read_text()
+    assert text == render(), "regenerate: python -m ckptscope.findings.docs > docs/findings.md"

@@ -27,6 +27,11 @@ def _mean_curve(curves: dict[int | None, Curve]) -> Curve | None:
     "first few thousand); attention dense stays near Gaussian.",
 )  # fmt: skip
 def heavy_tails(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the excess kurtosis of the weights averaged over blocks, for attention qkv
+    (or q, k, v), MLP (in and out) and attention dense: reproduced when qkv and MLP end
+    at or above `heavy_kurtosis` and attention dense ends below it. The evidence gives
+    the first step each group crosses the threshold.
+    """
     out = []
     for model in data.models("kurtosis"):
         means = {}
@@ -72,6 +77,10 @@ def heavy_tails(data: FindingData, th: Thresholds) -> list[Outcome]:
     "The max |residual| per block rises fast, crests, then slowly declines.",
 )  # fmt: skip
 def residual_crest(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, each block's max |residual| on the evaluation batch: reproduced when at least
+    `share` of the blocks rise by `rise`, crest before the last checkpoint and end
+    `decline` below the crest.
+    """
     out = []
     for model in data.models("max_abs"):
         curves = [c for c in labelled_curves(data, model, ("resid",), "", "max_abs")
@@ -88,6 +97,10 @@ def residual_crest(data: FindingData, th: Thresholds) -> list[Outcome]:
 
 @register_finding("F5-size", "F5", "activations", "The residual max crests later in larger models.")
 def crest_later_in_larger(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Over the models whose residual max crests (F5), the median crest step against model
+    size: reproduced when the rank correlation is positive; inconclusive with fewer than
+    two such sizes.
+    """
     crests = {}
     for model in data.models("max_abs"):
         curves = [c for c in labelled_curves(data, model, ("resid",), "", "max_abs")
@@ -106,6 +119,11 @@ def crest_later_in_larger(data: FindingData, th: Thresholds) -> list[Outcome]:
     "The largest residual value ever observed forms an inverted U over depth.",
 )  # fmt: skip
 def inverted_u(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the largest |residual| ever observed per block (the running maximum at the
+    last checkpoint): reproduced when the peak is at an interior block and both the
+    first and the last block are at least `u_drop` below it; inconclusive below
+    `min_blocks` blocks.
+    """
     out = []
     for model in data.models("max_abs_ever"):
         curves = data.curves(model, "resid", "", "max_abs_ever")

@@ -30,6 +30,12 @@ def _alpha_drops(data: FindingData, model: str, comps: tuple[str, ...]) -> dict[
     "MLP spectra become power-law early (alpha falls); attention dense stays flat.",
 )  # fmt: skip
 def mlp_spectra_power_law(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the power-law exponent alpha of each MLP matrix's eigenvalue spectrum, from
+    the first to the last checkpoint, over matrices whose fits have at least 10 tail
+    eigenvalues (smaller fits give meaningless alphas). Reproduced when alpha falls by
+    `alpha_drop` or more in at least `share` of them and attention dense's mean fall is
+    smaller.
+    """
     out = []
     for model in data.models("alpha"):
         curves = labelled_curves(data, model, ("mlp_in", "mlp_out"), "weight", "alpha")
@@ -66,6 +72,10 @@ def mlp_spectra_power_law(data: FindingData, th: Thresholds) -> list[Outcome]:
     "Some QKV blocks grow outlier singular values, late in training too.",
 )  # fmt: skip
 def qkv_outliers(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the number of singular values of each attention qkv matrix above the
+    Marchenko-Pastur edge: reproduced when any block ends with more than it started
+    with.
+    """
     out = []
     for model in data.models("mp_outliers"):
         curves = labelled_curves(data, model, ("qkv", "q", "k", "v"), "weight", "mp_outliers")
@@ -97,6 +107,10 @@ def _overall_overlap(data: FindingData, model: str):
     "grows fast near the end.",
 )  # fmt: skip
 def closeness_emerges_late(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the overlap of the top singular directions' tokens with the final
+    checkpoint's (all matrices averaged): reproduced when it first reaches halfway
+    between its first and final value after `late` of the step range.
+    """
     out = []
     for model in data.models("svd_overlap"):
         curve = _overall_overlap(data, model)
@@ -124,6 +138,9 @@ def closeness_emerges_late(data: FindingData, th: Thresholds) -> list[Outcome]:
     "F16-size", "F16", "svd_directions", "Larger models' singular directions are more stable."
 )
 def larger_more_stable(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """The mean overlap with the final checkpoint over training against model size: reproduced
+    when the rank correlation is positive; inconclusive with fewer than two sizes.
+    """
     means = {}
     for model in data.models("svd_overlap"):
         curve = _overall_overlap(data, model)

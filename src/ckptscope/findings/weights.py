@@ -23,6 +23,13 @@ MLP = ("mlp_in", "mlp_gate", "mlp_out")
     "MLP weight norms rise, peak between 20k and 40k steps, then decline (weight decay).",
 )  # fmt: skip
 def mlp_norms_peak(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, every MLP weight matrix's norm trajectory (each block of mlp_in, mlp_gate,
+    mlp_out): it rises when its peak is at least `rise` above the first checkpoint, and
+    declines when the peak comes before the last checkpoint and the last is at least
+    `decline` below it. Reproduced when at least `share` of the matrices rise, peak and
+    decline. The step of the peak is reported, not required to fall in 20k-40k: that
+    range is Pythia's schedule.
+    """
     out = []
     for model in data.models("norm"):
         curves = labelled_curves(data, model, MLP, "weight", "norm")
@@ -41,6 +48,11 @@ def mlp_norms_peak(data: FindingData, th: Thresholds) -> list[Outcome]:
     "The MLP norms' decline after the peak is smaller for larger models.",
 )  # fmt: skip
 def mlp_decline_by_size(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Over the models whose MLP norms rise, peak and decline (F7), the mean relative decline
+    from the peak against model size (parsed from the name: `160m`, `1.4b`, or a width
+    `w128`). Reproduced when the rank correlation is negative; inconclusive with fewer
+    than two such sizes.
+    """
     declines = {}
     for model in data.models("norm"):
         curves = labelled_curves(data, model, MLP, "weight", "norm")
@@ -58,6 +70,11 @@ def mlp_decline_by_size(data: FindingData, th: Thresholds) -> list[Outcome]:
     "Attention norms behave like the MLP's with more spread; late blocks' QKV grows largest.",
 )  # fmt: skip
 def late_qkv_grows_most(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, each block's attention qkv weight norm growth from the first to the last
+    checkpoint (q for architectures with separate projections). Reproduced when the
+    block that grows most is in the last third of the blocks; inconclusive below
+    `min_blocks` blocks.
+    """
     out = []
     for model in data.models("norm"):
         comps = [c for c in ("qkv", "q") if data.curves(model, c, "weight", "norm")][:1]
@@ -86,6 +103,10 @@ def late_qkv_grows_most(data: FindingData, th: Thresholds) -> list[Outcome]:
     "F9", "F9", "weights", "MLP biases rise and level off well above their zero initialisation."
 )
 def mlp_biases_level_off(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the MLP bias norms (mlp_in, mlp_out, each block): each must end at least
+    `rise` above its start and make at most `level_off` of that change in the last
+    quarter of the step range. Reproduced when at least `share` of them do.
+    """
     out = []
     for model in data.models("norm"):
         curves = labelled_curves(data, model, ("mlp_in", "mlp_out"), "bias", "norm")
@@ -119,6 +140,10 @@ def mlp_biases_level_off(data: FindingData, th: Thresholds) -> list[Outcome]:
     "F10", "F10", "weights", "LayerNorm biases rise almost monotonically over training."
 )
 def ln_biases_rise(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the LayerNorm bias norms (ln1, ln2, each block): each must end above its
+    start with at least `monotone` of its step-to-step changes rising. Reproduced when
+    at least `share` of them do.
+    """
     out = []
     for model in data.models("norm"):
         curves = labelled_curves(data, model, ("ln1", "ln2"), "bias", "norm")
@@ -148,6 +173,10 @@ def ln_biases_rise(data: FindingData, th: Thresholds) -> list[Outcome]:
     "LayerNorm biases increase most in block 0 and the early blocks, less in later blocks.",
 )  # fmt: skip
 def ln_biases_early_blocks(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the final ln1 bias norm of each block: reproduced when the two largest are
+    both in the first third of the blocks; inconclusive below `min_blocks` blocks. The
+    evidence lists the largest four.
+    """
     out = []
     for model in data.models("norm"):
         curves = data.curves(model, "ln1", "bias", "norm")
@@ -178,6 +207,10 @@ def ln_biases_early_blocks(data: FindingData, th: Thresholds) -> list[Outcome]:
     "Distance from initialisation tracks the norms; block 0's MLP in moves least.",
 )  # fmt: skip
 def block0_mlp_moves_least(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the MLP in weight's distance from its first checkpoint relative to its
+    initial norm (`rel_dist_init`) at the last checkpoint, per block: reproduced when
+    block 0's is the smallest; inconclusive below `min_blocks` blocks.
+    """
     out = []
     for model in data.models("dist_init"):
         curves = data.curves(model, "mlp_in", "weight", "rel_dist_init")
@@ -202,6 +235,9 @@ def block0_mlp_moves_least(data: FindingData, th: Thresholds) -> list[Outcome]:
 
 @register_finding("F14", "F14", "weights", "The embedding norm rises, then slowly decays.")
 def embedding_rise_decay(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the embedding norm trajectory: reproduced when it rises by `rise`, peaks
+    before the last checkpoint and ends at least `decline` below the peak.
+    """
     out = []
     for model in data.models("norm"):
         curves = labelled_curves(data, model, ("embed",), "weight", "norm")
