@@ -1,0 +1,155 @@
+"""Convert the post's released Pythia weight statistics into ckptscope's scalar rows.
+
+The release (``{size}_{part}_{stat}[_bias]_list.npy``, MIT, by the post's authors) holds,
+per 2023 Pythia size, lists with a row per checkpoint and a column per block. What the
+numbers are, as checked against each other (``reference/data/pythia-2023/README.md``
+gives the figures):
+
+* ``std``, ``mean``, ``max`` lists have 142 rows. Row 0 is the initialisation: the MLP
+  in weights' std there is Pythia's init std ``sqrt(2 / (5 d))`` to 1%. Rows are taken as
+  steps ``1000 * row`` (0 to 141000), Pythia's spacing after step 1000.
+* ``norm`` and ``diff`` lists have 141 rows and are identical wherever both exist. They are
+  **squared distances from the first checkpoint**, not squared norms: a LayerNorm weight
+  (all ones at init, squared norm ``d``) starts at 0.07 in its ``norm`` list. Their rows
+  are taken as steps ``1000 * (row + 1)`` (the distance at step 0 is 0 and not listed).
+
+So the rows written are: ``std``, ``mean``, ``max`` (the authors' max; whether of values
+or of magnitudes is not recorded) and ``norm = sqrt(numel * (std^2 + mean^2))`` where both
+lists exist; ``dist_init = sqrt(list)`` from the norm/diff lists; for parameters that
+start at zero (every bias), ``norm = sqrt(list)`` too where no std/mean reconstruction
+exists; ``rel_dist_init = dist_init / norm at step 0``. Arrays are read with
+``allow_pickle=False`` after their header is checked: object arrays are skipped unread.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SUITE = "pythia-2023"
+STEP_SPACING = 1000
+
+
+@dataclass(frozen=True)
+class Size:
+    """A 2023 Pythia size: today's name, width and depth."""
+
+    name: str
+    d_model: int
+    n_layers: int
+
+
+#: 2023 names -> today's models (Pythia was renamed in 2023 by total, not non-embedding, size)
+SIZES = {
+    "19m": Size("pythia-70m", 512, 6),
+    "125m": Size("pythia-160m", 768, 12),
+    "350m": Size("pythia-410m", 1024, 24),
+    "800m": Size("pythia-1b", 2048, 16),
+    "1.3b": Size("pythia-1.4b", 2048, 24),
+}
+#: release part -> (canonical component, has blocks)
+PARTS = {
+    "mlp_h24h": ("mlp_in", True),
+    "mlp_4h2h": ("mlp_out", True),
+    "attn_qkv": ("qkv", True),
+    "attn_dense": ("attn_out", True),
+    "input_layernorm": ("ln1", True),
+    "post_attention_layernorm": ("ln2", True),
+    "embed": ("embed", False),
+    "lm_head": ("unembed", False),
+    "ln_f": ("ln_final", False),
+}
+STATS = ("norm", "std", "mean", "max", "diff")
+_NAME = re.compile(
+    rf"^({'|'.join(map(re.escape, SIZES))})_({'|'.join(PARTS)})_({'|'.join(STATS)})(_bias)?_list\.npy$"
+)
+
+
+def numel(component: str, param: str, d: int) -> int:
+    """Elements of a Pythia tensor (d_ff = 4 d; qkv stacks three d x d projections)."""
+    out = {"qkv": 3 * d, "mlp_in": 4 * d}.get(component, d)
+    return out if param == "bias" else out * ({"mlp_out": 4 * d}.get(component, d))
+
+
+def read_numeric(path: Path) -> np.ndarray | None:
+    """A numeric ``.npy`` array, or None for an object array (its header is read, not it)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            _, _, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            _, _, dtype = np.lib.format.read_array_header_2_0(f)
+    if dtype.hasobject:
+        return None
+    return np.load(path, allow_pickle=False)
+
+
+def _rows(values: np.ndarray, first_step: int, component: str, blocked: bool, param: str,
+          metric: str, model: str) -> pd.DataFrame:  # fmt: skip
+    values = values.reshape(len(values), -1) if blocked else values.reshape(-1, 1)
+    steps = first_step + STEP_SPACING * np.arange(len(values))
+    n_blocks = values.shape[1]
+    return pd.DataFrame({
+        "suite": SUITE, "model": model,
+        "step": np.repeat(steps, n_blocks).astype(np.int64),
+        "component": component,
+        "block": np.tile(np.arange(n_blocks), len(values)) if blocked else None,
+        "param": param, "metric": metric,
+        "value": values.astype(np.float64).ravel(),
+    })  # fmt: skip
+
+
+def convert(folder: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Every numeric list of the release as scalar rows; and the files skipped, with why."""
+    lists: dict[tuple[str, str, str, str], np.ndarray] = {}
+    skipped = []
+    for path in sorted(Path(folder).glob("*.npy")):
+        m = _NAME.match(path.name)
+        if m is None:
+            skipped.append(f"{path.name}: not a release list name")
+            continue
+        values = read_numeric(path)
+        if values is None:
+            skipped.append(f"{path.name}: object array, not loaded")
+            continue
+        size, part, stat, bias = m.groups()
+        lists[(size, part, stat, "bias" if bias else "weight")] = values
+    frames = []
+    for (size, part, stat, param), values in lists.items():
+        spec, (component, blocked) = SIZES[size], PARTS[part]
+        if stat in ("std", "mean", "max"):
+            frames.append(_rows(values, 0, component, blocked, param, stat, spec.name))
+            continue
+        if stat == "diff" and (size, part, "norm", param) in lists:
+            continue  # identical to the norm list (checked in the tests)
+        dist = np.sqrt(values)
+        frames.append(_rows(dist, STEP_SPACING, component, blocked, param, "dist_init", spec.name))
+        reconstructable = {(size, part, s, param) for s in ("std", "mean")} <= set(lists)
+        if param == "bias" and not reconstructable:  # zero at init: distance is the norm
+            frames.append(_rows(dist, STEP_SPACING, component, blocked, param, "norm", spec.name))
+    for (size, part, stat, param), std in lists.items():
+        mean = lists.get((size, part, "mean", param))
+        if stat != "std" or mean is None or mean.shape != std.shape:
+            continue
+        spec, (component, blocked) = SIZES[size], PARTS[part]
+        norm = np.sqrt(numel(component, param, spec.d_model) * (std**2 + mean**2))
+        frames.append(_rows(norm, 0, component, blocked, param, "norm", spec.name))
+    if not frames:
+        raise ValueError(f"{folder}: no numeric release lists ({'; '.join(skipped) or 'no .npy'})")
+    rows = pd.concat(frames, ignore_index=True)
+    return _with_relative(rows), skipped
+
+
+def _with_relative(rows: pd.DataFrame) -> pd.DataFrame:
+    """Add ``rel_dist_init`` = distance from init / norm at step 0, where both exist."""
+    key = ["model", "component", "block", "param"]
+    init = rows[(rows.metric == "norm") & (rows.step == 0)][[*key, "value"]]
+    dist = rows[rows.metric == "dist_init"]
+    rel = dist.merge(init.rename(columns={"value": "init"}), on=key, how="inner")
+    rel = rel[rel["init"] > 0]
+    rel = rel.assign(metric="rel_dist_init", value=rel["value"] / rel["init"]).drop(columns="init")
+    return pd.concat([rows, rel], ignore_index=True)
