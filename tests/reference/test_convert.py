@@ -76,7 +76,7 @@ def test_object_arrays_are_never_unpickled(tmp_path: Path) -> None:
     np.save(path, arr, allow_pickle=True)
     assert read_numeric(path) is None
     assert not marker.exists()
-    with pytest.raises(ValueError, match="125m_embed_norm_list.npy: object array, not loaded"):
+    with pytest.raises(ValueError, match=r"125m_embed_norm_list\.npy: object array, not loaded"):
         convert(tmp_path)
     assert not marker.exists()
     np.load(path, allow_pickle=True)  # the payload is real: an unsafe load runs it
