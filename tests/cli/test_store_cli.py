@@ -3,8 +3,8 @@
 import numpy as np
 from typer.testing import CliRunner
 
-from ckptscope.analyses.base import Array, Scalar
 from ckptscope.cli.app import app
+from ckptscope.records import Array, Scalar
 from ckptscope.store import Store, TaskKey
 
 

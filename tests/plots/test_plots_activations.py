@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ckptscope.analyses.activations import ResidOutliers
-from ckptscope.analyses.base import Array, Scalar
 from ckptscope.plots.activations import draw_f3, draw_f4, draw_f5, draw_f6
+from ckptscope.records import Array, Scalar
 from ckptscope.report.figures import ReportOptions
 from ckptscope.stats import UNIVERSAL_GRID, histogram
 from ckptscope.store.store import Store, TaskKey

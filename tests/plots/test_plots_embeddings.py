@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ckptscope.analyses.base import Array
 from ckptscope.plots.embeddings import draw_f13, even_pick, final_order
+from ckptscope.records import Array
 from ckptscope.report.figures import ReportOptions
 from ckptscope.store import Store
 from ckptscope.store.store import TaskKey

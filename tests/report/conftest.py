@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ckptscope.analyses.base import Array, Derived, Event, Scalar
 from ckptscope.analyses.distributions import pooled_histograms
+from ckptscope.records import Array, Derived, Event, Scalar
 from ckptscope.store import Store
 from ckptscope.store.store import TaskKey
 

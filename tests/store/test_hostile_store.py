@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ckptscope.analyses.base import Array, Scalar
+from ckptscope.records import Array, Scalar
 from ckptscope.store import Store, TaskKey
 from ckptscope.store.check import MANIFEST, check_store
 from ckptscope.sweep import SweepConfig, run_sweep

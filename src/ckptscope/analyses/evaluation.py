@@ -199,7 +199,9 @@ def gradient_records(
             continue
         m = moments(p.grad)
         total_sq += m.norm**2
-        out += metric_records(comp.component, comp.block, comp.param, m.as_metrics(), prefix="grad_")
+        out += metric_records(
+            comp.component, comp.block, comp.param, m.as_metrics(), prefix="grad_"
+        )
         counts = histogram(p.grad.detach().float().cpu().numpy())
         out.append(Array(comp.component, comp.block, comp.param, "grad_hist", counts, meta=meta))
         if comp.block is not None:

@@ -191,7 +191,9 @@ class Phases(Derivation):
         if frame.empty:
             return out
         frame["block"] = frame["block"].astype("Int64")
-        categorical = frame["metric"].isin([m for m, spec in self.specs.items() if spec.categorical])
+        categorical = frame["metric"].isin(
+            [m for m, spec in self.specs.items() if spec.categorical]
+        )
         frame.loc[categorical, "value"] = label_codes(frame.loc[categorical, "label"])
         # norms: weight matrices only; biases start at 0 and LayerNorm gains at 1, and their
         # early moves are growth from the init, not phases

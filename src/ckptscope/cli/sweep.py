@@ -53,7 +53,7 @@ def sweep(
     Exit codes: 0 every task succeeded; 3 some tasks failed (listed, and stored in the
     failures table); 1 bad usage.
     """
-    from ckptscope.store.objectstore import store_location
+    from ckptscope.store.layout import store_location
     from ckptscope.sweep import SweepConfig
 
     config = SweepConfig(
