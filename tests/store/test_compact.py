@@ -118,10 +118,12 @@ def test_compaction_refuses_while_a_sweep_holds_the_lock_and_vice_versa(tmp_path
     assert (tmp_path / "parts/A").is_dir()  # nothing was merged
     from ckptscope.store.lock import exclusive_lock
 
-    with exclusive_lock(store.backend, "store compaction"):
-        with pytest.raises(StoreBusy, match="locked by a store compaction"):
-            with store.sweep_lock():
-                pass
+    with (
+        exclusive_lock(store.backend, "store compaction"),
+        pytest.raises(StoreBusy, match="locked by a store compaction"),
+        store.sweep_lock(),
+    ):
+        pass
     with store.sweep_lock():  # both released
         pass
 
