@@ -111,7 +111,9 @@ def test_planted_outlier_dimension_and_derivation(folders: list[Path], tmp_path:
                 if isinstance(r, Array) and r.kind == "outlier_dims":
                     assert int(r.values[0, 0]) == OUTLIER_DIM, (r.component, r.block)
     derived = ResidOutliers().derive(store)
-    rows = {(m, s, r.block, r.metric): r.value for m, s, r in derived.scalars}
+    rows = {
+        (d.model, d.step, d.record.block, d.record.metric): d.record.value for d in derived.scalars
+    }
     maxes = store.scalars(component="resid", metric="max_abs").dropna(subset=["block"])
     for block, g in maxes.groupby("block"):
         g = g.sort_values("step")

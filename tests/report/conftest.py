@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ckptscope.analyses.distributions import pooled_histograms
-from ckptscope.records import Array, Derived, Event, Scalar
+from ckptscope.records import Array, Derived, DerivedScalar, Event, Scalar
 from ckptscope.store import Store
 from ckptscope.store.store import TaskKey
 
@@ -114,7 +114,7 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                     TaskKey("suite<&>", model, step, analysis), recs, seconds=0.5, meta=meta
                 )
         ever = [
-            (
+            DerivedScalar(
                 model,
                 step,
                 Scalar("resid", b, "", "max_abs_ever", 5 + 20 * (b + 1) * (1 - abs(b - 0.5))),

@@ -91,3 +91,9 @@ def test_a_store_is_a_picklable_value_for_process_workers(tmp_path):
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         assert pool.submit(_rows_in_worker, store).result() == [1.0, 9.0]
     assert len(store.done()) == 2
+
+
+def test_an_object_store_url_survives_pickling_into_a_worker(tmp_path):
+    store = Store(f"file://{tmp_path}/objects")
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        assert pool.submit(_rows_in_worker, store).result() == [9.0]

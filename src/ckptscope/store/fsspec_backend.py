@@ -55,6 +55,10 @@ class FsspecBackend(Backend):
         self.url = url.rstrip("/")
         self.path = path.rstrip("/")
 
+    def __reduce__(self) -> tuple[type[FsspecBackend], tuple[str]]:
+        # rebuilt from its URL in a worker: the filesystem settings made here come back
+        return (FsspecBackend, (self.url,))
+
     @property
     def location(self) -> str:
         return self.url
