@@ -13,16 +13,12 @@ Backends are plain picklable values: a store travels to sweep workers as it is.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from ckptscope.store.layout import is_url
 
 #: what a folder's file is written from: a table, or a stream of tables (compaction)
 TableData = pa.Table | Iterable[pa.Table]
@@ -119,14 +115,3 @@ class Backend(ABC):
     def display(self, rel: str) -> str:
         """A file's full path or URL, for messages."""
         return f"{self.location.rstrip('/')}/{rel}"
-
-
-def backend_for(root: str | os.PathLike[str]) -> Backend:
-    """The backend of a store location: a URL through fsspec, anything else a folder."""
-    if is_url(root):
-        from ckptscope.store.fsspec_backend import FsspecBackend
-
-        return FsspecBackend(str(root))
-    from ckptscope.store.local import LocalBackend
-
-    return LocalBackend(Path(root))

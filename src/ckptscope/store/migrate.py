@@ -26,8 +26,9 @@ import pyarrow as pa
 from ckptscope import __version__
 from ckptscope.records import BOOKKEEPING_METRICS, Bookkeeping
 from ckptscope.store import layout, schema
-from ckptscope.store.backend import Backend, backend_for
+from ckptscope.store.backend import Backend
 from ckptscope.store.lock import exclusive_lock
+from ckptscope.store.store import backend_for
 from ckptscope.store.tables import bookkeeping_meta
 
 #: the distribution families in the order ckptscope 0.1 coded ``fit_winner``

@@ -30,15 +30,18 @@ import pyarrow as pa
 from ckptscope import __version__
 from ckptscope.records import Derived, Record
 from ckptscope.store import layout
-from ckptscope.store.backend import Backend, backend_for
+from ckptscope.store.backend import Backend
+from ckptscope.store.compact import compact
 from ckptscope.store.errors import StoreSchemaError
+from ckptscope.store.fsspec_backend import FsspecBackend
 from ckptscope.store.layout import TaskKey
+from ckptscope.store.local import LocalBackend
 from ckptscope.store.lock import shared_lock
 from ckptscope.store.reader import TABLES, TableReader
 from ckptscope.store.snapshot import compacted_keys, scan, whole
 from ckptscope.store.tables import events_table, failure_table, scalars_table, task_tables
 
-__all__ = ["TABLES", "Store", "TaskKey", "open_schema"]
+__all__ = ["TABLES", "Store", "TaskKey", "backend_for", "open_schema"]
 
 
 class Store(TableReader):
@@ -149,9 +152,14 @@ class Store(TableReader):
 
     def compact(self, suite: str | None = None) -> dict[str, int]:
         """Merge per-task files into one generation per suite (``compact.py``)."""
-        from ckptscope.store.compact import compact
-
         return compact(self.backend, suite)
+
+
+def backend_for(root: str | os.PathLike[str]) -> Backend:
+    """The backend of a store location: a URL through fsspec, anything else a folder."""
+    if layout.is_url(root):
+        return FsspecBackend(str(root))
+    return LocalBackend(Path(root))
 
 
 def open_schema(backend: Backend, create: bool) -> None:
