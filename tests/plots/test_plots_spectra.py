@@ -52,11 +52,12 @@ def test_f15_static_and_animated(store: Store, tmp_path: Path) -> None:
         "large_mlp_in.png",
         "large_mlp_in_anim.gif",
     }
-    heads = store.arrays(kind="singular_values", component="ov", model="small")
+    # schema v2: the head is a column; a per-head figure selects its rows (head 1's circuit)
+    heads = store.arrays(kind="singular_values", component="ov", model="small", head=1)
     names = written(
-        plot_spectra(heads, tmp_path, components=("ov",), param="head1", animations=False)
+        plot_spectra(heads, tmp_path, components=("ov",), param="circuit", animations=False)
     )
-    assert names == {"small_ov_head1.png"}
+    assert names == {"small_ov_circuit.png"}
 
 
 def test_f16_through_the_catalogue_entry(store: Store, tmp_path: Path) -> None:
