@@ -62,7 +62,7 @@ def sweep_once(suite, executor: Executor, analyses: tuple[str, ...], scratch: Pa
     store = Store(out)
     steps = {m: suite.steps(m) for m in suite.models()}
     tasks, _ = plan_sweep(suite, store, analyses, steps)
-    items = [(suite, str(out), t, SweepOptions()) for t in tasks]
+    items = [(suite, store, t, SweepOptions()) for t in tasks]
     t0 = time.perf_counter()
     outcomes = list(executor.map_unordered(run_checkpoint, items))
     seconds = time.perf_counter() - t0
@@ -140,7 +140,7 @@ def checkpoint_cost(result: BenchResult) -> None:
         def once() -> tuple[float, int]:
             out = Path(tempfile.mkdtemp(dir=tmp))
             t0 = time.perf_counter()
-            outcome = run_checkpoint(suite, str(out), task, SweepOptions())
+            outcome = run_checkpoint(suite, Store(out), task, SweepOptions())
             assert outcome.written == ["weights"], outcome.failed
             return time.perf_counter() - t0, outcome.bytes_read
 

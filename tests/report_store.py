@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ckptscope.analyses.base import Array, Derived, Event, Scalar
 from ckptscope.analyses.distributions import pooled_histograms
+from ckptscope.records import Array, Derived, DerivedScalar, Event, Scalar
 from ckptscope.store import Store
 from ckptscope.store.store import TaskKey
 
@@ -113,7 +113,7 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                     TaskKey("suite<&>", model, step, analysis), recs, seconds=0.5, meta=meta
                 )
         ever = [
-            (
+            DerivedScalar(
                 model,
                 step,
                 Scalar("resid", b, "", "max_abs_ever", 5 + 20 * (b + 1) * (1 - abs(b - 0.5))),
@@ -128,7 +128,7 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                 counts, meta = _hist(rng.normal(0, 1e-3, 3000))
                 grads.append(Array(c, None, "weight", "grad_hist", counts, meta=meta))
             store.write_task(TaskKey("suite<&>", model, step, "gradients"), grads)
-        close = [(model, step, Scalar(c, b, p, m, step / steps[-1]))
+        close = [DerivedScalar(model, step, Scalar(c, b, p, m, step / steps[-1]))
                  for step in steps for m in ("svd_exact", "svd_overlap")
                  for c, b, p in (("mlp_in", 0, "weight"), ("ov", 1, "all"), ("all", None, "all"))]  # fmt: skip
         store.write_derived(f"svd_closeness_{model}", "suite<&>", Derived(scalars=close))

@@ -25,6 +25,7 @@ from ckptscope.analyses.evaluation import batch_for
 from ckptscope.analyses.gradients import Gradients
 from ckptscope.models.hooks import capture_residuals
 from ckptscope.models.tiny import write_tiny_checkpoints
+from ckptscope.records import Bookkeeping
 from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 from ckptscope.stats import histogram
 from ckptscope.store.store import Store, TaskKey
@@ -58,7 +59,9 @@ def _ctx(
 
 def _by_key(records: list) -> dict[tuple, object]:
     return {
-        (r.component, r.block, r.metric if isinstance(r, Scalar) else r.kind): r for r in records
+        (r.component, r.block, r.kind if isinstance(r, Array) else getattr(r, "metric", None)): r
+        for r in records
+        if not isinstance(r, Bookkeeping)  # counts kept in the task's meta
     }
 
 
@@ -94,6 +97,7 @@ def test_records_match_numpy(folders: list[Path]) -> None:
     )
     assert recs[("resid", None, "hist")].values.sum() == pooled.size
     assert ("resid", None, "quantiles") in recs and ("resid", None, "t_nu") in recs
+    assert ("resid", None, "numel") not in recs  # bookkeeping, not a metric
 
 
 def test_planted_outlier_dimension_and_derivation(folders: list[Path], tmp_path: Path) -> None:
@@ -107,7 +111,9 @@ def test_planted_outlier_dimension_and_derivation(folders: list[Path], tmp_path:
                 if isinstance(r, Array) and r.kind == "outlier_dims":
                     assert int(r.values[0, 0]) == OUTLIER_DIM, (r.component, r.block)
     derived = ResidOutliers().derive(store)
-    rows = {(m, s, r.block, r.metric): r.value for m, s, r in derived.scalars}
+    rows = {
+        (d.model, d.step, d.record.block, d.record.metric): d.record.value for d in derived.scalars
+    }
     maxes = store.scalars(component="resid", metric="max_abs").dropna(subset=["block"])
     for block, g in maxes.groupby("block"):
         g = g.sort_values("step")

@@ -11,6 +11,7 @@ import torch
 from ckptscope.analyses.base import Array, CheckpointContext, Scalar, get_analysis
 from ckptscope.analyses.distributions import QQ_FAMILIES, describe_distribution
 from ckptscope.analyses.phases import Phases
+from ckptscope.records import Bookkeeping, Label
 from ckptscope.stats import FAMILIES, QUANTILE_PROBS, UNIVERSAL_GRID, UniversalGrid
 from ckptscope.store import Store, TaskKey
 from fakes import FakeCheckpoint, ToyAdapter
@@ -53,23 +54,18 @@ def test_analysis_writes_every_weight_matrix_and_no_bias_or_norm() -> None:
     for kind in [f"qq_{f}" for f in QQ_FAMILIES] + ["qq_power_law"]:
         assert arrays[("qkv", 1, kind)].values.shape[0] == 2
     metrics = {r.metric: r.value for r in records if isinstance(r, Scalar) and r.block == 0}
-    for name in (
-        "t_nu",
-        "gennorm_beta",
-        "quartic_g",
-        "fit_winner",
-        "fit_power_law_alpha",
-        "n_values",
-        "n_nonfinite",
-        "n_fit",
-        "degenerate",
-    ):
+    for name in ("t_nu", "gennorm_beta", "quartic_g", "fit_power_law_alpha"):
         assert name in metrics
     for family in FAMILIES:
         for q in ("loglik", "aic", "bic", "ks", "loc", "scale"):
             assert f"fit_{family}_{q}" in metrics
-    assert metrics["t_nu"] == metrics["fit_student_t_nu"]
-    assert FAMILIES[int(metrics["fit_winner"])] in FAMILIES
+    # schema v2: each number once, the winner a label, bookkeeping not a metric
+    assert not {"fit_student_t_nu", "fit_gennorm_beta", "fit_quartic_g"} & set(metrics)
+    assert not {"n_values", "n_fit", "degenerate", "n_nonfinite", "fit_winner"} & set(metrics)
+    (winner,) = [r for r in records if isinstance(r, Label) and r.block == 0]
+    assert winner.metric == "fit_winner" and winner.label in FAMILIES
+    books = {r.name for r in records if isinstance(r, Bookkeeping) and r.block == 0}
+    assert books == {"n_values", "n_fit", "degenerate"}
     assert all(np.isfinite(v) for v in metrics.values())
 
 
@@ -152,7 +148,7 @@ def phase_store(tmp_path) -> Store:
                     "qkv", b, "weight", "kurtosis", (2.3 if shifted else 0.05) + rng.normal(0, 0.03)
                 ),
                 Scalar("qkv", b, "weight", "t_nu", 5.0 if shifted else 1e4),
-                Scalar("qkv", b, "weight", "fit_winner", 3.0 if shifted else 0.0),
+                Label("qkv", b, "weight", "fit_winner", "student_t" if shifted else "gaussian"),
                 Scalar("qkv", b, "weight", "norm", 10 + 0.1 * i),  # smooth: no event
             ]
         recs.append(Scalar("embed", None, "weight", "kurtosis", 0.0 + rng.normal(0, 0.02)))
@@ -160,7 +156,9 @@ def phase_store(tmp_path) -> Store:
         # non-matrices are not watched), heavy-tailed families swapping places
         recs.append(Scalar("mlp_in", 0, "bias", "norm", 0.0 if step == 0 else 0.1 * i))
         recs.append(Scalar("ln1", 0, "weight", "norm", 4.0 if i < 5 else 12.0))
-        recs.append(Scalar("mlp_out", 0, "weight", "fit_winner", 1.0 if i < 8 else 3.0))
+        recs.append(
+            Label("mlp_out", 0, "weight", "fit_winner", "logistic" if i < 8 else "student_t")
+        )
         store.write_task(TaskKey("s", "m", step, "weights"), recs)
     return store
 
@@ -178,7 +176,7 @@ def test_phases_reports_one_merged_event_for_a_sudden_shift(phase_store: Store) 
     assert event.metric == "kurtosis"
     assert event.message.startswith("attention qkv block 0 left the Gaussian regime at step 128")
     assert "gaussian -> student_t" in event.message and "Student-t nu" in event.message
-    metrics = {rec.metric for _, _, rec in derived.scalars}
+    metrics = {d.record.metric for d in derived.scalars}
     assert metrics == {"phase_change_kurtosis", "phase_change_t_nu", "phase_change_fit_winner"}
     phase_store.write_derived("phases", "s", derived)
     assert len(phase_store.events()) == 1

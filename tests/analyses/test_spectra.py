@@ -8,6 +8,15 @@ import pytest
 from ckptscope.analyses.base import Array, Scalar, get_analysis
 from linalg.neox_toy import neox_context, neox_tensors
 
+
+def where(r) -> str:
+    """A record's param, or ``head<h>`` for a per-head row: one key per matrix."""
+    if r.head is not None:
+        assert r.param == ("circuit" if r.component in ("ov", "qk") else "weight"), r
+        return f"head{r.head}"
+    return r.param
+
+
 L, D, H = 2, 16, 4
 DH = D // H
 
@@ -15,9 +24,11 @@ DH = D // H
 def run(extra=None):
     tensors = neox_tensors(L, D, H)
     records = list(get_analysis("spectra").run(neox_context(tensors, L, D, H, extra=extra)))
-    arrays = {(r.component, r.block, r.param): r.values for r in records if isinstance(r, Array)}
+    arrays = {(r.component, r.block, where(r)): r.values for r in records if isinstance(r, Array)}
     scalars = {
-        (r.component, r.block, r.param, r.metric): r.value for r in records if isinstance(r, Scalar)
+        (r.component, r.block, where(r), r.metric): r.value
+        for r in records
+        if isinstance(r, Scalar)
     }
     return tensors, arrays, scalars
 
@@ -97,7 +108,7 @@ def test_real_gpt_neox_adapter_agrees_with_the_hand_split(neox_folder_suite) -> 
         cfg = ckpt.config()
         ctx = CheckpointContext(suite.name, ckpt, get_adapter(cfg))
         got = {
-            (r.component, r.block, r.param): r.values
+            (r.component, r.block, where(r)): r.values
             for r in get_analysis("spectra").run(ctx)
             if isinstance(r, Array)
         }

@@ -39,7 +39,7 @@ def tables(tensors, extra=TABLE, tokenizer=None) -> dict:
     out = {}
     for r in get_analysis("svd_directions").run(ctx):
         assert isinstance(r, Array) and r.kind == "svd_tokens"
-        out[(r.component, r.block, r.param)] = r
+        out[(r.component, r.block, r.param if r.head is None else r.head)] = r
     return out
 
 
@@ -74,7 +74,7 @@ def test_ov_tables_match_a_hand_split_of_the_raw_weights() -> None:
             o = dense[:, h * dh : (h + 1) * dh]  # (d, d_head)
             u, _, _ = np.linalg.svd((o @ v).numpy())
             want = token_table(torch.from_numpy(u[:, :3]), unembed, 4)
-            np.testing.assert_array_equal(out[("ov", block, f"head{h}")].values, want)
+            np.testing.assert_array_equal(out[("ov", block, h)].values, want)
 
 
 def test_sign_flips_give_the_same_table() -> None:
@@ -142,7 +142,9 @@ def test_derivation_from_a_store(tmp_path) -> None:
     assert list(per_model.step) == [0, 5, 9]
     assert per_model.block.isna().all() and (per_model.param == "all").all()
     ov_blocks = df[(df.component == "ov") & (df.param == "all") & df.block.notna()]
-    assert set(ov_blocks.block.astype(int)) == {0, 1}
+    assert set(ov_blocks.block.astype(int)) == {0, 1} and ov_blocks["head"].isna().all()
+    per_head = df[(df.component == "ov") & (df.param == "circuit")]
+    assert set(per_head["head"].astype(int)) == set(range(H)) and per_head.block.notna().all()
     assert ((df.value >= 0) & (df.value <= 1)).all()
 
 
@@ -160,7 +162,7 @@ def test_real_gpt_neox_checkpoint(neox_folder_suite) -> None:
             )
         )
     dh = cfg["hidden_size"] // cfg["num_attention_heads"]
-    shapes = {(r.component, r.param): r.values.shape for r in recs}
-    assert shapes[("mlp_in", "weight")] == (min(30, cfg["hidden_size"]), 20)
-    assert shapes[("ov", "head1")] == (dh, 20)  # at most d_head directions: OV has rank d_head
+    shapes = {(r.component, r.param, r.head): r.values.shape for r in recs}
+    assert shapes[("mlp_in", "weight", None)] == (min(30, cfg["hidden_size"]), 20)
+    assert shapes[("ov", "circuit", 1)] == (dh, 20)  # at most d_head directions: OV has rank d_head
     assert all(r.values.min() >= 0 and r.values.max() < cfg["vocab_size"] for r in recs)

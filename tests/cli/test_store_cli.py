@@ -3,8 +3,8 @@
 import numpy as np
 from typer.testing import CliRunner
 
-from ckptscope.analyses.base import Array, Scalar
 from ckptscope.cli.app import app
+from ckptscope.records import Array, Scalar
 from ckptscope.store import Store, TaskKey
 
 
@@ -73,3 +73,19 @@ def test_cli_query_on_a_damaged_store_answers_without_it(tmp_path):
     res = runner.invoke(app, ["query", sql, "--store", str(store.root), "--csv"])
     assert res.exit_code == 0, res.output
     assert res.output.split()[-2:] == ["n", "2"]
+
+
+def test_store_compact_merges_and_refuses_while_a_sweep_writes(tmp_path):
+    store = _fill(tmp_path / "store")
+    runner = CliRunner()
+    before = store.scalars()
+    with store.sweep_lock():
+        res = runner.invoke(app, ["store", "compact", str(store.root)])
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+    assert "locked by a sweep" in res.output
+    res = runner.invoke(app, ["store", "compact", str(store.root)])
+    assert res.exit_code == 0, res.output
+    assert "suite s: 3 task folders merged" in res.output
+    assert store.scalars().equals(before)
+    res = runner.invoke(app, ["store", "check", str(store.root)])
+    assert res.exit_code == 0 and "0 damaged" in res.output, res.output

@@ -55,10 +55,9 @@ def _frame(store: Path, table: str = "scalars") -> pd.DataFrame:
 
 
 def _items(suite, store: Path, **extra):
-    tasks, _ = plan_sweep(
-        suite, Store(store), ANALYSES, {m: suite.steps(m) for m in suite.models()}
-    )
-    return [(suite, str(store), t, SweepOptions(extra=extra)) for t in tasks]
+    opened = Store(store)  # travels to the workers as a value
+    tasks, _ = plan_sweep(suite, opened, ANALYSES, {m: suite.steps(m) for m in suite.models()})
+    return [(suite, opened, t, SweepOptions(extra=extra)) for t in tasks]
 
 
 def _attempt(options: SweepOptions, task) -> int:
@@ -69,17 +68,17 @@ def _attempt(options: SweepOptions, task) -> int:
     return marker.stat().st_size
 
 
-def crash_first_attempt(suite, store_root, task, options):
+def crash_first_attempt(suite, store, task, options):
     """The first attempt writes one analysis, then its worker dies (SIGKILL or exit)."""
     if (task.model, task.step) in options.extra["crash"] and _attempt(options, task) == 1:
-        run_checkpoint(suite, store_root, replace(task, analyses=task.analyses[:1]), options)
+        run_checkpoint(suite, store, replace(task, analyses=task.analyses[:1]), options)
         if task.model == "a":
             os.kill(os.getpid(), signal.SIGKILL)
         os._exit(1)
-    return run_checkpoint(suite, store_root, task, options)
+    return run_checkpoint(suite, store, task, options)
 
 
-def fail_some(suite, store_root, task, options):
+def fail_some(suite, store, task, options):
     """One task's worker dies on every attempt; another raises (not retried)."""
     if (task.model, task.step) == ("a", 2):
         _attempt(options, task)
@@ -87,7 +86,7 @@ def fail_some(suite, store_root, task, options):
     if (task.model, task.step) == ("b", 1):
         _attempt(options, task)
         raise RuntimeError("boom in the worker")
-    return run_checkpoint(suite, store_root, task, options)
+    return run_checkpoint(suite, store, task, options)
 
 
 @pytest.mark.parametrize("url", [False, True], ids=["folder", "fsspec-url"])

@@ -13,6 +13,15 @@ from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 from hostile.corpus import QKV
 from sources.builders import neox_state, write_checkpoint
 
+
+def where(r) -> str:
+    """A record's param, or ``head<h>`` for a per-head row: one key per matrix."""
+    if r.head is not None:
+        assert r.param == ("circuit" if r.component in ("ov", "qk") else "weight"), r
+        return f"head{r.head}"
+    return r.param
+
+
 MLP_IN = "gpt_neox.layers.1.mlp.dense_h_to_4h.weight"
 ATTN_OUT = "gpt_neox.layers.1.attention.dense.weight"
 
@@ -22,9 +31,11 @@ def _run(folder, analysis: str) -> tuple[dict, dict]:
     with FolderCheckpoint("m", 0, folder) as ckpt:
         ctx = CheckpointContext("s", ckpt, get_adapter(ckpt.config()))
         records = list(get_analysis(analysis).run(ctx))
-    arrays = {(r.component, r.block, r.param): r.values for r in records if isinstance(r, Array)}
+    arrays = {(r.component, r.block, where(r)): r.values for r in records if isinstance(r, Array)}
     scalars = {
-        (r.component, r.block, r.param, r.metric): r.value for r in records if isinstance(r, Scalar)
+        (r.component, r.block, where(r), r.metric): r.value
+        for r in records
+        if isinstance(r, Scalar)
     }
     return arrays, scalars
 

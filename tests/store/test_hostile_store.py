@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ckptscope.analyses.base import Array, Scalar
 from ckptscope.engine import SweepConfig, run_sweep
+from ckptscope.records import Array, Scalar
 from ckptscope.store import Store, TaskKey
 from ckptscope.store.check import MANIFEST, check_store
 from fakes import FakeSuite

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ckptscope.analyses.base import Array, Scalar
 from ckptscope.cli.app import app
+from ckptscope.records import Array, Scalar
 from ckptscope.store import Store, TaskKey
 
 COUNTS = "select (select count(*) from scalars) s, (select count(*) from arrays) a, " + (

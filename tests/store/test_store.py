@@ -5,9 +5,11 @@ import uuid
 import numpy as np
 import pytest
 
-from ckptscope.analyses.base import Array, Derived, Event, Scalar
+from ckptscope.records import Array, Derived, DerivedScalar, Event, Scalar
 from ckptscope.store import Store, TaskKey
-from ckptscope.store.objectstore import ObjectStore
+from ckptscope.store.fsspec_backend import FsspecBackend
+from ckptscope.store.layout import task_dir
+from ckptscope.store.local import LocalBackend
 
 
 @pytest.fixture(params=["path", "file-url", "memory-url"])
@@ -58,11 +60,13 @@ def test_derived_output_is_replaced_per_suite(root):
     store = Store(root)
     for suite, value in (("A", 1.0), ("B", 2.0)):
         rows = Derived(
-            scalars=[("m", 3, Scalar("c", 0, "weight", "x", value))],
+            scalars=[DerivedScalar("m", 3, Scalar("c", 0, "weight", "x", value))],
             events=[Event("m", 3, "k", f"{suite} event")],
         )
         store.write_derived("d", suite, rows)
-    store.write_derived("d", "A", Derived(scalars=[("m", 4, Scalar("c", 0, "weight", "x", 9.0))]))
+    store.write_derived(
+        "d", "A", Derived(scalars=[DerivedScalar("m", 4, Scalar("c", 0, "weight", "x", 9.0))])
+    )
     got = store.scalars(metric="x").set_index("suite")
     assert got.loc["A", "value"] == 9.0 and got.loc["A", "step"] == 4
     assert got.loc["B", "value"] == 2.0
@@ -102,15 +106,19 @@ def test_empty_store_tables_have_their_columns(root):
         "component",
         "block",
         "param",
+        "head",
         "metric",
         "value",
+        "label",
     ]
 
 
 def test_urls_open_an_object_store_and_paths_a_folder_store(tmp_path):
-    assert type(Store(tmp_path)) is Store
+    local = Store(tmp_path)
+    assert type(local) is Store and isinstance(local.backend, LocalBackend)
     url = Store(f"file://{tmp_path}/o")
-    assert isinstance(url, ObjectStore) and url.location == f"file://{tmp_path}/o"
+    assert type(url) is Store and isinstance(url.backend, FsspecBackend)
+    assert url.location == f"file://{tmp_path}/o"
     with pytest.raises(ValueError, match="cannot open store nosuch://x"):
         Store("nosuch://x")
 
@@ -119,9 +127,9 @@ def test_object_store_ignores_and_replaces_a_dead_attempts_leftovers():
     store = Store(f"memory://ckptscope-test-{uuid.uuid4().hex}")
     key = TaskKey("s", "m", 1, "weights")
     # an attempt that died after its scalars, before its commit (tasks.parquet)
-    folder = f"{store.path}/parts/{key.relpath().as_posix()}"
-    store._put(f"{folder}/scalars.parquet", _scalars(key, 99.0))
-    store._put(f"{folder}/arrays.parquet", _arrays(key))
+    folder = task_dir(key)
+    store.backend.put_table(f"{folder}/scalars.parquet", _scalars(key, 99.0))
+    store.backend.put_table(f"{folder}/arrays.parquet", _arrays(key))
     assert not store.has(key) and store.done() == set() and store.scalars().empty
     assert store.write_task(key, [Scalar("embed", None, "weight", "norm", 1.0)])
     assert not store.write_task(key, [Scalar("embed", None, "weight", "norm", 1.0)])  # a retry
@@ -130,12 +138,12 @@ def test_object_store_ignores_and_replaces_a_dead_attempts_leftovers():
 
 
 def _scalars(key, value):
-    from ckptscope.store.store import scalars_table
+    from ckptscope.store.tables import scalars_table
 
     return scalars_table(key, [Scalar("embed", None, "weight", "norm", value)])
 
 
 def _arrays(key):
-    from ckptscope.store.store import arrays_table
+    from ckptscope.store.tables import arrays_table
 
     return arrays_table(key, [Array("embed", None, "weight", "h", np.ones(2))])

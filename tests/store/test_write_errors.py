@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from ckptscope.analyses.base import Derived, Scalar
 from ckptscope.cli.app import app
 from ckptscope.engine import EXIT_SOME_FAILED, SweepConfig, run_sweep
+from ckptscope.records import Derived, DerivedScalar, Scalar
 from ckptscope.store import Store, StoreError, TaskKey
 from fakes import FakeSuite
 
@@ -59,7 +59,7 @@ def test_failure_and_derived_writes_raise_store_error(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="No space left on device"):
         store.record_failure(KEY, "boom")
     with pytest.raises(StoreError, match="No space left on device"):
-        store.write_derived("d", "s", Derived(scalars=[("m", 0, ROW[0])]))
+        store.write_derived("d", "s", Derived(scalars=[DerivedScalar("m", 0, ROW[0])]))
     assert list((tmp_path / ".tmp").iterdir()) == []
     assert not [p for p in (tmp_path / "failures").rglob("*") if p.is_file()]
     assert not list((tmp_path / "derived").rglob("*.parquet"))

@@ -39,8 +39,10 @@ from ckptscope.analyses.base import (
     CheckpointContext,
     Derivation,
     Derived,
+    DerivedScalar,
     Record,
     Scalar,
+    StoreReader,
     int_option,
     register_analysis,
     register_derivation,
@@ -75,7 +77,7 @@ class ResidOutliers(Derivation):
 
     name = "resid_outliers"
 
-    def derive(self, store) -> Derived:
+    def derive(self, store: StoreReader) -> Derived:
         derived = Derived()
         maxes = store.scalars(component="resid", metric="max_abs")
         for (model, block), g in maxes.dropna(subset=["block"]).groupby(["model", "block"]):
@@ -83,13 +85,8 @@ class ResidOutliers(Derivation):
             for step, running in zip(
                 g["step"], np.maximum.accumulate(g["value"].to_numpy()), strict=True
             ):
-                derived.scalars.append(
-                    (
-                        model,
-                        int(step),
-                        Scalar("resid", int(block), "", "max_abs_ever", float(running)),
-                    )
-                )
+                rec = Scalar("resid", int(block), "", "max_abs_ever", float(running))
+                derived.scalars.append(DerivedScalar(model, int(step), rec))
         dims = store.arrays(component="resid", kind="outlier_dims")
         for (model, block), g in _by_block(dims):
             g = g.sort_values("step")
@@ -98,9 +95,8 @@ class ResidOutliers(Derivation):
                 top = {int(d) for d in np.asarray(values)[0]}
                 if prev is not None:
                     jac = len(top & prev) / len(top | prev)
-                    derived.scalars.append(
-                        (model, int(step), Scalar("resid", int(block), "", "outlier_jaccard", jac))
-                    )
+                    rec = Scalar("resid", int(block), "", "outlier_jaccard", jac)
+                    derived.scalars.append(DerivedScalar(model, int(step), rec))
                 prev = top
         return derived
 

@@ -13,50 +13,52 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 import torch
 
 from ckptscope.adapters.base import Adapter, Component
 from ckptscope.errors import CheckpointError
 from ckptscope.models.cache import WorkerCache
+from ckptscope.records import (
+    Array,
+    Bookkeeping,
+    Derived,
+    DerivedScalar,
+    Event,
+    Label,
+    Record,
+    Scalar,
+    StoreReader,
+    metric_records,
+)
 from ckptscope.sources.base import Checkpoint
 
-
-@dataclass(frozen=True)
-class Scalar:
-    """One number: a row of the tidy ``scalars`` table."""
-
-    component: str
-    block: int | None
-    param: str
-    metric: str
-    value: float
-
-
-@dataclass(frozen=True)
-class Array:
-    """One array (histogram, spectrum, quantiles, matrix, token table): a row of ``arrays``.
-
-    ``values`` is stored flattened with its ``shape``; ``labels`` carries strings (tokens).
-    """
-
-    component: str
-    block: int | None
-    param: str
-    kind: str
-    values: np.ndarray
-    labels: tuple[str, ...] | None = None
-    meta: str | None = None  # small JSON string: bin scheme, sampling, units
+# The records live in ``ckptscope/records.py`` (below both analyses and store); they are
+# re-exported here for the analyses that import them from this module.
+__all__ = [
+    "Analysis",
+    "AnalysisSkipped",
+    "Array",
+    "Bookkeeping",
+    "CheckpointContext",
+    "Derivation",
+    "Derived",
+    "DerivedScalar",
+    "Event",
+    "Label",
+    "Record",
+    "Scalar",
+    "StoreReader",
+    "SweepOptions",
+    "metric_records",
+]
 
 
-Record = Scalar | Array
 T = TypeVar("T")
 
 
-def scalars_for(comp: Component, metrics: dict[str, float]) -> Iterator[Scalar]:
-    """Scalar records for several metrics of one component."""
-    for metric, value in metrics.items():
-        yield Scalar(comp.component, comp.block, comp.param, metric, float(value))
+def scalars_for(comp: Component, metrics: dict[str, float]) -> Iterator[Scalar | Bookkeeping]:
+    """Records for several metrics of one component (bookkeeping names as Bookkeeping)."""
+    yield from metric_records(comp.component, comp.block, comp.param, metrics)
 
 
 @dataclass(frozen=True)
@@ -270,28 +272,6 @@ def get_analysis(name: str) -> Analysis:
         ) from None
 
 
-@dataclass(frozen=True)
-class Event:
-    """Something found across steps: a phase change, a duplicate checkpoint, a warning."""
-
-    model: str
-    step: int | None
-    kind: str  # e.g. "phase_change", "duplicate_checkpoint"
-    message: str
-    component: str | None = None
-    block: int | None = None
-    param: str | None = None
-    metric: str | None = None
-
-
-@dataclass
-class Derived:
-    """What a derivation writes: per-step scalar rows and events."""
-
-    scalars: list[tuple[str, int, Scalar]] = field(default_factory=list)  # (model, step, rec)
-    events: list[Event] = field(default_factory=list)
-
-
 class Derivation(ABC):
     """A computation over the whole store after a sweep (trajectories, closeness to final).
 
@@ -302,7 +282,7 @@ class Derivation(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def derive(self, store: Any) -> Derived:
+    def derive(self, store: StoreReader) -> Derived:
         """Derived rows and events from the store's current contents."""
 
 

@@ -11,11 +11,15 @@ Records written per tensor (``component, block, param``):
   ``qq_logistic`` and ``qq_power_law`` (each ``(2, K)``: standard-family quantiles, then
   standardised sample quantiles, at the probabilities the sample resolves, so ``K`` may
   be below 199; see :mod:`ckptscope.stats.qq`);
-* scalars ``n_values``, ``n_nonfinite``, ``n_fit``, ``degenerate`` (0/1), and unless
-  degenerate ``fit_<family>_<param>``, ``fit_<family>_{loglik,aic,bic,ks}`` for each of
-  :data:`~ckptscope.stats.FAMILIES`, ``fit_winner`` (index into FAMILIES, lowest BIC),
-  the aliases ``t_nu``, ``gennorm_beta``, ``quartic_g``, and
-  ``fit_power_law_{alpha,alpha_se,xmin,n_tail,ks,loglik}`` when a tail was found.
+* scalars ``n_nonfinite`` (only when some values are NaN/Inf), and unless degenerate
+  ``fit_<family>_<param>``, ``fit_<family>_{loglik,aic,bic,ks}`` for each of
+  :data:`~ckptscope.stats.FAMILIES`, with the shape parameters under their short names
+  only: ``t_nu`` (not ``fit_student_t_nu``), ``gennorm_beta``, ``quartic_g``; and
+  ``fit_power_law_{alpha,alpha_se,xmin,n_tail,ks,loglik}`` when a tail was found;
+* the label ``fit_winner`` (:class:`~ckptscope.records.Label`: the family name of lowest
+  BIC, in the ``label`` column of ``scalars``);
+* bookkeeping ``n_values``, ``n_fit``, ``degenerate`` (0/1) in the task's meta
+  (``meta["bookkeeping"]``, see ``store/schema.py``), not in ``scalars``.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from ckptscope.analyses.base import (
     Analysis,
     Array,
     CheckpointContext,
+    Label,
     Record,
-    Scalar,
     int_option,
+    metric_records,
     register_analysis,
 )
 from ckptscope.stats import (
+    FAMILIES,
     MAX_FIT_SAMPLES,
     QUANTILE_PROBS,
     UNIVERSAL_GRID,
@@ -55,6 +61,8 @@ from ckptscope.stats.histogram import MAX_QUANTILE_SAMPLES
 
 log = logging.getLogger(__name__)
 
+#: Fit parameters stored under a short name only (no ``fit_student_t_nu`` beside ``t_nu``).
+_SHORT_NAMES = frozenset({("student_t", "nu"), ("gennorm", "beta"), ("quartic", "g")})
 #: Families the QQ arrays compare against (besides the power-law tail).
 QQ_FAMILIES: tuple[str, ...] = ("gaussian", "logistic")
 
@@ -84,17 +92,18 @@ class DistributionSummary:
         """Scalar metrics by name (see the module docstring)."""
         out: dict[str, float] = {
             "n_values": self.n_values,
-            "n_nonfinite": self.n_nonfinite,
             "n_fit": self.fits.n_fit,
             "degenerate": float(self.degenerate),
         }
+        if self.n_nonfinite:
+            out["n_nonfinite"] = self.n_nonfinite
         for fit in self.fits.fits:
             for name, value in fit.params.items():
-                out[f"fit_{fit.family}_{name}"] = value
+                if (fit.family, name) not in _SHORT_NAMES:
+                    out[f"fit_{fit.family}_{name}"] = value
             for name in ("loglik", "aic", "bic", "ks"):
                 out[f"fit_{fit.family}_{name}"] = getattr(fit, name)
         if self.fits.fits:
-            out["fit_winner"] = float(self.fits.winner_index)
             out["t_nu"] = self.fits.get("student_t").params["nu"]
             out["gennorm_beta"] = self.fits.get("gennorm").params["beta"]
             out["quartic_g"] = self.fits.get("quartic").params["g"]
@@ -114,10 +123,10 @@ class DistributionSummary:
 
     def records(self, component: str, block: int | None, param: str) -> list[Record]:
         """Scalar and Array records for one tensor, ready for the store."""
-        recs: list[Record] = [
-            Scalar(component, block, param, metric, float(value))
-            for metric, value in self.metrics().items()
-        ]
+        recs: list[Record] = [*metric_records(component, block, param, self.metrics())]
+        if self.fits.winner_index is not None:
+            winner = FAMILIES[self.fits.winner_index]
+            recs.append(Label(component, block, param, "fit_winner", winner))
         recs.append(Array(component, block, param, "hist", self.counts, meta=self.grid.to_json()))
         sampling = {"seed": self.seed, "max_samples": self.max_samples, "n_fit": self.fits.n_fit}
         if self.quantiles is not None:

@@ -25,15 +25,17 @@ from ckptscope.analyses.base import (
     AnalysisSkipped,
     Array,
     CheckpointContext,
+    Label,
     Record,
     Scalar,
     int_option,
+    metric_records,
 )
 from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batch
 from ckptscope.models.forward import forward_backward
 from ckptscope.models.resid_stats import ResidualStats
 from ckptscope.models.swap import parse_dtype
-from ckptscope.stats import UNIVERSAL_GRID, fit_all, histogram, quantiles
+from ckptscope.stats import FAMILIES, UNIVERSAL_GRID, fit_all, histogram, quantiles
 from ckptscope.stats.moments import moments
 
 log = logging.getLogger(__name__)
@@ -128,13 +130,13 @@ def residual_records(
     for index in sorted(stats, key=lambda i: -1 if i is None else i):
         s = stats[index]
         comp, block = ("resid_embed", None) if index is None else ("resid", index)
-        out += [Scalar(comp, block, "", m, v) for m, v in s.metrics().items()]
+        out += metric_records(comp, block, "", s.metrics())
         out.append(Array(comp, block, "", "hist", s.hist.compute(), meta=meta))
         out.append(Array(comp, block, "", "outlier_dims", s.outlier_dims(k), meta=_OUTLIER_META))
         if index is not None:
             pooled.combine(s)
     if pooled.n:
-        out += [Scalar("resid", None, "", m, v) for m, v in pooled.metrics().items()]
+        out += metric_records("resid", None, "", pooled.metrics())
         out.append(Array("resid", None, "", "hist", pooled.hist.compute(), meta=meta))
         sample = pooled.sample()
         out.append(Array("resid", None, "", "quantiles", quantiles(sample, seed=seed), meta=meta))
@@ -153,18 +155,21 @@ def fit_scalars(
     sample: np.ndarray,
     seed: int,
     max_samples: int = FIT_SAMPLES,
-) -> list[Scalar]:
-    """Distribution fits of a sample as scalars: BIC per family, Student-t nu, power-law alpha."""
+) -> list[Scalar | Label]:
+    """Distribution fits of a sample: BIC per family, Student-t nu, power-law alpha, the winner."""
     report = fit_all(sample, seed=seed, max_samples=max_samples)
-    out = [Scalar(component, block, param, f"fit_{f.family}_bic", f.bic) for f in report.fits]
+    out: list[Scalar] = [
+        Scalar(component, block, param, f"fit_{f.family}_bic", f.bic) for f in report.fits
+    ]
     for f in report.fits:
         if f.family == "student_t" and "nu" in f.params:
             out.append(Scalar(component, block, param, "t_nu", f.params["nu"]))
-    if report.winner_index is not None:
-        out.append(Scalar(component, block, param, "fit_winner", float(report.winner_index)))
     if report.power_law is not None:
         out.append(Scalar(component, block, param, "power_law_alpha", report.power_law.alpha))
-    return [s for s in out if math.isfinite(s.value)]
+    found: list[Scalar | Label] = [s for s in out if math.isfinite(s.value)]
+    if report.winner_index is not None:
+        found.append(Label(component, block, param, "fit_winner", FAMILIES[report.winner_index]))
+    return found
 
 
 def check_eval_options(extra: Mapping[str, Any]) -> None:
@@ -194,10 +199,9 @@ def gradient_records(
             continue
         m = moments(p.grad)
         total_sq += m.norm**2
-        out += [
-            Scalar(comp.component, comp.block, comp.param, f"grad_{k}", v)
-            for k, v in m.as_metrics().items()
-        ]
+        out += metric_records(
+            comp.component, comp.block, comp.param, m.as_metrics(), prefix="grad_"
+        )
         counts = histogram(p.grad.detach().float().cpu().numpy())
         out.append(Array(comp.component, comp.block, comp.param, "grad_hist", counts, meta=meta))
         if comp.block is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +30,7 @@ from ckptscope.analyses.base import (
     Derived,
     Event,
     Record,
+    StoreReader,
     register_analysis,
     register_derivation,
 )
@@ -74,7 +74,7 @@ class DuplicateCheckpoints(Derivation):
 
     name = "duplicate_checkpoints"
 
-    def derive(self, store: Any) -> Derived:
+    def derive(self, store: StoreReader) -> Derived:
         df = store.query(
             "SELECT suite, model, step, component, block, param, labels FROM arrays "
             f"WHERE kind = '{KIND}'"

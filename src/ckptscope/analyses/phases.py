@@ -3,7 +3,8 @@
 For every tensor (model, component, block, param) it reads the trajectories of the
 metrics in :data:`~ckptscope.stats.changepoint.DEFAULT_SPECS` (``kurtosis`` and ``norm``
 from the weights analysis; ``t_nu``, ``gennorm_beta`` and ``fit_winner`` from
-"distributions" and from any analysis that calls ``describe_distribution``), finds
+"distributions" and from any analysis that calls ``describe_distribution``; ``fit_winner``
+is a label, the family name in the ``label`` column, compared as a category), finds
 substantial changes with :func:`~ckptscope.stats.changepoint.detect_changes` (PELT on
 the checkpoint sequence, BIC-like penalty, per-metric thresholds), merges changes of one
 tensor that fall on the same or adjacent checkpoints, and emits one ``phase_change``
@@ -25,7 +26,15 @@ import numpy as np
 import pandas as pd
 
 from ckptscope.adapters.base import MATRIX_COMPONENTS
-from ckptscope.analyses.base import Derivation, Derived, Event, Scalar, register_derivation
+from ckptscope.analyses.base import (
+    Derivation,
+    Derived,
+    DerivedScalar,
+    Event,
+    Scalar,
+    StoreReader,
+    register_derivation,
+)
 from ckptscope.stats.changepoint import DEFAULT_SPECS, Change, MetricSpec, detect_changes
 from ckptscope.stats.fits import FAMILIES
 
@@ -65,10 +74,17 @@ def _where(component: str, block: Any, param: str) -> str:
     return label if param in ("weight", "", None) else f"{label} {param}"
 
 
+def label_codes(labels: pd.Series) -> np.ndarray:
+    """Codes of a categorical metric's labels for change detection: a family's index in
+    :data:`~ckptscope.stats.fits.FAMILIES` (0 is ``gaussian``), -1 for any other label."""
+    index = {name: i for i, name in enumerate(FAMILIES)}
+    return np.array([index.get(str(label), -1) for label in labels], dtype=np.float64)
+
+
 def _fmt(metric: str, value: float) -> str:
     if metric == "fit_winner":
         i = int(value)
-        return FAMILIES[i] if 0 <= i < len(FAMILIES) else str(i)
+        return FAMILIES[i] if 0 <= i < len(FAMILIES) else "another family"
     return f"{value:.3g}"
 
 
@@ -104,7 +120,7 @@ def tensor_events(
     param: str,
     series: dict[str, tuple[np.ndarray, np.ndarray]],
     specs: dict[str, MetricSpec],
-) -> tuple[list[Event], list[tuple[str, int, Scalar]]]:
+) -> tuple[list[Event], list[DerivedScalar]]:
     """Events and derived scalars for one tensor's trajectories ``{metric: (steps, values)}``."""
     all_steps = np.unique(np.concatenate([s for s, _ in series.values()]))
     found = []
@@ -148,13 +164,8 @@ def tensor_events(
             )
         )
         for f in group:
-            scalars.append(
-                (
-                    model,
-                    f.change.step,
-                    Scalar(component, block, param, f"phase_change_{f.metric}", f.change.jump),
-                )
-            )
+            rec = Scalar(component, block, param, f"phase_change_{f.metric}", f.change.jump)
+            scalars.append(DerivedScalar(model, f.change.step, rec))
     return events, scalars
 
 
@@ -167,17 +178,23 @@ class Phases(Derivation):
     def __init__(self, specs: dict[str, MetricSpec] | None = None) -> None:
         self.specs = dict(specs or DEFAULT_SPECS)
 
-    def derive(self, store: Any) -> Derived:
+    def derive(self, store: StoreReader) -> Derived:
         names = ", ".join("'" + m.replace("'", "''") + "'" for m in self.specs)
+        # whole tensors only (head IS NULL); a categorical metric's result is its label
         frame = store.query(
-            "select model, step, component, block, param, metric, avg(value) as value "
-            f"from scalars where metric in ({names}) "
+            "select model, step, component, block, param, metric, avg(value) as value, "
+            "min(label) as label "
+            f"from scalars where metric in ({names}) and head is null "
             "group by model, step, component, block, param, metric"
         )
         out = Derived()
         if frame.empty:
             return out
         frame["block"] = frame["block"].astype("Int64")
+        categorical = frame["metric"].isin(
+            [m for m, spec in self.specs.items() if spec.categorical]
+        )
+        frame.loc[categorical, "value"] = label_codes(frame.loc[categorical, "label"])
         # norms: weight matrices only; biases start at 0 and LayerNorm gains at 1, and their
         # early moves are growth from the init, not phases
         is_norm = frame["metric"] == "norm"

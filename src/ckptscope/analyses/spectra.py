@@ -8,10 +8,15 @@ component                 block       param         matrix
 embed, unembed            None        ``weight``    ``[vocab, d_model]``, never skipped for size
 qkv, q, k, v, attn_out,   0..L-1      ``weight``    the canonical weight as stored
 mlp_in, mlp_gate, mlp_out
-q, k, v                   0..L-1      ``head{h}``   head ``h``'s ``[d_head, d_model]`` slice
-ov                        0..L-1      ``head{h}``   ``W_O[:, h] @ W_V[h]`` ``[d_model, d_model]``
-qk                        0..L-1      ``head{h}``   ``W_Q[h]ᵀ @ W_K[h]`` ``[d_model, d_model]``
+q, k, v                   0..L-1      ``weight``    head ``h``'s ``[d_head, d_model]`` slice (head h)
+ov                        0..L-1      ``circuit``   ``W_O[:, h] @ W_V[h]`` ``[d_model, d_model]`` (head h)
+qk                        0..L-1      ``circuit``   ``W_Q[h]ᵀ @ W_K[h]`` ``[d_model, d_model]`` (head h)
 ========================  ==========  ============  ==============================================
+
+Per-head rows carry the head in the ``head`` column (NULL for a whole tensor), so a head
+slice is ``param='weight' AND head=h`` and the whole stored matrix ``param='weight' AND head
+IS NULL``. The OV and QK circuits are products of two weights, not a stored tensor: their
+``param`` is ``circuit``.
 
 The per-head slices come from ``Adapter.heads`` (the architecture's QKV layout; with
 grouped-query attention the heads of one K/V group repeat its K and V spectra). The OV and
@@ -96,6 +101,7 @@ def _records(
     shape: tuple[int, int] | None = None,
     element_std: float | None = None,
     device: str | None = None,
+    head: int | None = None,
 ) -> Iterator[Record]:
     yield Array(
         where.component,
@@ -104,9 +110,10 @@ def _records(
         KIND,
         s,
         meta=json.dumps({**meta, "shape": list(shape) if shape else None}, sort_keys=True),
+        head=head,
     )
     for metric, value in spectral_metrics(s, shape, element_std, device).items():
-        yield Scalar(where.component, where.block, where.param, metric, float(value))
+        yield Scalar(where.component, where.block, where.param, metric, float(value), head)
 
 
 def _element_std(mats: torch.Tensor) -> list[float]:
@@ -114,16 +121,19 @@ def _element_std(mats: torch.Tensor) -> list[float]:
     return mats.reshape(mats.shape[0], -1).to(torch.float64).std(dim=1).tolist()
 
 
-def skipped_nonfinite(ctx: CheckpointContext, where: Component, count: int) -> Scalar:
+def skipped_nonfinite(
+    ctx: CheckpointContext, where: Component, count: int, head: int | None = None
+) -> Scalar:
     """The record of a matrix left out for holding NaN/Inf: its ``n_nonfinite`` count."""
     log.warning(
-        "%s step %s: %s holds %d NaN/Inf values; skipped",
+        "%s step %s: %s%s holds %d NaN/Inf values; skipped",
         ctx.model,
         ctx.step,
         where.label(),
+        "" if head is None else f" head {head}",
         count,
     )
-    return Scalar(where.component, where.block, where.param, NONFINITE, float(count))
+    return Scalar(where.component, where.block, where.param, NONFINITE, float(count), head)
 
 
 def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Record]:
@@ -194,22 +204,26 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
     def flat(t: torch.Tensor) -> torch.Tensor:
         return t.reshape(n_layers * n_heads, *t.shape[2:])  # (L·H, rows, cols)
 
-    def where(name: str, i: int) -> Component:
-        return Component(name, i // n_heads, f"head{i % n_heads}")
+    def where(name: str, i: int) -> tuple[Component, int]:
+        """Matrix ``i`` of the flattened (L·H) stack: its component and head."""
+        param = "circuit" if name in ("ov", "qk") else "weight"
+        return Component(name, i // n_heads, param), i % n_heads
 
     meta = {"method": method, "device": ctx.options.device}
     for name, w in (("q", heads.q), ("k", heads.k), ("v", heads.v)):
         mats = flat(w).to(ctx.options.device)
         counts = nonfinite_counts(mats)
         for i in counts.nonzero().flatten().tolist():
-            yield skipped_nonfinite(ctx, where(name, i), int(counts[i]))
+            comp, head = where(name, i)
+            yield skipped_nonfinite(ctx, comp, int(counts[i]), head)
         keep = (counts == 0).nonzero().flatten().tolist()
         if not keep:
             continue
         mats = mats[keep]
         svals = singular_values_batched(mats, method, ctx.options.device).numpy()
         for i, s, std in zip(keep, svals, _element_std(mats), strict=True):
-            yield from _records(where(name, i), s, meta, (d_head, d_model), std, ctx.options.device)
+            comp, head = where(name, i)
+            yield from _records(comp, s, meta, (d_head, d_model), std, ctx.options.device, head)
     # OV = W_O[:, h] @ W_V[h] and QK = W_Q[h]ᵀ @ W_K[h]: (d_model, d_model) of rank <= d_head
     circuits = {
         "ov": (flat(heads.o), flat(heads.v)),
@@ -219,13 +233,15 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
     for name, (left, right) in circuits.items():
         counts = nonfinite_counts(left) + nonfinite_counts(right)
         for i in counts.nonzero().flatten().tolist():
-            yield skipped_nonfinite(ctx, where(name, i), int(counts[i]))
+            comp, head = where(name, i)
+            yield skipped_nonfinite(ctx, comp, int(counts[i]), head)
         keep = (counts == 0).nonzero().flatten().tolist()
         if not keep:
             continue
         svals = product_singular_values(left[keep], right[keep], ctx.options.device).numpy()
         for i, s in zip(keep, svals, strict=True):
-            yield from _records(where(name, i), s, meta, device=ctx.options.device)
+            comp, head = where(name, i)
+            yield from _records(comp, s, meta, device=ctx.options.device, head=head)
 
 
 @register_analysis

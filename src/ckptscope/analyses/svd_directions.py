@@ -9,17 +9,19 @@ component              block        param      direction, read through
 =====================  ===========  =========  =========================================
 mlp_in, mlp_gate       0..L-1       weight     right singular vectors (residual input), embedding
 mlp_out                0..L-1       weight     left singular vectors (residual output), unembedding
-ov                     0..L-1       head{h}    left singular vectors of ``W_O[:, h] W_V[h]``, unembedding
+ov                     0..L-1       circuit    left singular vectors of ``W_O[:, h] W_V[h]``, unembedding
 =====================  ===========  =========  =========================================
+
+OV rows are per head: the head is in the ``head`` column (NULL for the MLP rows).
 
 Signs: each direction is flipped so its largest-|score| token scores positive, then ranked
 by score (:func:`ckptscope.linalg.token_table`). Models with tied embeddings read everything
 through ``embed``.
 
-The ``svd_closeness`` derivation compares each step's table with the final (largest-step)
-table of the same (model, component, block, param) and writes scalars ``svd_exact`` (fraction
+The ``svd_closeness`` derivation (``analyses/svd_closeness.py``) compares each step's table with the final (largest-step)
+table of the same (model, component, block, param, head) and writes scalars ``svd_exact`` (fraction
 of cells equal at the same (direction, rank)) and ``svd_overlap`` (mean over directions of
-``|A_i ∩ F_i| / k``; directions matched by index). Averages use ``param="all"``:
+``|A_i ∩ F_i| / k``; directions matched by index). Averages use ``param="all"``, head NULL:
 (component ``ov``, block b) over heads; (component, block None) over a component's tables;
 (``all``, None) over every table of the model: the per-size curve.
 """
@@ -34,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from ckptscope.adapters.base import Component
@@ -42,22 +43,20 @@ from ckptscope.analyses.base import (
     Analysis,
     Array,
     CheckpointContext,
-    Derivation,
-    Derived,
-    Event,
     Record,
     Scalar,
     int_option,
     options_from_extra,
     register_analysis,
-    register_derivation,
 )
 from ckptscope.analyses.spectra import skipped_nonfinite, stacked_heads
+from ckptscope.analyses.svd_closeness import KIND, SvdCloseness, closeness_frame
+
+# the closeness derivation is re-exported: it reads what this analysis writes
+__all__ = ["KIND", "SvdCloseness", "SvdDirections", "closeness_frame", "direction_tables"]
 from ckptscope.linalg import (
-    exact_match,
     nonfinite_counts,
     product_left_vectors,
-    set_overlap,
     token_table,
     top_left_vectors,
     top_right_vectors,
@@ -65,7 +64,6 @@ from ckptscope.linalg import (
 
 log = logging.getLogger(__name__)
 
-KIND = "svd_tokens"
 # (component, which singular vectors, read through)
 MLP_READS = (
     ("mlp_in", "right", "embed"),
@@ -109,7 +107,13 @@ class _Decoder:
         return tuple(self.tok.decode([int(i)]) for i in ids.ravel())
 
 
-def _table(where: Component, ids: np.ndarray, decoder: _Decoder, meta: dict[str, Any]) -> Array:
+def _table(
+    where: Component,
+    ids: np.ndarray,
+    decoder: _Decoder,
+    meta: dict[str, Any],
+    head: int | None = None,
+) -> Array:
     return Array(
         where.component,
         where.block,
@@ -118,6 +122,7 @@ def _table(where: Component, ids: np.ndarray, decoder: _Decoder, meta: dict[str,
         ids.astype(np.float64),
         labels=decoder.labels(ids),
         meta=json.dumps(meta, sort_keys=True),
+        head=head,
     )
 
 
@@ -130,11 +135,18 @@ def _token_matrix(ctx: CheckpointContext, name: str) -> tuple[str, torch.Tensor]
 
 
 def _finite(
-    ctx: CheckpointContext, wheres: list[Component], mats: torch.Tensor
+    ctx: CheckpointContext,
+    wheres: list[Component],
+    mats: torch.Tensor,
+    heads: list[int] | None = None,
 ) -> tuple[list[int], list[Scalar]]:
     """Indices of the matrices free of NaN/Inf, and an ``n_nonfinite`` record for each other."""
     counts = nonfinite_counts(mats).tolist()
-    skipped = [skipped_nonfinite(ctx, wheres[i], c) for i, c in enumerate(counts) if c]
+    skipped = [
+        skipped_nonfinite(ctx, wheres[i], c, None if heads is None else heads[i])
+        for i, c in enumerate(counts)
+        if c
+    ]
     return [i for i, c in enumerate(counts) if not c], skipped
 
 
@@ -189,10 +201,10 @@ def direction_tables(ctx: CheckpointContext, opts: SvdDirectionsOptions) -> Iter
     n = min(opts.top_n, d_head)
     meta = {"vectors": "left", "read_through": tokens[0], "sign": "max_abs_positive"}
     for block in range(n_layers):
-        wheres = [Component("ov", block, f"head{h}") for h in range(n_heads)]
+        wheres = [Component("ov", block, "circuit")] * n_heads
         # a head is skipped if either factor holds NaN/Inf
         both = torch.cat([heads.o[block].flatten(1), heads.v[block].flatten(1)], dim=1)
-        keep, skipped = _finite(ctx, wheres, both)
+        keep, skipped = _finite(ctx, wheres, both, list(range(n_heads)))
         yield from skipped
         if not keep:
             continue
@@ -200,7 +212,7 @@ def direction_tables(ctx: CheckpointContext, opts: SvdDirectionsOptions) -> Iter
         vecs, _ = product_left_vectors(heads.o[block][keep], heads.v[block][keep])
         ids = token_table(vecs[..., :n], tokens[1], opts.top_k)  # (H, n, k)
         for h, table in zip(keep, ids, strict=True):
-            yield _table(wheres[h], table, decoder, meta)
+            yield _table(wheres[h], table, decoder, meta, head=h)
 
 
 @register_analysis
@@ -216,94 +228,3 @@ class SvdDirections(Analysis):
 
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
         yield from direction_tables(ctx, SvdDirectionsOptions.from_extra(ctx.options.extra))
-
-
-def closeness_frame(tables: pd.DataFrame, finals: dict[str, int] | None = None) -> pd.DataFrame:
-    """Closeness rows from token tables.
-
-    ``tables`` has columns model, step, component, block, param, values (``(n, k)`` arrays);
-    the result has model, step, component, block, param, metric, value, including the
-    ``param="all"`` averages described in the module docstring. ``finals`` names each
-    model's final checkpoint; a model whose final step has no table is left out (without
-    ``finals``, the last stored step stands for the final one).
-    """
-    rows: list[tuple[Any, ...]] = []
-    keys = ["model", "component", "block", "param"]
-    for (model, comp, block, param), grp in tables.groupby(keys, dropna=False, sort=True):
-        grp = grp.sort_values("step")
-        final_step = (finals or {}).get(model)
-        if final_step is not None and int(grp["step"].iloc[-1]) != final_step:
-            continue
-        final = np.asarray(grp["values"].iloc[-1])
-        n = min(min(np.shape(v)[0] for v in grp["values"]), final.shape[0])
-        stack = np.stack([np.asarray(v)[:n] for v in grp["values"]])  # (steps, n, k)
-        block = None if pd.isna(block) else int(block)
-        for metric, vals in (
-            ("svd_exact", exact_match(stack, final[:n])),
-            ("svd_overlap", set_overlap(stack, final[:n])),
-        ):
-            rows += [
-                (model, int(s), comp, block, param, metric, float(v))
-                for s, v in zip(grp["step"], vals, strict=True)
-            ]
-    per = pd.DataFrame(
-        rows, columns=["model", "step", "component", "block", "param", "metric", "value"]
-    )
-    if per.empty:
-        return per
-    avgs = [per]
-    heads = per[per["param"].str.startswith("head")]
-    if len(heads):
-        by_block = heads.groupby(["model", "step", "component", "block", "metric"], as_index=False)
-        avgs.append(by_block["value"].mean().assign(param="all"))
-    by_comp = per.groupby(["model", "step", "component", "metric"], as_index=False)["value"].mean()
-    avgs.append(by_comp.assign(block=None, param="all"))
-    by_model = per.groupby(["model", "step", "metric"], as_index=False)["value"].mean()
-    avgs.append(by_model.assign(component="all", block=None, param="all"))
-    return pd.concat(avgs, ignore_index=True)[per.columns]
-
-
-@register_derivation
-class SvdCloseness(Derivation):
-    """Closeness of each step's SVD token tables to the final checkpoint's (F16)."""
-
-    name = "svd_closeness"
-
-    def derive(self, store: Any) -> Derived:
-        tables = store.query(
-            'SELECT model, step, component, block, param, shape, "values" FROM arrays '
-            f"WHERE kind = '{KIND}'"
-        )
-        if tables.empty:
-            return Derived()
-        tables["values"] = [
-            np.asarray(v, dtype=np.float64).reshape([int(s) for s in shape]).astype(np.int64)
-            for v, shape in zip(tables["values"], tables["shape"], strict=True)
-        ]
-        metas = store.query(
-            "SELECT model, max(CAST(json_extract(meta, '$.final_step') AS BIGINT)) AS final "
-            "FROM tasks WHERE analysis = 'svd_directions' GROUP BY model"
-        )
-        finals = {
-            m: None if pd.isna(f) else int(f) for m, f in zip(metas.model, metas.final, strict=True)
-        }
-        frame = closeness_frame(tables, finals)
-        out = Derived()
-        last = tables.groupby("model")["step"].max()
-        for model, final in finals.items():
-            if final is not None and model in last and int(last[model]) != final:
-                out.events.append(
-                    Event(
-                        model,
-                        final,
-                        "missing_final",
-                        f"{model}: SVD closeness needs the final checkpoint (step {final}); "
-                        "sweep it with --analyses svd_directions",
-                    )
-                )
-        for r in frame.itertuples(index=False):
-            block = None if r.block is None or pd.isna(r.block) else int(r.block)
-            out.scalars.append(
-                (r.model, int(r.step), Scalar(r.component, block, r.param, r.metric, r.value))
-            )
-        return out

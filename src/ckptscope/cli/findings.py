@@ -24,7 +24,7 @@ def findings(
     from ckptscope.findings import findings as run
     from ckptscope.findings.render import as_json, as_markdown, as_text
     from ckptscope.store import Store
-    from ckptscope.store.objectstore import store_location
+    from ckptscope.store.layout import store_location
 
     if format not in FORMATS:
         raise UsageError(f"--format {format!r}; formats: {', '.join(FORMATS)}")

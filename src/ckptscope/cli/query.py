@@ -21,7 +21,7 @@ def query(
     import pandas as pd
 
     from ckptscope.store import Store
-    from ckptscope.store.objectstore import store_location
+    from ckptscope.store.layout import store_location
 
     df = Store(store_location(store), create=False).query(sql)
     if csv:

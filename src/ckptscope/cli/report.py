@@ -33,7 +33,7 @@ def report(
     from ckptscope.progress import ProgressBar
     from ckptscope.report import ReportOptions, build_report
     from ckptscope.store import Store
-    from ckptscope.store.objectstore import is_url, store_location
+    from ckptscope.store.layout import is_url, store_location
 
     opts = ReportOptions(
         log_steps=log_steps,

@@ -1,4 +1,4 @@
-"""``ckptscope store check``: verify every file of a store; ``--repair`` quarantines damage."""
+"""``ckptscope store check|compact|migrate``: verify, compact and migrate a results store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import typer
 
 from ckptscope.cli._common import user_errors
 
-store_app = typer.Typer(help="Verify and repair a results store.", no_args_is_help=True)
+store_app = typer.Typer(
+    help="Verify, repair, compact and migrate a results store.", no_args_is_help=True
+)
 
 #: exit code of ``store check`` when damaged files were found (0: clean, 1: bad usage)
 EXIT_DAMAGED = 3
@@ -35,7 +37,7 @@ def check(
     """
     from ckptscope.store import Store
     from ckptscope.store.check import check_store
-    from ckptscope.store.objectstore import is_url
+    from ckptscope.store.layout import is_url
 
     if is_url(store):
         raise ValueError(f"store check works on local folders only, not {store}")
@@ -51,6 +53,43 @@ def check(
         )
     typer.echo(summary)
     raise typer.Exit(code=EXIT_DAMAGED if report.damaged else 0)
+
+
+@store_app.command("compact")
+@user_errors
+def compact(
+    store: Annotated[str, typer.Argument(help="Store folder or fsspec URL.")],
+    suite: Annotated[
+        str | None, typer.Option("--suite", help="Compact this suite only (default: all).")
+    ] = None,
+) -> None:
+    """Merge each suite's per-task files into a few Parquet files (store/compact.py).
+
+    Safe at any moment: a crash leaves the old files or the new ones visible, never both.
+    Refused (exit 1, one line) while a sweep writes into STORE.
+    """
+    from ckptscope.store import Store, store_location
+
+    opened = Store(store_location(store), create=False)
+    merged = opened.compact(suite)
+    for name, n in sorted(merged.items()):
+        typer.echo(f"suite {name}: {n} task folders merged")
+    typer.echo(f"store {opened.location}: compacted {len(merged)} suite(s)")
+
+
+@store_app.command("migrate")
+@user_errors
+def migrate(
+    store: Annotated[str, typer.Argument(help="Store folder or fsspec URL.")],
+) -> None:
+    """Rewrite a store written by ckptscope 0.1 (schema 1) to schema 2 (store/migrate.py).
+
+    Run while no sweep writes; a migration that stops midway is finished by running it again.
+    """
+    from ckptscope.store.migrate import migrate_store
+
+    n = migrate_store(store)
+    typer.echo(f"store {store}: migrated to schema 2 ({n} folders rewritten)")
 
 
 def register(app: typer.Typer) -> None:

@@ -57,7 +57,7 @@ def sweep(
     failures table); 1 bad usage.
     """
     from ckptscope.engine import SweepConfig
-    from ckptscope.store.objectstore import store_location
+    from ckptscope.store.layout import store_location
 
     config = SweepConfig(
         suite=suite,

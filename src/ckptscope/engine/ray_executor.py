@@ -3,10 +3,11 @@
 Ray is optional (``pip install 'ckptscope[ray]'``); importing this module registers the
 ``ray`` executor either way, and choosing it without Ray installed is a :class:`UsageError`.
 
-Each item of the plan, ``(suite, store_root, CheckpointTask, SweepOptions)``, becomes one
+Each item of the plan, ``(suite, store, CheckpointTask, SweepOptions)``, becomes one
 Ray task running ``run_checkpoint``: the checkpoint is opened once on a worker and every
-pending analysis runs on it. The store root must be a path every node sees (NFS, Lustre,
-a POSIX shared file system); see docs/capacity.md for object stores.
+pending analysis runs on it. The store travels as a value; its location must be one every
+node sees (NFS, Lustre, a POSIX shared file system, or an object-store URL; see
+docs/capacity.md).
 
 Retries: Ray re-runs a task whose worker process or node died (``max_retries``). An
 exception raised by the task itself is not retried (``retry_exceptions=False``): it would
@@ -30,7 +31,6 @@ from ckptscope.engine.plan import CheckpointTask
 from ckptscope.engine.runner import TaskOutcome, _one_line
 from ckptscope.errors import UsageError
 from ckptscope.store import Store
-from ckptscope.store.objectstore import is_url
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ def _import_ray() -> Any:
     return ray
 
 
-def _checkpoint_item(item: tuple[Any, ...]) -> tuple[Any, str, CheckpointTask, SweepOptions] | None:
+def _checkpoint_item(
+    item: tuple[Any, ...],
+) -> tuple[Any, Store, CheckpointTask, SweepOptions] | None:
     """``item`` unpacked when it has ``run_checkpoint``'s arguments, else None."""
     if len(item) == 4 and isinstance(item[2], CheckpointTask) and isinstance(item[3], SweepOptions):
         return item  # type: ignore[return-value]
@@ -71,13 +73,12 @@ def lost_task_outcome(item: tuple[Any, ...], error: BaseException, retries: int)
     escaped the task (``RayTaskError``, not retried). Analyses an attempt stored before
     dying stay stored and count as ``already``.
     """
-    _, store_root, task, _ = item
+    _, store, task, _ = item
     if isinstance(error, _import_ray().exceptions.RayTaskError):
         cause = getattr(error, "cause", None) or error  # the task's own exception
         msg = f"{task.label()}: raised on a Ray worker: {_one_line(cause)}"
     else:
         msg = f"{task.label()}: lost on Ray after {1 + retries} attempt(s): {_one_line(error)}"
-    store = Store(store_root)
     outcome = TaskOutcome(task)
     for key in task.task_keys():
         if store.has(key):
@@ -216,8 +217,9 @@ class RayExecutor(Executor):
         for item in items:
             args = list(item)
             if _checkpoint_item(item) is not None:
-                if not is_url(args[1]):  # workers run in another folder or node
-                    args[1] = os.path.abspath(args[1])
+                if id(args[1]) not in shared:  # workers run in another folder or node
+                    shared[id(args[1])] = ray.put(args[1].absolute())
+                args[1] = shared[id(args[1])]
                 if id(args[0]) not in shared:
                     _check_suite(args[0])
                     shared[id(args[0])] = ray.put(args[0])

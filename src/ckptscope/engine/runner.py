@@ -1,7 +1,8 @@
 """Running one checkpoint task: open it once, run each pending analysis, write atomically.
 
 This function is what every executor ships to its workers, so it takes only picklable
-arguments and reopens the store by path.
+arguments: the :class:`~ckptscope.store.Store` travels as a value (it holds its location
+and backend, no open connection).
 """
 
 from __future__ import annotations
@@ -57,10 +58,9 @@ def _one_line(err: BaseException) -> str:
 
 
 def run_checkpoint(
-    suite: Suite, store_root: str, task: CheckpointTask, options: SweepOptions
+    suite: Suite, store: Store, task: CheckpointTask, options: SweepOptions
 ) -> TaskOutcome:
     """Open ``task``'s checkpoint once and run every pending analysis on it."""
-    store = Store(store_root)
     outcome = TaskOutcome(task)
     start = time.perf_counter()
     if task.next_step is not None:

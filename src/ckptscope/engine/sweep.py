@@ -52,7 +52,7 @@ class SweepConfig:
     """
 
     suite: str
-    out: Path | str  # a folder, or an fsspec URL (store/objectstore.py)
+    out: Path | str  # a folder, or an fsspec URL (store/fsspec_backend.py)
     models: tuple[str, ...] | None = None
     steps: str | None = None
     analyses: tuple[str, ...] | None = None
@@ -166,6 +166,20 @@ def run_sweep(
         store = Store(config.out)
     except OSError as err:
         raise UsageError(f"cannot create store at {config.out}: {err.strerror}") from None
+    # held while the sweep writes: a compaction of this store refuses meanwhile (and a
+    # sweep refuses, one line, while one runs)
+    with store.sweep_lock():
+        return _run_locked(config, store, analyses, start, progress, suite)
+
+
+def _run_locked(
+    config: SweepConfig,
+    store: Store,
+    analyses: tuple[str, ...],
+    start: float,
+    progress: Callable[[Progress], None] | None,
+    suite: Suite | None,
+) -> SweepResult:
     suite = suite if suite is not None else _open_suite(config)
     steps_by_model = _steps_by_model(suite, config)
     suite.preflight(steps_by_model)
@@ -183,13 +197,15 @@ def run_sweep(
     extra = {**config.extra, **extra_data(config)}
     options = SweepOptions(device=config.device, seed=config.seed, extra=extra)
     executor = make_executor(config.executor, workers=config.workers, address=config.address)
-    items = [(suite, str(store.root), task, options) for task in tasks]
+    items = [(suite, store, task, options) for task in tasks]
     try:
         for i, outcome in enumerate(executor.map_unordered(run_checkpoint, items), start=1):
             _collect(result, outcome)
             if progress is not None:
                 t = outcome.task
                 progress(Progress(i, len(tasks), t.model, t.step, time.perf_counter() - start))
+        for name, err in run_derivations(store, suite.name).items():
+            result.failed[f"derive:{name}"] = err
     except StoreError as err:  # the store cannot be written (disk full, read-only): stop
         result.failed["store"] = str(err)  # one line; exit code 3
     finally:
@@ -197,12 +213,6 @@ def run_sweep(
         close = getattr(suite, "close", None)
         if callable(close):
             close()
-    if "store" not in result.failed:
-        try:
-            for name, err in run_derivations(store, suite.name).items():
-                result.failed[f"derive:{name}"] = err
-        except StoreError as err:
-            result.failed["store"] = str(err)
     result.seconds = time.perf_counter() - start
     return result
 

@@ -19,7 +19,7 @@ def _models(q: Query) -> dict[str, Any]:
 
 def scalars(store: Store, q: Query, keys: Sequence[Key]) -> pd.DataFrame:
     """Scalar rows of the chosen models for exactly these (component, param, metric) keys."""
-    df = store.scalars(metric=sorted({m for _, _, m in keys}),
+    df = store.scalars(metric=sorted({m for _, _, m in keys}), head=None,
                        component=sorted({c for c, _, _ in keys}), **_models(q))  # fmt: skip
     wanted = pd.MultiIndex.from_tuples(list(keys))
     return df[pd.MultiIndex.from_frame(df[["component", "param", "metric"]]).isin(wanted)]

@@ -46,7 +46,7 @@ ESD_METRICS = ("alpha", "mp_outliers")
 
 
 def _rows(store, q: Query) -> pd.DataFrame:
-    return thinned_arrays(store, q, "spectra", kind="singular_values", param="weight",
+    return thinned_arrays(store, q, "spectra", kind="singular_values", param="weight", head=None,
                           component=list(SPECTRA_COMPONENTS))  # fmt: skip
 
 

@@ -132,7 +132,8 @@ def provenance_html(data: PageData, static_paths: Sequence[Path], out_path: Path
             ckptscope=("ckptscope", lambda v: ", ".join(sorted(set(v))))).reset_index()  # fmt: skip
         runs["seconds"] = runs["seconds"].round(1)
         parts.append("<h3>Analyses run</h3>" + table_html(runs, runs.columns, ""))
-        metas = t[t.meta.fillna("{}") != "{}"].groupby(["analysis", "meta"]).size()
+        t = t.assign(meta=[_shown_meta(m) for m in t.meta])  # bookkeeping differs per task
+        metas = t[t.meta != "{}"].groupby(["analysis", "meta"]).size()
         metas = metas.reset_index(name="tasks").head(40)
         parts.append("<h3>Task options and data batches</h3>"
                      + table_html(metas, ["analysis", "tasks", "meta"], "No task metadata.", pre=["meta"]))  # fmt: skip
@@ -148,6 +149,17 @@ def provenance_html(data: PageData, static_paths: Sequence[Path], out_path: Path
                  f"{esc(Path(p).name)}</a></li>" for p in static_paths]  # fmt: skip
         parts.append(f"<h3>Static figures (files beside this report)</h3><ul>{''.join(links)}</ul>")
     return "".join(parts)
+
+
+def _shown_meta(meta: str | None) -> str:
+    """A task's meta without its per-tensor bookkeeping (sample sizes, element counts)."""
+    try:
+        doc = json.loads(meta or "{}")
+    except ValueError:
+        return str(meta)
+    if isinstance(doc, dict):
+        doc.pop("bookkeeping", None)
+    return json.dumps(doc, sort_keys=True)
 
 
 # -- the page -------------------------------------------------------------------------

@@ -35,6 +35,8 @@ class MetricSpec:
     threshold: float = 1.0  # minimal |after - before| on the transformed scale
     lower: float | None = None  # clip before transforming (e.g. nu at 100: "Gaussian")
     upper: float | None = None
+    #: values are category codes (a stored label, coded by the caller): a change is a new
+    #: stable run, not a jump
     categorical: bool = False
     label: str | None = None  # how messages name the metric
 
@@ -63,6 +65,7 @@ DEFAULT_SPECS: dict[str, MetricSpec] = {
     ),
     "gennorm_beta": MetricSpec("gennorm_beta", "log", float(np.log(1.3)), label="gen. normal beta"),
     "norm": MetricSpec("norm", "log", float(np.log(1.5)), label="norm"),
+    # a label in the store (the family name); the phases derivation codes it by family
     "fit_winner": MetricSpec("fit_winner", categorical=True, label="best family"),
 }
 

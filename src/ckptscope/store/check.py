@@ -1,7 +1,7 @@
 """Damage detection, verification and repair of a local store's files.
 
-Every committed folder (a task's ``parts/.../<analysis>/``, a derivation's
-``derived/<name>/<suite>/``) holds ``manifest.json``: the size and sha256 of each Parquet
+Every committed folder (a task's ``parts/.../<analysis>/``, a compacted generation's
+``compacted/<suite>/gen-<G>/``, a derivation's ``derived/<name>/<suite>/``) holds ``manifest.json``: the size and sha256 of each Parquet
 file, written before the folder is renamed into place. Reading checks each file cheaply:
 its size against the manifest and the Parquet magic bytes and footer length at both ends.
 Folders of stores written before manifests existed get the footer check only.
@@ -187,6 +187,9 @@ def check_store(root: Path, repair: bool = False) -> CheckReport:
     report = CheckReport()
     units: list[tuple[Path, dict[Path, str]]] = []
     for folder in sorted((root / "parts").glob("*/*/*/*")):
+        if folder.is_dir():
+            units.append((folder, folder_problems(folder, ("tasks.parquet",), deep=True)))
+    for folder in sorted((root / "compacted").glob("*/gen-*")):
         if folder.is_dir():
             units.append((folder, folder_problems(folder, ("tasks.parquet",), deep=True)))
     for folder in sorted((root / "derived").glob("*/*")):

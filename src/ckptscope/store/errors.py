@@ -31,3 +31,11 @@ def write_errors(location: str, what: str) -> Iterator[None]:
         if err.errno not in WRITE_ERRNOS:
             raise
         raise StoreError(f"store {location}: {os.strerror(err.errno)} ({what})") from None
+
+
+class StoreSchemaError(StoreError):
+    """The store's schema is not the one this ckptscope reads (``layout.SCHEMA_VERSION``)."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's lock (a sweep, or a compaction or migration)."""

@@ -1,13 +1,12 @@
 """Reading a store: its tables as DuckDB views over the undamaged Parquet files.
 
-:class:`StoreReader` is the read half of :class:`~ckptscope.store.store.Store`; it needs
-``root``, ``suite`` and ``location`` from it. Connections are locked down (``guard.py``);
-damaged files are left out with one warning each (``check.py``).
+:class:`TableReader` is the read half of :class:`~ckptscope.store.store.Store`; it needs
+``backend`` and ``suite`` from it. Which files are read is decided by ``snapshot.py``
+(compacted generations, task folders, damage); connections are locked down (``guard.py``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -15,71 +14,25 @@ import numpy as np
 import pandas as pd
 
 from ckptscope.store import schema
-from ckptscope.store.check import folder_problems, footer_problem, warn_once
+from ckptscope.store.backend import Backend
 from ckptscope.store.guard import CONNECT_CONFIG, check_select, lock_down
+from ckptscope.store.snapshot import Snapshot, scan, table_files
 
 TABLES = ("scalars", "arrays", "events", "failures", "tasks")
 
 
-class StoreReader:
-    """The store's tables, read through DuckDB; mixed into ``Store``."""
+class TableReader:
+    """The store's tables, read through DuckDB; the read half of ``Store``.
 
-    root: Any
+    Implements the :class:`~ckptscope.records.StoreReader` protocol derivations read.
+    """
+
+    backend: Backend
     suite: str | None
-    #: whether the views read local files by path (False: registered Arrow datasets)
-    _reads_local_files = True
 
     @property
     def location(self) -> str:
-        raise NotImplementedError
-
-    # -- reading --------------------------------------------------------------------
-    def _files(self, table: str) -> list[str]:
-        """The undamaged files of ``table``; a damaged task or derivation is left out whole."""
-        if table in ("scalars", "arrays", "tasks"):
-            files = [
-                str(folder / f"{table}.parquet")
-                for folder in self._whole_folders("parts/*/*/*/*", ("tasks.parquet",))
-                if (folder / f"{table}.parquet").exists()
-            ]
-            if table == "scalars":
-                files += self._derived_files("scalars")
-            return files
-        if table == "events":
-            return self._derived_files("events")
-        if table == "failures":
-            found = []
-            for path in sorted((self.root / "failures").glob("*/*/*/*.parquet")):
-                reason = footer_problem(path)
-                if reason is None:
-                    found.append(str(path))
-                else:
-                    warn_once(path, reason)
-            return found
-        raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-
-    def _derived_files(self, table: str) -> list[str]:
-        return [
-            str(folder / f"{table}.parquet")
-            for folder in self._whole_folders("derived/*/*", ())
-            if (folder / f"{table}.parquet").exists()
-        ]
-
-    def _whole_folders(self, pattern: str, required: tuple[str, ...]) -> list[Path]:
-        """Committed folders matching ``pattern`` whose files pass the cheap check."""
-        cache = getattr(self, "_scan", None)
-        if cache is not None and pattern in cache:
-            return cache[pattern]
-        whole = []
-        for folder in sorted(p for p in self.root.glob(pattern) if p.is_dir()):
-            problems = folder_problems(folder, required)
-            for path, reason in problems.items():
-                warn_once(path, reason)
-            if not problems:
-                whole.append(folder)
-        if cache is not None:
-            cache[pattern] = whole
-        return whole
+        return self.backend.location
 
     def connect(self, writable: bool = False) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with a view per table of this store.
@@ -89,39 +42,29 @@ class StoreReader:
         ``writable=True`` opts out and gives an unrestricted connection (any file, ``COPY``,
         ``ATTACH``): only for SQL you trust, best over your own copy of the store.
         """
-        self._scan: dict[str, list[Path]] | None = {}
-        try:
-            con = duckdb.connect(config=dict(CONNECT_CONFIG))
-            allowed = self._create_views(con)
-        finally:
-            self._scan = None
+        con = duckdb.connect(config=dict(CONNECT_CONFIG))
+        allowed = self._create_views(con, scan(self.backend))
         if not writable:
             lock_down(con, allowed)
         return con
 
-    def _create_views(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+    def _create_views(self, con: duckdb.DuckDBPyConnection, snap: Snapshot) -> list[str]:
         """Create a view per table; returns the local files the views read."""
         allowed: list[str] = []
         for table in TABLES:
-            files = self._files(table)
+            files = table_files(self.backend, snap, table)
             if files:
                 where = ""
                 if self.suite is not None:
                     where = " WHERE suite = '" + self.suite.replace("'", "''") + "'"
-                source = self._register(con, table, files)
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM {source}{where}")
-                if self._reads_local_files:
-                    allowed += files
+                source = self.backend.source(con, table, files)
+                columns = ", ".join(f'"{c}"' for c in schema.SCHEMAS[table].names)
+                con.execute(f"CREATE VIEW {table} AS SELECT {columns} FROM {source}{where}")
+                allowed += self.backend.allowed_paths(files)
             else:
-                empty = getattr(schema, table.upper()).empty_table()
-                con.register(f"_{table}_empty", empty)
+                con.register(f"_{table}_empty", schema.SCHEMAS[table].empty_table())
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM _{table}_empty")
         return allowed
-
-    def _register(self, con: duckdb.DuckDBPyConnection, table: str, files: list[str]) -> str:
-        """The SQL source that reads ``files`` (local Parquet, read by DuckDB directly)."""
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        return f"read_parquet([{listing}], union_by_name=true)"
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run one SELECT over the store's tables (scalars, arrays, events, failures, tasks).
@@ -147,7 +90,7 @@ class StoreReader:
         """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``)."""
         if name not in TABLES:
             raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
-        columns = getattr(schema, name.upper()).names
+        columns = schema.SCHEMAS[name].names
         unknown = [c for c in where if c not in columns]
         if unknown:
             raise ValueError(
@@ -171,7 +114,8 @@ class StoreReader:
             df = con.execute(sql, params).df()
         finally:
             con.close()
-        order = [c for c in ("suite", "model", "step", "component", "block", "param") if c in df]
+        keys = ("suite", "model", "step", "component", "block", "param", "head")
+        order = [c for c in keys if c in df]
         return df.sort_values(order, kind="stable").reset_index(drop=True) if order else df
 
     def scalars(self, **where: Any) -> pd.DataFrame:

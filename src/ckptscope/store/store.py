@@ -1,147 +1,100 @@
 """The results store: Parquet parts written atomically per task, queried through DuckDB.
 
-Layout under the store root::
+``Store(location)`` opens a folder (:class:`~ckptscope.store.local.LocalBackend`) or an
+fsspec URL (:class:`~ckptscope.store.fsspec_backend.FsspecBackend`); the Store holds the
+backend and keeps every rule itself: the layout (``layout.py``), the schema and its
+version (``schema.py``), what readers see (``snapshot.py``), locks (``lock.py``),
+compaction (``compact.py``) and migration from schema 1 (``migrate.py``).
 
-    parts/<suite>/<model>/step=<N>/<analysis>/{scalars,arrays}.parquet + tasks.parquet
-    derived/<derivation>/<suite>/{scalars,events}.parquet
-    failures/<suite>/<model>/step=<N>/<analysis>.parquet
-    .tmp/                      staging; never read
-    quarantine/                damaged folders moved aside (``check.py``); never read
+A task is either wholly in the store or absent, so a sweep killed at any moment and run
+again ends with exactly the rows of an uninterrupted run. A task whose files are damaged
+is skipped by readers (one warning per file), is not ``done``, and is recomputed by the
+next sweep (``check.py``). Queries run locked down (``guard.py``). A disk that is full or
+read-only raises :class:`~ckptscope.store.errors.StoreError`.
 
-A task's folder is staged under ``.tmp`` and renamed into ``parts`` in one ``os.rename``:
-a task is either wholly in the store or absent, so a sweep killed at any moment and run
-again ends with exactly the rows of an uninterrupted run. Names are percent-encoded.
-A ``scheme://`` URL (``s3://``, ``file://``) opens the same layout through fsspec, with
-the commit made by each task's last object instead of a rename (``objectstore.py``).
-
-Each committed folder holds a ``manifest.json`` of its files' sizes and hashes; a task
-whose files are damaged is skipped by readers (one warning per file), is not ``done``, and
-is recomputed by the next sweep (``check.py``). Queries run locked down (``guard.py``).
-A disk that is full or read-only raises :class:`~ckptscope.store.errors.StoreError`.
+A Store is a plain picklable value: sweeps ship it to their workers as it is.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-import shutil
-import time
-import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ckptscope import __version__
-from ckptscope.analyses.base import Array, Derived, Record, Scalar
-from ckptscope.store import schema
-from ckptscope.store.check import (
-    clean_tmp,
-    folder_problems,
-    quarantine,
-    warn_once,
-    write_manifest,
-)
-from ckptscope.store.errors import write_errors
-from ckptscope.store.reader import TABLES, StoreReader
-from ckptscope.store.tables import arrays_table, scalars_table
+from ckptscope.records import Derived, Record
+from ckptscope.store import layout
+from ckptscope.store.backend import Backend
+from ckptscope.store.compact import compact
+from ckptscope.store.errors import StoreSchemaError
+from ckptscope.store.fsspec_backend import FsspecBackend
+from ckptscope.store.layout import TaskKey
+from ckptscope.store.local import LocalBackend
+from ckptscope.store.lock import shared_lock
+from ckptscope.store.reader import TABLES, TableReader
+from ckptscope.store.snapshot import compacted_keys, scan, whole
+from ckptscope.store.tables import events_table, failure_table, scalars_table, task_tables
 
-__all__ = ["TABLES", "Store", "TaskKey", "arrays_table", "scalars_table"]
-
-
-@dataclass(frozen=True, order=True)
-class TaskKey:
-    """One (suite, model, step, analysis): the unit the store writes atomically."""
-
-    suite: str
-    model: str
-    step: int
-    analysis: str
-
-    def relpath(self) -> Path:
-        return (
-            Path(quote(self.suite, safe=""))
-            / quote(self.model, safe="")
-            / f"step={self.step}"
-            / quote(self.analysis, safe="")
-        )
-
-    def __str__(self) -> str:
-        return f"{self.suite}/{self.model}@step{self.step}:{self.analysis}"
+__all__ = ["TABLES", "Store", "TaskKey", "backend_for", "open_schema"]
 
 
-class Store(StoreReader):
-    """A results store rooted at a folder; safe to read while a sweep writes.
+class Store(TableReader):
+    """A results store at a folder or URL; safe to read while a sweep writes.
 
-    ``Store("s3://bucket/run")`` (any ``scheme://`` URL) returns an
-    :class:`~ckptscope.store.objectstore.ObjectStore` with the same API.
+    ``create=False`` opens an existing store only (FileNotFoundError otherwise). A store of
+    another schema version is refused with one line (:class:`StoreSchemaError`).
     """
-
-    def __new__(cls, root: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Store:
-        if cls is Store:
-            from ckptscope.store.objectstore import ObjectStore, is_url
-
-            if is_url(root):
-                return super().__new__(ObjectStore)
-        return super().__new__(cls)
 
     def __init__(
         self, root: str | os.PathLike[str], create: bool = True, suite: str | None = None
     ) -> None:
-        self.root = Path(root)
+        self.backend: Backend = backend_for(root)
+        #: the location as given: a Path, or a URL as text
+        self.root: Path | str = (
+            root if isinstance(root, str) and layout.is_url(root) else Path(root)
+        )
+        if isinstance(self.root, str):
+            self.root = self.root.rstrip("/")
         self.suite = suite  # when set, every table is seen through ``WHERE suite = ...``
-        if create:
-            for sub in ("parts", "derived", "failures", ".tmp"):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
-            clean_tmp(self.root)  # staging leftovers of sweeps that died long ago
-        elif not (self.root / "parts").is_dir():
-            raise FileNotFoundError(f"no ckptscope store at {self.root} (no parts/ folder)")
+        open_schema(self.backend, create)
+
+    @classmethod
+    def open(cls, location: str | os.PathLike[str], create: bool = False) -> Store:
+        """An existing store (``create=True``: created when absent)."""
+        return cls(location, create=create)
+
+    def absolute(self) -> Store:
+        """The same store with an absolute path (for workers that run in another folder)."""
+        if isinstance(self.root, str):
+            return self
+        view = copy.copy(self)
+        view.root = self.root.absolute()
+        view.backend = backend_for(view.root)
+        return view
 
     def for_suite(self, suite: str) -> Store:
         """The same store, its tables restricted to one suite (what derivations read)."""
-        return Store(self.root, create=False, suite=suite)
-
-    @property
-    def location(self) -> str:
-        """Where the store is, for messages: an absolute path or a URL."""
-        return str(Path(self.root).resolve())
+        view = copy.copy(self)
+        view.suite = suite
+        return view
 
     # -- writing --------------------------------------------------------------------
     def has(self, key: TaskKey) -> bool:
         """Whether the task's results are wholly and undamaged in the store."""
-        folder = self.root / "parts" / key.relpath()
-        return folder.is_dir() and not self._damaged(folder)
-
-    def _damaged(self, folder: Path) -> bool:
-        """Whether a task folder's files are damaged (cheap check; warns once per file)."""
-        problems = folder_problems(folder, ("tasks.parquet",))
-        for path, reason in problems.items():
-            warn_once(path, reason)
-        return bool(problems)
+        rel = layout.task_dir(key)
+        if self.backend.committed(rel) and whole(self.backend, rel):
+            return True
+        return key in compacted_keys(self.backend, key.suite)
 
     def done(self) -> set[TaskKey]:
-        """Every task whose results are in the store."""
-        found: set[TaskKey] = set()
-        parts = self.root / "parts"
-        for suite in _subdirs(parts):
-            for model in _subdirs(suite):
-                for step in _subdirs(model):
-                    for analysis in _subdirs(step):
-                        if self._damaged(analysis):
-                            continue  # recomputed by the next sweep
-                        found.add(
-                            TaskKey(
-                                unquote(suite.name),
-                                unquote(model.name),
-                                int(step.name.removeprefix("step=")),
-                                unquote(analysis.name),
-                            )
-                        )
-        return found
+        """Every task whose results are in the store (task folders and compacted ones)."""
+        return scan(self.backend).done()
 
     def write_task(
         self,
@@ -154,146 +107,94 @@ class Store(StoreReader):
     ) -> bool:
         """Write one task's records atomically; False when it was already there (a retry).
 
-        Raises :class:`~ckptscope.store.errors.StoreError` when the disk is full or
-        read-only; nothing of the task is left behind then.
+        Bookkeeping records go into the task's ``meta`` (``schema.py``). Raises
+        :class:`~ckptscope.store.errors.StoreError` when the disk is full or read-only;
+        nothing of the task is left behind then.
         """
-        scalars: list[Scalar] = []
-        arrays: list[Array] = []
-        for rec in records:
-            (scalars if isinstance(rec, Scalar) else arrays).append(rec)
-        tables: dict[str, pa.Table] = {}
-        if scalars:
-            tables["scalars"] = scalars_table(key, scalars)
-        if arrays:
-            tables["arrays"] = arrays_table(key, arrays)
-        task = {
-            "suite": [key.suite],
-            "model": [key.model],
-            "step": [key.step],
-            "analysis": [key.analysis],
-            "version": [version],
-            "seconds": [seconds],
-            "ckptscope": [__version__],
-            "meta": [json.dumps(meta or {}, sort_keys=True, default=str)],
-        }
-        tables["tasks"] = pa.table(task, schema=schema.TASKS)
-        if not self._commit(key, tables):
+        tables = task_tables(key, records, version, seconds, meta or {})
+        rel = layout.task_dir(key)
+        if self.backend.committed(rel):
+            if whole(self.backend, rel):
+                return False
+            self.backend.quarantine(rel)  # damaged: moved aside, so this attempt replaces it
+        elif key in compacted_keys(self.backend, key.suite):
+            return False
+        if not self.backend.commit_folder(rel, tables, what=f"writing task {key}"):
             return False
         self.clear_failure(key)
         return True
 
-    def _commit(self, key: TaskKey, tables: dict[str, pa.Table]) -> bool:
-        """Stage the task's files, then rename the folder into place; False if already there."""
-        final = self.root / "parts" / key.relpath()
-        if final.is_dir():
-            if not self._damaged(final):
-                return False
-            quarantine(self.root, final)  # damaged: moved aside, so this attempt replaces it
-        stage = self.root / ".tmp" / uuid.uuid4().hex
-        try:
-            with write_errors(self.location, f"writing task {key}"):
-                stage.mkdir(parents=True)
-                for name, table in tables.items():
-                    pq.write_table(table, stage / f"{name}.parquet")
-                write_manifest(stage)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.rename(stage, final)
-                except OSError:
-                    if final.is_dir():  # a concurrent retry of the same task won the race
-                        return False
-                    raise
-        finally:
-            if stage.exists():
-                shutil.rmtree(stage, ignore_errors=True)
-        return True
-
-    def _failure_path(self, key: TaskKey) -> Path:
-        rel = key.relpath()
-        return self.root / "failures" / rel.parent / f"{rel.name}.parquet"
-
     def record_failure(self, key: TaskKey, error: str) -> None:
         """Record (or replace) the failure of one task."""
-        table = pa.table(
-            {
-                "suite": [key.suite],
-                "model": [key.model],
-                "step": [key.step],
-                "analysis": [key.analysis],
-                "error": [error],
-                "time": [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())],
-            },
-            schema=schema.FAILURES,
-        )
-        self._put_failure(key, table)
-
-    def _put_failure(self, key: TaskKey, table: pa.Table) -> None:
-        path = self._failure_path(key)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        try:
-            with write_errors(self.location, f"recording the failure of {key}"):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(table, tmp)
-                os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        what = f"recording the failure of {key}"
+        self.backend.put_table(layout.failure_path(key), failure_table(key, error), what)
 
     def clear_failure(self, key: TaskKey) -> None:
         """Forget a task's earlier failure (it has now succeeded)."""
-        self._failure_path(key).unlink(missing_ok=True)
+        self.backend.remove(layout.failure_path(key))
 
     def write_derived(self, name: str, suite: str, derived: Derived) -> None:
         """Replace a derivation's output for one suite atomically."""
         tables: dict[str, pa.Table] = {}
         if derived.scalars:
-            parts = [
-                scalars_table(TaskKey(suite, model, step, name), [rec])
-                for model, step, rec in derived.scalars
-            ]
-            tables["scalars"] = pa.concat_tables(parts)
+            keys = [(suite, d.model, d.step) for d in derived.scalars]
+            tables["scalars"] = scalars_table(keys, [d.record for d in derived.scalars])
         if derived.events:
-            ev = derived.events
-            tables["events"] = pa.table(
-                {
-                    "suite": [suite] * len(ev),
-                    "model": [e.model for e in ev],
-                    "step": [e.step for e in ev],
-                    "component": [e.component for e in ev],
-                    "block": [e.block for e in ev],
-                    "param": [e.param for e in ev],
-                    "metric": [e.metric for e in ev],
-                    "kind": [e.kind for e in ev],
-                    "message": [e.message for e in ev],
-                    "source": [name] * len(ev),
-                },
-                schema=schema.EVENTS,
-            )
-        self._replace_derived(name, suite, tables)
+            tables["events"] = events_table(suite, name, derived.events)
+        what = f"writing derivation {name} of suite {suite}"
+        self.backend.commit_folder(layout.derived_dir(name, suite), tables, True, what)
 
-    def _replace_derived(self, name: str, suite: str, tables: dict[str, pa.Table]) -> None:
-        folder = self.root / "derived" / quote(name, safe="") / quote(suite, safe="")
-        stage = self.root / ".tmp" / uuid.uuid4().hex
-        try:
-            with write_errors(self.location, f"writing derivation {name} of suite {suite}"):
-                folder.parent.mkdir(parents=True, exist_ok=True)
-                stage.mkdir(parents=True)
-                for table_name, table in tables.items():
-                    pq.write_table(table, stage / f"{table_name}.parquet")
-                write_manifest(stage)
-                old = None
-                if folder.exists():
-                    old = self.root / ".tmp" / uuid.uuid4().hex
-                    os.rename(folder, old)
-                os.rename(stage, folder)
-                if old is not None:
-                    shutil.rmtree(old, ignore_errors=True)
-        finally:
-            if stage.exists():
-                shutil.rmtree(stage, ignore_errors=True)
+    @contextmanager
+    def sweep_lock(self) -> Iterator[None]:
+        """Held by a sweep while it writes: refuses (one line) while compaction runs."""
+        with shared_lock(self.backend, "sweep"):
+            yield
+
+    def compact(self, suite: str | None = None) -> dict[str, int]:
+        """Merge per-task files into one generation per suite (``compact.py``)."""
+        return compact(self.backend, suite)
 
 
-def _subdirs(path: Path) -> list[Path]:
+def backend_for(root: str | os.PathLike[str]) -> Backend:
+    """The backend of a store location: a URL through fsspec, anything else a folder."""
+    if layout.is_url(root):
+        return FsspecBackend(str(root))
+    return LocalBackend(Path(root))
+
+
+def open_schema(backend: Backend, create: bool) -> None:
+    """Check the store's schema version (creating a new store when ``create``)."""
     try:
-        return [Path(e.path) for e in os.scandir(path) if e.is_dir()]
+        marker = json.loads(backend.read_bytes(layout.MARKER))
+        schema = int(marker.get("schema", 1))  # the 0.1 object-store marker had none
     except FileNotFoundError:
-        return []
+        if backend.exists(layout.PARTS) and backend.glob(f"{layout.PARTS}/*"):
+            schema = 1  # a 0.1 folder store: parts/ and no marker
+        elif create:
+            backend.prepare(create=True)
+            body = {"schema": layout.SCHEMA_VERSION, "ckptscope": __version__}
+            backend.write_bytes(layout.MARKER, json.dumps(body).encode())
+            return
+        elif backend.exists(layout.PARTS):
+            schema = layout.SCHEMA_VERSION  # an empty store created without its marker
+        else:
+            what = "parts/ folder" if backend.reads_local_files else layout.MARKER
+            raise FileNotFoundError(
+                f"no ckptscope store at {backend.location} (no {what})"
+            ) from None
+    except ValueError as err:
+        raise StoreSchemaError(
+            f"store {backend.location}: unreadable {layout.MARKER}: {err}"
+        ) from None
+    if schema < layout.SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"store {backend.location} has schema {schema} (ckptscope 0.1); this ckptscope "
+            f"reads schema {layout.SCHEMA_VERSION}: run `ckptscope store migrate "
+            f"{backend.location}` first"
+        )
+    if schema > layout.SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"store {backend.location} has schema {schema}, newer than the schema "
+            f"{layout.SCHEMA_VERSION} this ckptscope reads: upgrade ckptscope"
+        )
+    backend.prepare(create)
