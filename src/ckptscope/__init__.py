@@ -2,7 +2,8 @@
 
 ``import ckptscope as cs`` gives the Python API: ``cs.sweep`` (``api.py``), ``cs.Store``,
 ``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
-post's findings as verdicts, a DataFrame), ``cs.open_suite``, ``cs.SweepConfig``. Names load on first use, so importing the package stays
+post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
+read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.SweepConfig``. Names load on first use, so importing the package stays
 fast and imports neither torch nor matplotlib.
 """
 
@@ -23,6 +24,7 @@ _API = {
     "SweepConfig": "ckptscope.engine.sweep",
     "figure": "ckptscope.figures",
     "findings": "ckptscope.findings",
+    "reference": "ckptscope.references",
 }
 
 __all__ = ["__version__", *_API]

@@ -12,7 +12,7 @@ from ckptscope import __version__
 from ckptscope.cli.app import app
 
 runner = CliRunner()
-COMMANDS = ("train", "sweep", "report", "query", "suites", "demo", "store", "findings")
+COMMANDS = ("train", "sweep", "report", "query", "suites", "demo", "store", "findings", "reference")
 
 
 def test_help_lists_every_command() -> None:

@@ -62,6 +62,7 @@ def test_compaction_keeps_every_row_and_done_of_two_suites(tmp_path):
     n_before = _files(tmp_path)
     assert store.compact() == {"A": 12, "B": 12}
     assert not list((tmp_path / "parts").rglob("*.parquet"))
+    assert not list((tmp_path / "parts").iterdir())  # no empty task folders left behind
     _same(_everything(store), before)
     assert store.done() == done and all(store.has(k) for k in done)
     assert _files(tmp_path) < n_before / 5

@@ -14,11 +14,16 @@ FORMATS = ("table", "markdown", "json")
 
 @user_errors
 def findings(
-    store: Annotated[str, typer.Argument(help="Store folder (or fsspec URL).")],
+    store: Annotated[
+        str | None, typer.Argument(help="Store folder (or fsspec URL); or give --reference.")
+    ] = None,
     models: Annotated[
         str | None, typer.Option(help="Comma-separated models (default: all).")
     ] = None,
     format: Annotated[str, typer.Option("--format", help="table, markdown or json.")] = "table",
+    reference: Annotated[
+        str | None, typer.Option(help="A shipped dataset instead of a store: pythia-2023.")
+    ] = None,
 ) -> None:
     """Print a verdict per finding of the post and model, with its evidence."""
     from ckptscope.findings import findings as run
@@ -28,8 +33,17 @@ def findings(
 
     if format not in FORMATS:
         raise UsageError(f"--format {format!r}; formats: {', '.join(FORMATS)}")
+    if (store is None) == (reference is None):
+        raise UsageError("give a STORE or --reference NAME (one of them)")
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    df = run(Store(store_location(store), create=False), models=chosen)
+    if reference is not None:
+        from ckptscope.references import reference as open_reference
+
+        source = open_reference(reference)
+    else:
+        source = Store(store_location(store), create=False)
+    missing = f"the {reference} dataset does not hold them" if reference else None
+    df = run(source, models=chosen, missing=missing)
     render = {"table": as_text, "markdown": as_markdown, "json": as_json}[format]
     typer.echo(render(df), nl=False)
 

@@ -16,6 +16,9 @@ def query(
         str, typer.Option("--store", "-s", help="Store folder or fsspec URL.")
     ] = "store",
     csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
+    reference: Annotated[
+        str | None, typer.Option(help="Query a shipped dataset (pythia-2023) instead.")
+    ] = None,
 ) -> None:
     """Query a store with DuckDB SQL, e.g. "select * from scalars where metric='norm'"."""
     import pandas as pd
@@ -23,7 +26,12 @@ def query(
     from ckptscope.store import Store
     from ckptscope.store.layout import store_location
 
-    df = Store(store_location(store), create=False).query(sql)
+    if reference is not None:
+        from ckptscope.references import reference as open_reference
+
+        df = open_reference(reference).query(sql)
+    else:
+        df = Store(store_location(store), create=False).query(sql)
     if csv:
         typer.echo(df.to_csv(index=False), nl=False)
     else:

@@ -31,9 +31,13 @@ def findings(
     store: ScalarReader,
     models: Sequence[str] | None = None,
     thresholds: Thresholds | None = None,
+    missing: str | None = None,
 ) -> pd.DataFrame:
-    """Every finding's verdict per model (and per suite for size comparisons)."""
-    data = FindingData(store, models)
+    """Every finding's verdict per model (and per suite for size comparisons).
+
+    ``missing`` replaces the sweep hint of ``no_data`` verdicts (for a shipped dataset).
+    """
+    data = FindingData(store, models, missing)
     th = thresholds or Thresholds()
     everyone = data.all_models()
     rows = []
@@ -41,7 +45,9 @@ def findings(
         outcomes = finding.check(data, th)
         seen = {o.model for o in outcomes}
         if ALL_SIZES not in seen:  # a model without the rows gets its own no_data line
-            hint = f"no rows; run `ckptscope sweep SUITE --analyses {finding.analysis} --out STORE`"
+            hint = "no rows; " + (
+                missing or f"run `ckptscope sweep SUITE --analyses {finding.analysis} --out STORE`"
+            )
             outcomes += [
                 finding.outcome(m, Verdict.NO_DATA, hint) for m in everyone if m not in seen
             ]

@@ -45,7 +45,7 @@ def heavy_tails(data: FindingData, th: Thresholds) -> list[Outcome]:
             if mean is not None:
                 means[name] = mean
         if set(means) != {"qkv", "mlp", "attn_out"}:
-            out.append(no_data(heavy_tails, model, "qkv, MLP and attention dense kurtosis"))
+            out.append(no_data(heavy_tails, model, "qkv, MLP and attention dense kurtosis", data))
             continue
         used = th.only("min_checkpoints", "heavy_kurtosis")
         if len(means["qkv"][0]) < th.min_checkpoints:
@@ -86,7 +86,7 @@ def residual_crest(data: FindingData, th: Thresholds) -> list[Outcome]:
         curves = [c for c in labelled_curves(data, model, ("resid",), "", "max_abs")
                   if c[0] != "resid"]  # fmt: skip
         if not curves:
-            out.append(no_data(residual_crest, model, "residual max |value|"))
+            out.append(no_data(residual_crest, model, "residual max |value|", data))
             continue
         out.append(shape_verdict(
             residual_crest, model, curves, th, lambda a: a.rises_peaks_declines(th),
@@ -129,7 +129,7 @@ def inverted_u(data: FindingData, th: Thresholds) -> list[Outcome]:
         curves = data.curves(model, "resid", "", "max_abs_ever")
         final = {b: float(v[-1]) for b, (_, v) in curves.items() if b is not None}
         if not final:
-            out.append(no_data(inverted_u, model, "max_abs_ever"))
+            out.append(no_data(inverted_u, model, "max_abs_ever", data))
             continue
         used = th.only("min_blocks", "u_drop")
         if len(final) < th.min_blocks:

@@ -33,12 +33,9 @@ def too_short(curves: Labelled, th: Thresholds) -> str | None:
     return None
 
 
-def no_data(finding: Finding, model: str, what: str) -> Outcome:
-    return finding.outcome(
-        model,
-        Verdict.NO_DATA,
-        f"no {what} rows; run `ckptscope sweep SUITE --analyses {finding.analysis} --out STORE`",
-    )
+def no_data(finding: Finding, model: str, what: str, data: FindingData) -> Outcome:
+    fill = data.missing or f"run `ckptscope sweep SUITE --analyses {finding.analysis} --out STORE`"
+    return finding.outcome(model, Verdict.NO_DATA, f"no {what} rows; {fill}")
 
 
 def shape_verdict(

@@ -39,9 +39,13 @@ def model_size(name: str) -> float | None:
 class FindingData:
     """One store's scalar rows, read once per metric, restricted to chosen models."""
 
-    def __init__(self, store: ScalarReader, models: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, store: ScalarReader, models: Sequence[str] | None = None, missing: str | None = None
+    ) -> None:
         self.store = store
         self.chosen = list(models) if models else None
+        #: what a ``no_data`` verdict says is missing where no sweep can fill it (a dataset)
+        self.missing = missing
         self._frames: dict[str, pd.DataFrame] = {}
 
     def all_models(self) -> list[str]:

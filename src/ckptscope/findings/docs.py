@@ -1,8 +1,9 @@
 """docs/findings.md, generated from the registered checks: ``python -m ckptscope.findings.docs``.
 
-The measured columns come from ``docs/findings-measured.json`` when it exists (written by
-``python -m ckptscope.findings.docs --measure NAME STORE``), so the page states what a
-named store showed, next to the claims and the thresholds the checks use.
+The measured columns come from ``docs/findings-measured.json`` (written by
+``python -m ckptscope.findings.docs --measure NAME STORE``, STORE a folder or
+``reference:pythia-2023``), so the page states what a named store showed, next to the
+claims and the thresholds the checks use.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ Generated from `src/ckptscope/findings/` by `python -m ckptscope.findings.docs >
 model internals: training dynamics" is a check over store rows: `ckptscope findings STORE`
 prints a verdict per model (`reproduced`, `not_reproduced`, `inconclusive` with the reason,
 or `no_data` with the sweep that fills it) and its evidence. The claims are the post's, about
-Pythia; the verdicts are what a suite measured.
+Pythia; the verdicts are what a suite measured. Measured columns: "Pythia (the post's
+data)" is the shipped `pythia-2023` dataset (`ckptscope findings --reference pythia-2023`:
+weight statistics only, so the activation, spectra and embedding findings have no data);
+the other columns are stores swept from the offline presets, named with their preset.
 """
 
 
@@ -92,11 +96,19 @@ def _threshold_docs() -> dict[str, str]:
 
 
 def measure(name: str, store_location: str) -> None:
-    """Record a store's verdict summary under ``name`` in docs/findings-measured.json."""
+    """Record a store's verdict summary under ``name`` in docs/findings-measured.json.
+
+    ``store_location`` is a store folder or ``reference:NAME`` (a shipped dataset).
+    """
+    from ckptscope.references import reference
     from ckptscope.store import Store
 
     data = _measured()
-    data[name] = summarise(findings(Store(store_location, create=False)))
+    if store_location.startswith("reference:"):
+        source = reference(store_location.removeprefix("reference:"))
+    else:
+        source = Store(store_location, create=False)
+    data[name] = summarise(findings(source))
     MEASURED.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 

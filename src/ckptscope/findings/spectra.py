@@ -40,7 +40,7 @@ def mlp_spectra_power_law(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("alpha"):
         curves = labelled_curves(data, model, ("mlp_in", "mlp_out"), "weight", "alpha")
         if not curves:
-            out.append(no_data(mlp_spectra_power_law, model, "MLP alpha"))
+            out.append(no_data(mlp_spectra_power_law, model, "MLP alpha", data))
             continue
         used = {
             **th.only("min_checkpoints", "share", "alpha_drop"),
@@ -80,7 +80,7 @@ def qkv_outliers(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("mp_outliers"):
         curves = labelled_curves(data, model, ("qkv", "q", "k", "v"), "weight", "mp_outliers")
         if not curves:
-            out.append(no_data(qkv_outliers, model, "qkv mp_outliers"))
+            out.append(no_data(qkv_outliers, model, "qkv mp_outliers", data))
             continue
         why = too_short(curves, th)
         if why:
@@ -115,7 +115,7 @@ def closeness_emerges_late(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("svd_overlap"):
         curve = _overall_overlap(data, model)
         if curve is None:
-            out.append(no_data(closeness_emerges_late, model, "svd_overlap"))
+            out.append(no_data(closeness_emerges_late, model, "svd_overlap", data))
             continue
         steps, values = curve
         used = th.only("min_checkpoints", "late")

@@ -34,7 +34,7 @@ def mlp_norms_peak(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("norm"):
         curves = labelled_curves(data, model, MLP, "weight", "norm")
         if not curves:
-            out.append(no_data(mlp_norms_peak, model, "MLP weight norm"))
+            out.append(no_data(mlp_norms_peak, model, "MLP weight norm", data))
             continue
         out.append(shape_verdict(
             mlp_norms_peak, model, curves, th, lambda a: a.rises_peaks_declines(th),
@@ -80,7 +80,7 @@ def late_qkv_grows_most(data: FindingData, th: Thresholds) -> list[Outcome]:
         comps = [c for c in ("qkv", "q") if data.curves(model, c, "weight", "norm")][:1]
         curves = data.curves(model, comps[0], "weight", "norm") if comps else {}
         if not curves:
-            out.append(no_data(late_qkv_grows_most, model, "attention qkv norm"))
+            out.append(no_data(late_qkv_grows_most, model, "attention qkv norm", data))
             continue
         used = late_qkv_grows_most.outcome
         if len(curves) < th.min_blocks:
@@ -111,7 +111,7 @@ def mlp_biases_level_off(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("norm"):
         curves = labelled_curves(data, model, ("mlp_in", "mlp_out"), "bias", "norm")
         if not curves:
-            out.append(no_data(mlp_biases_level_off, model, "MLP bias norm"))
+            out.append(no_data(mlp_biases_level_off, model, "MLP bias norm", data))
             continue
 
         def levels_off(label_curve: tuple) -> bool:
@@ -148,7 +148,7 @@ def ln_biases_rise(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("norm"):
         curves = labelled_curves(data, model, ("ln1", "ln2"), "bias", "norm")
         if not curves:
-            out.append(no_data(ln_biases_rise, model, "LayerNorm bias norm"))
+            out.append(no_data(ln_biases_rise, model, "LayerNorm bias norm", data))
             continue
         used = th.only("min_checkpoints", "share", "monotone")
         why = too_short(curves, th)
@@ -181,7 +181,7 @@ def ln_biases_early_blocks(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("norm"):
         curves = data.curves(model, "ln1", "bias", "norm")
         if not curves:
-            out.append(no_data(ln_biases_early_blocks, model, "LayerNorm 1 bias norm"))
+            out.append(no_data(ln_biases_early_blocks, model, "LayerNorm 1 bias norm", data))
             continue
         if len(curves) < th.min_blocks:
             why = f"{len(curves)} blocks (depth claims need {th.min_blocks})"
@@ -215,7 +215,7 @@ def block0_mlp_moves_least(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("dist_init"):
         curves = data.curves(model, "mlp_in", "weight", "rel_dist_init")
         if not curves:
-            out.append(no_data(block0_mlp_moves_least, model, "MLP in rel_dist_init"))
+            out.append(no_data(block0_mlp_moves_least, model, "MLP in rel_dist_init", data))
             continue
         if len(curves) < th.min_blocks:
             why = f"{len(curves)} blocks (depth claims need {th.min_blocks})"
@@ -242,7 +242,7 @@ def embedding_rise_decay(data: FindingData, th: Thresholds) -> list[Outcome]:
     for model in data.models("norm"):
         curves = labelled_curves(data, model, ("embed",), "weight", "norm")
         if not curves:
-            out.append(no_data(embedding_rise_decay, model, "embedding norm"))
+            out.append(no_data(embedding_rise_decay, model, "embedding norm", data))
             continue
         out.append(shape_verdict(
             embedding_rise_decay, model, curves, th, lambda a: a.rises_peaks_declines(th),

@@ -63,6 +63,13 @@ class Backend(ABC):
     def remove(self, rel: str) -> None:
         """Remove a file or a folder tree; a missing one is fine."""
 
+    def prune_empty(self, rel: str) -> None:
+        """Remove the now-empty folders above ``rel`` (object stores have none to remove).
+
+        Only for callers that hold the store's exclusive lock (compaction): a sweep may be
+        about to write into a folder that is empty for a moment.
+        """
+
     @abstractmethod
     def read_table(self, rel: str) -> pa.Table:
         """One Parquet file."""

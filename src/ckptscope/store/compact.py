@@ -82,6 +82,7 @@ def remove_merged(backend: Backend, garbage: list[str]) -> None:
     """Step 3: remove what the new generation holds (readers ignore it already)."""
     for rel in garbage:
         backend.remove(rel)
+        backend.prune_empty(rel)
 
 
 def _gens(suite: str) -> str:

@@ -95,6 +95,16 @@ class LocalBackend(Backend):
         else:
             path.unlink(missing_ok=True)
 
+    def prune_empty(self, rel: str) -> None:
+        parent = self._p(rel).parent
+        top = self._p(rel.split("/", 1)[0])  # parts/, derived/, ...: kept
+        while parent != top and top in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or gone): stop
+                return
+            parent = parent.parent
+
     def read_table(self, rel: str) -> pa.Table:
         return pq.read_table(self._p(rel))
 

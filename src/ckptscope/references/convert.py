@@ -8,10 +8,13 @@ gives the figures):
 * ``std``, ``mean``, ``max`` lists have 142 rows. Row 0 is the initialisation: the MLP
   in weights' std there is Pythia's init std ``sqrt(2 / (5 d))`` to 1%. Rows are taken as
   steps ``1000 * row`` (0 to 141000), Pythia's spacing after step 1000.
-* ``norm`` and ``diff`` lists have 141 rows and are identical wherever both exist. They are
+* ``norm`` and ``diff`` lists of 141 rows are identical wherever both exist. They are
   **squared distances from the first checkpoint**, not squared norms: a LayerNorm weight
   (all ones at init, squared norm ``d``) starts at 0.07 in its ``norm`` list. Their rows
   are taken as steps ``1000 * (row + 1)`` (the distance at step 0 is 0 and not listed).
+* ``norm`` lists of 142 rows (19m's four weight matrices) are L2 norms themselves: they
+  equal ``sqrt(numel * (std^2 + mean^2))`` from the std and mean lists to 1e-5, row 0 at
+  initialisation, which also confirms that those lists start at step 0.
 
 So the rows written are: ``std``, ``mean``, ``max`` (the authors' max; whether of values
 or of magnitudes is not recorded) and ``norm = sqrt(numel * (std^2 + mean^2))`` where both
@@ -19,6 +22,7 @@ lists exist; ``dist_init = sqrt(list)`` from the norm/diff lists; for parameters
 start at zero (every bias), ``norm = sqrt(list)`` too where no std/mean reconstruction
 exists; ``rel_dist_init = dist_init / norm at step 0``. Arrays are read with
 ``allow_pickle=False`` after their header is checked: object arrays are skipped unread.
+Values are kept at float32 precision, the release's own.
 """
 
 from __future__ import annotations
@@ -124,8 +128,14 @@ def convert(folder: Path) -> tuple[pd.DataFrame, list[str]]:
         if stat in ("std", "mean", "max"):
             frames.append(_rows(values, 0, component, blocked, param, stat, spec.name))
             continue
-        if stat == "diff" and (size, part, "norm", param) in lists:
-            continue  # identical to the norm list (checked in the tests)
+        std = lists.get((size, part, "std", param))
+        if stat == "norm" and std is not None and values.shape == std.shape:
+            # as long as the std list: L2 norms themselves, from step 0 (19m's matrices;
+            # they equal sqrt(numel (std^2 + mean^2)) to 1e-5)
+            frames.append(_rows(values, 0, component, blocked, param, "norm", spec.name))
+            continue
+        if stat == "diff" and _squared_norm_list(lists, size, part, param):
+            continue  # the norm list holds the same numbers
         dist = np.sqrt(values)
         frames.append(_rows(dist, STEP_SPACING, component, blocked, param, "dist_init", spec.name))
         reconstructable = {(size, part, s, param) for s in ("std", "mean")} <= set(lists)
@@ -135,13 +145,27 @@ def convert(folder: Path) -> tuple[pd.DataFrame, list[str]]:
         mean = lists.get((size, part, "mean", param))
         if stat != "std" or mean is None or mean.shape != std.shape:
             continue
+        if (
+            not _squared_norm_list(lists, size, part, param)
+            and (size, part, "norm", param) in lists
+        ):
+            continue  # the release's own norms are written as they are
         spec, (component, blocked) = SIZES[size], PARTS[part]
         norm = np.sqrt(numel(component, param, spec.d_model) * (std**2 + mean**2))
         frames.append(_rows(norm, 0, component, blocked, param, "norm", spec.name))
     if not frames:
         raise ValueError(f"{folder}: no numeric release lists ({'; '.join(skipped) or 'no .npy'})")
-    rows = pd.concat(frames, ignore_index=True)
-    return _with_relative(rows), skipped
+    rows = _with_relative(pd.concat(frames, ignore_index=True))
+    # The release's numbers are float32 values; what is derived from them is rounded to
+    # float32 too (7 digits), which lets the packaged Parquet compress 4x.
+    rows["value"] = rows["value"].astype(np.float32).astype(np.float64)
+    return rows, skipped
+
+
+def _squared_norm_list(lists: dict, size: str, part: str, param: str) -> bool:
+    """Whether a ``norm`` list exists and holds squared distances (shorter than ``std``)."""
+    norm, std = lists.get((size, part, "norm", param)), lists.get((size, part, "std", param))
+    return norm is not None and (std is None or norm.shape != std.shape)
 
 
 def _with_relative(rows: pd.DataFrame) -> pd.DataFrame:
