@@ -51,7 +51,7 @@ from benchmarks.common import (
 from ckptscope.analyses.base import SweepOptions
 from ckptscope.engine import make_executor, plan_sweep, run_checkpoint
 from ckptscope.engine.executors import Executor
-from ckptscope.engine.ray_executor import RayExecutor
+from ckptscope.engine.executors.ray_cluster import RayExecutor
 from ckptscope.sources import open_suite
 from ckptscope.store import Store
 

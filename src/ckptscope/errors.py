@@ -15,3 +15,12 @@ class UnknownArchitectureError(CkptscopeError):
 
 class UsageError(CkptscopeError):
     """Bad user input: an unknown preset, a bad step selection, an unwritable folder."""
+
+
+def one_line(err: BaseException) -> str:
+    """An error as one line: the message of ours and of bad input, else type and message."""
+    if isinstance(err, CkptscopeError | ValueError | FileNotFoundError):
+        msg = str(err)
+    else:
+        msg = f"{type(err).__name__}: {err}"
+    return msg.strip().splitlines()[0] if msg.strip() else type(err).__name__

@@ -190,7 +190,7 @@ def test_cli_sweep_on_an_existing_cluster(ray_runtime, neox_folder_suite, tmp_pa
 
 def test_cuda_tasks_request_a_gpu_and_its_share_of_cpus(tmp_path):
     pytest.importorskip("ray")
-    from ckptscope.engine.ray_executor import RayExecutor
+    from ckptscope.engine.executors.ray_cluster import RayExecutor
 
     (item,) = _items(FakeSuite(), tmp_path)[:1]
     cuda = (*item[:3], SweepOptions(device="cuda"))
@@ -205,7 +205,7 @@ def test_cuda_tasks_request_a_gpu_and_its_share_of_cpus(tmp_path):
 
 def test_a_streaming_suite_is_refused(tmp_path):
     pytest.importorskip("ray")
-    from ckptscope.engine.ray_executor import RayExecutor
+    from ckptscope.engine.executors.ray_cluster import RayExecutor
 
     suite = FakeSuite()
     suite.max_disk = 10**9  # as HubSuite(max_disk=...) has

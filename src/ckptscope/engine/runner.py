@@ -23,7 +23,7 @@ from ckptscope.analyses.base import (
     get_analysis,
 )
 from ckptscope.engine.plan import CheckpointTask
-from ckptscope.errors import CkptscopeError
+from ckptscope.errors import one_line
 from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import Suite
 from ckptscope.store import Store, StoreError, TaskKey
@@ -49,14 +49,6 @@ class TaskOutcome:
     bytes_read: int = 0
 
 
-def _one_line(err: BaseException) -> str:
-    if isinstance(err, CkptscopeError | ValueError | FileNotFoundError):
-        msg = str(err)
-    else:
-        msg = f"{type(err).__name__}: {err}"
-    return msg.strip().splitlines()[0] if msg.strip() else type(err).__name__
-
-
 def run_checkpoint(
     suite: Suite, store: Store, task: CheckpointTask, options: SweepOptions
 ) -> TaskOutcome:
@@ -70,7 +62,7 @@ def run_checkpoint(
             ckpt = stack.enter_context(suite.open(task.model, task.step))
             adapter = get_adapter(ckpt.config())
         except Exception as err:  # a checkpoint that cannot open fails all its analyses
-            msg = f"{task.label()}: {_one_line(err)}"
+            msg = f"{task.label()}: {one_line(err)}"
             log.debug("open failed: %s", traceback.format_exc())
             for key in task.task_keys():
                 store.record_failure(key, msg)
@@ -86,7 +78,7 @@ def run_checkpoint(
             try:
                 ref = stack.enter_context(suite.open(task.model, step))
             except Exception as err:
-                log.warning("%s: no %s checkpoint: %s", task.label(), which, _one_line(err))
+                log.warning("%s: no %s checkpoint: %s", task.label(), which, one_line(err))
                 continue
             if which == "initial":
                 initial = ref
@@ -112,7 +104,7 @@ def run_checkpoint(
                 outcome.skipped[name] = str(why)
                 continue
             except Exception as err:
-                msg = f"{task.label()}: {name}: {_one_line(err)}"
+                msg = f"{task.label()}: {name}: {one_line(err)}"
                 log.debug("analysis failed: %s", traceback.format_exc())
                 store.record_failure(key, msg)
                 outcome.failed[name] = msg

@@ -15,14 +15,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ckptscope.errors import CkptscopeError, UsageError
-from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import Checkpoint
+
+if TYPE_CHECKING:
+    from ckptscope.models.cache import WorkerCache
 
 log = logging.getLogger(__name__)
 

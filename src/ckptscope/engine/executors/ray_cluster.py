@@ -1,7 +1,7 @@
 """Sweeps on Ray: one Ray task per checkpoint, written into the same store on a shared path.
 
-Ray is optional (``pip install 'ckptscope[ray]'``); importing this module registers the
-``ray`` executor either way, and choosing it without Ray installed is a :class:`UsageError`.
+Ray is optional (``pip install 'ckptscope[ray]'``): ``make_executor("ray")`` imports this
+module, and choosing it without Ray installed is a :class:`UsageError`.
 
 Each item of the plan, ``(suite, store, CheckpointTask, SweepOptions)``, becomes one
 Ray task running ``run_checkpoint``: the checkpoint is opened once on a worker and every
@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ckptscope.analyses.base import SweepOptions
-from ckptscope.engine.executors import Executor, register_executor
+from ckptscope.engine.executors.base import Executor
 from ckptscope.engine.plan import CheckpointTask
-from ckptscope.engine.runner import TaskOutcome, _one_line
-from ckptscope.errors import UsageError
+from ckptscope.engine.runner import TaskOutcome
+from ckptscope.errors import UsageError, one_line
 from ckptscope.store import Store
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,9 @@ def lost_task_outcome(item: tuple[Any, ...], error: BaseException, retries: int)
     _, store, task, _ = item
     if isinstance(error, _import_ray().exceptions.RayTaskError):
         cause = getattr(error, "cause", None) or error  # the task's own exception
-        msg = f"{task.label()}: raised on a Ray worker: {_one_line(cause)}"
+        msg = f"{task.label()}: raised on a Ray worker: {one_line(cause)}"
     else:
-        msg = f"{task.label()}: lost on Ray after {1 + retries} attempt(s): {_one_line(error)}"
+        msg = f"{task.label()}: lost on Ray after {1 + retries} attempt(s): {one_line(error)}"
     outcome = TaskOutcome(task)
     for key in task.task_keys():
         if store.has(key):
@@ -238,7 +238,7 @@ class RayExecutor(Executor):
                     ci = _checkpoint_item(item)
                     if ci is None:
                         raise
-                    log.warning("%s: lost on Ray: %s", ci[2].label(), _one_line(err))
+                    log.warning("%s: lost on Ray: %s", ci[2].label(), one_line(err))
                     result = lost_task_outcome(ci, err, self.max_retries)
                 yield result
         finally:
@@ -250,10 +250,3 @@ class RayExecutor(Executor):
         if self._initialised and self._ray.is_initialized():
             self._ray.shutdown()
         self._initialised = self._local = False
-
-
-def _factory(workers: int = 1, address: str | None = None, **options: Any) -> RayExecutor:
-    return RayExecutor(workers=workers, address=address, **options)
-
-
-register_executor("ray", _factory)
