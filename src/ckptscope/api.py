@@ -32,8 +32,8 @@ def _tuple(values: str | Iterable[str] | None) -> tuple[str, ...] | None:
     return tuple(values)
 
 
-def sweep(
-    suite: str | Path | Suite,
+def sweep_config(
+    suite: str | Path,
     out: str | Path,
     *,
     models: str | Iterable[str] | None = None,
@@ -47,20 +47,18 @@ def sweep(
     max_disk: str | None = None,
     address: str | None = None,
     options: Mapping[str, Any] | None = None,
-    progress: bool = True,
-) -> SweepResult:
-    """Sweep a suite into a store (resumes: stored tasks are skipped); see ``SweepConfig``.
+) -> SweepConfig:
+    """The :class:`SweepConfig` of these options (what ``sweep`` and ``ckptscope sweep`` run).
 
-    ``suite`` is a folder, ``hf:org/repo``, ``pythia:160m`` or a :class:`Suite` object;
-    ``options`` are the per-analysis options (``--set`` on the command line).
+    ``models`` and ``analyses`` take a list or a comma-separated string; ``out`` a folder or
+    an fsspec URL; ``options`` are the per-analysis options (``--set`` on the command line).
     """
     from ckptscope.engine.sweep import SweepConfig
-    from ckptscope.sources.base import Suite
+    from ckptscope.store.layout import store_location
 
-    source = suite if isinstance(suite, Suite) else None
-    config = SweepConfig(
-        suite=source.name if source is not None else str(suite),
-        out=out if isinstance(out, str) and "://" in out else Path(out),
+    return SweepConfig(
+        suite=str(suite),
+        out=store_location(str(out)),
         models=_tuple(models),
         steps=steps,
         analyses=_tuple(analyses),
@@ -73,6 +71,21 @@ def sweep(
         address=address,
         extra=dict(options or {}),
     )
+
+
+def sweep(
+    suite: str | Path | Suite, out: str | Path, *, progress: bool = True, **options: Any
+) -> SweepResult:
+    """Sweep a suite into a store (resumes: stored tasks are skipped).
+
+    ``suite`` is a folder, ``hf:org/repo``, ``pythia:160m`` or a :class:`Suite` object; the
+    keywords are :func:`sweep_config`'s (``models``, ``steps``, ``analyses``, ``executor``,
+    ``workers``, ``device``, ``seed``, ``data``, ``max_disk``, ``address``, ``options``).
+    """
+    from ckptscope.sources.base import Suite
+
+    source = suite if isinstance(suite, Suite) else None
+    config = sweep_config(source.name if source is not None else suite, out, **options)
     return run_sweep_with_progress(config, suite=source, progress=progress)
 
 

@@ -87,18 +87,31 @@ class Adapter(ABC):
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
 
+    #: config.json keys of the shapes: Hugging Face's standard names by default
+    config_keys: ClassVar[dict[str, str]] = {
+        "n_layers": "num_hidden_layers",
+        "d_model": "hidden_size",
+        "n_heads": "num_attention_heads",
+        "d_mlp": "intermediate_size",
+    }
+
     # -- shapes read from config.json -------------------------------------------------
     @property
-    @abstractmethod
-    def n_layers(self) -> int: ...
+    def n_layers(self) -> int:
+        return int(self.config[self.config_keys["n_layers"]])
 
     @property
-    @abstractmethod
-    def d_model(self) -> int: ...
+    def d_model(self) -> int:
+        return int(self.config[self.config_keys["d_model"]])
 
     @property
-    @abstractmethod
-    def n_heads(self) -> int: ...
+    def n_heads(self) -> int:
+        return int(self.config[self.config_keys["n_heads"]])
+
+    @property
+    def d_mlp(self) -> int:
+        """The MLP width (4 x d_model when the config leaves it out)."""
+        return int(self.config.get(self.config_keys["d_mlp"]) or 4 * self.d_model)
 
     @property
     def d_head(self) -> int:
@@ -128,6 +141,22 @@ class Adapter(ABC):
     def expected_shape(self, comp: Component) -> tuple[int, ...] | None:
         """The canonical shape the config implies, or None when not checked."""
         return None
+
+    def fused_qkv_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Weight shapes ``[out, in]`` of a GPT-style block (fused qkv, 4x MLP, LayerNorms);
+        a bias has the weight's first dimension (see :meth:`shape_for`)."""
+        d, vocab = self.d_model, int(self.config["vocab_size"])
+        return {"embed": (vocab, d), "unembed": (vocab, d), "qkv": (3 * d, d),
+                "attn_out": (d, d), "mlp_in": (self.d_mlp, d), "mlp_out": (d, self.d_mlp),
+                "ln1": (d,), "ln2": (d,), "ln_final": (d,)}  # fmt: skip
+
+    @staticmethod
+    def shape_for(comp: Component, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...] | None:
+        """``comp``'s shape from a table of weight shapes (a bias: the first dimension)."""
+        shape = shapes.get(comp.component)
+        if shape is None:
+            return None
+        return shape if comp.param == "weight" else shape[:1]
 
 
 _REGISTRY: dict[str, type[Adapter]] = {}

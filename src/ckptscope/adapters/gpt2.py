@@ -8,6 +8,8 @@ Untied checkpoints map ``lm_head.weight`` to ``unembed``. ``wpe`` is ``pos_embed
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from ckptscope.adapters._naming import NameTable
@@ -43,25 +45,16 @@ class GPT2Adapter(Adapter):
     def tied(self) -> bool:
         return bool(self.config.get("tie_word_embeddings", True))
 
+    config_keys: ClassVar[dict[str, str]] = {
+        "n_layers": "n_layer",
+        "d_model": "n_embd",
+        "n_heads": "n_head",
+        "d_mlp": "n_inner",
+    }
+
     @property
     def _names(self) -> NameTable:
         return TIED if self.tied else UNTIED
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.config["n_layer"])
-
-    @property
-    def d_model(self) -> int:
-        return int(self.config["n_embd"])
-
-    @property
-    def n_heads(self) -> int:
-        return int(self.config["n_head"])
-
-    @property
-    def d_mlp(self) -> int:
-        return int(self.config.get("n_inner") or 4 * self.d_model)
 
     def canonical(self, raw_name: str) -> Component | None:
         return self._names.canonical(raw_name)
@@ -76,22 +69,13 @@ class GPT2Adapter(Adapter):
         return tensor
 
     def expected_shape(self, comp: Component) -> tuple[int, ...] | None:
-        d, vocab = self.d_model, int(self.config["vocab_size"])
-        shape = {
-            "embed": (vocab, d),
-            "unembed": (vocab, d),
-            "pos_embed": (int(self.config["n_positions"]), d),
-            "qkv": (3 * d, d),
-            "attn_out": (d, d),
-            "mlp_in": (self.d_mlp, d),
-            "mlp_out": (d, self.d_mlp),
-            "ln1": (d,),
-            "ln2": (d,),
-            "ln_final": (d,),
-        }.get(comp.component)
-        if shape is None:
-            return None
-        return shape if comp.param == "weight" else shape[:1]
+        return self.shape_for(
+            comp,
+            {
+                **self.fused_qkv_shapes(),
+                "pos_embed": (int(self.config["n_positions"]), self.d_model),
+            },
+        )
 
     def heads(self, read: ReadFn, block: int) -> HeadWeights:
         n, dh, d = self.n_heads, self.d_head, self.d_model

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ckptscope.adapters._naming import NameTable
 from ckptscope.adapters.base import Adapter, Component, HeadWeights, ReadFn, register_adapter
 from ckptscope.adapters.circuits import split_out
@@ -33,25 +31,6 @@ class GPTNeoXAdapter(Adapter):
     name = "gpt_neox"
     model_types = ("gpt_neox",)
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__(config)
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.config["num_hidden_layers"])
-
-    @property
-    def d_model(self) -> int:
-        return int(self.config["hidden_size"])
-
-    @property
-    def n_heads(self) -> int:
-        return int(self.config["num_attention_heads"])
-
-    @property
-    def d_mlp(self) -> int:
-        return int(self.config.get("intermediate_size") or 4 * self.d_model)
-
     @property
     def parallel_residual(self) -> bool:
         return bool(self.config.get("use_parallel_residual", True))
@@ -63,21 +42,7 @@ class GPTNeoXAdapter(Adapter):
         return NAMES.raw_name(comp)
 
     def expected_shape(self, comp: Component) -> tuple[int, ...] | None:
-        d, vocab = self.d_model, int(self.config["vocab_size"])
-        out_in = {
-            "embed": (vocab, d),
-            "unembed": (vocab, d),
-            "qkv": (3 * d, d),
-            "attn_out": (d, d),
-            "mlp_in": (self.d_mlp, d),
-            "mlp_out": (d, self.d_mlp),
-            "ln1": (d,),
-            "ln2": (d,),
-            "ln_final": (d,),
-        }.get(comp.component)
-        if out_in is None:
-            return None
-        return out_in if comp.param == "weight" else out_in[:1]
+        return self.shape_for(comp, self.fused_qkv_shapes())
 
     def heads(self, read: ReadFn, block: int) -> HeadWeights:
         n, dh, d = self.n_heads, self.d_head, self.d_model

@@ -72,18 +72,6 @@ class LlamaAdapter(Adapter):
         return self.tables[0] if self.tied else self.tables[1]
 
     @property
-    def n_layers(self) -> int:
-        return int(self.config["num_hidden_layers"])
-
-    @property
-    def d_model(self) -> int:
-        return int(self.config["hidden_size"])
-
-    @property
-    def n_heads(self) -> int:
-        return int(self.config["num_attention_heads"])
-
-    @property
     def n_kv_heads(self) -> int:
         return int(self.config.get("num_key_value_heads") or self.n_heads)
 

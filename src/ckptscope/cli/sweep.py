@@ -12,10 +12,6 @@ if TYPE_CHECKING:
     from ckptscope.engine.sweep import SweepConfig, SweepResult
 
 
-def _split(value: str | None) -> tuple[str, ...] | None:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
-
-
 @user_errors
 def sweep(
     suite: Annotated[str, typer.Argument(help="Suite folder, checkpoint folder, or hf:ORG/REPO.")],
@@ -56,24 +52,12 @@ def sweep(
     Exit codes: 0 every task succeeded; 3 some tasks failed (listed, and stored in the
     failures table); 1 bad usage.
     """
-    from ckptscope.engine import SweepConfig
-    from ckptscope.store.layout import store_location
+    from ckptscope.api import sweep_config
 
-    config = SweepConfig(
-        suite=suite,
-        out=store_location(out),
-        models=_split(models),
-        steps=steps,
-        analyses=_split(analyses),
-        executor=executor,
-        workers=workers,
-        device=device,
-        data=data,
-        max_disk=max_disk,
-        address=address,
-        seed=seed,
-        extra=parse_options(option or []),
-    )
+    config = sweep_config(suite, out, models=models, steps=steps, analyses=analyses,
+                          executor=executor, workers=workers, device=device, data=data,
+                          max_disk=max_disk, address=address, seed=seed,
+                          options=parse_options(option or []))  # fmt: skip
     result = run_with_progress(config)
     raise typer.Exit(code=result.exit_code)
 

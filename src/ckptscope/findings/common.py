@@ -96,3 +96,18 @@ def size_trend(
     verdict = Verdict.REPRODUCED if rho * expect > 0 else Verdict.NOT_REPRODUCED
     evidence = f"{what} by size: {listing}; rank correlation with size {rho:+.2f}"
     return finding.outcome(ALL_SIZES, verdict, evidence, **th.only())
+
+
+def final_by_block(
+    finding: Finding, data: FindingData, model: str, key: tuple[str, str, str], what: str,
+    th: Thresholds,
+) -> dict[int, float] | Outcome:  # fmt: skip
+    """Each block's value at the last checkpoint, or the outcome that says why there is none
+    (no rows; fewer than ``th.min_blocks`` blocks): what every claim about depth reads."""
+    curves = data.curves(model, *key)
+    if not curves:
+        return no_data(finding, model, what, data)
+    if len(curves) < th.min_blocks:
+        why = f"{len(curves)} blocks (depth claims need {th.min_blocks})"
+        return finding.outcome(model, Verdict.INCONCLUSIVE, why, min_blocks=th.min_blocks)
+    return {b: float(v[-1]) for b, (_, v) in curves.items() if b is not None}

@@ -6,6 +6,7 @@ import numpy as np
 
 from ckptscope.findings.base import Outcome, Thresholds, Verdict, register_finding
 from ckptscope.findings.common import (
+    final_by_block,
     labelled_curves,
     no_data,
     shape_verdict,
@@ -179,16 +180,13 @@ def ln_biases_early_blocks(data: FindingData, th: Thresholds) -> list[Outcome]:
     """
     out = []
     for model in data.models("norm"):
-        curves = data.curves(model, "ln1", "bias", "norm")
-        if not curves:
-            out.append(no_data(ln_biases_early_blocks, model, "LayerNorm 1 bias norm", data))
+        key = ("ln1", "bias", "norm")
+        final = final_by_block(
+            ln_biases_early_blocks, data, model, key, "LayerNorm 1 bias norm", th
+        )
+        if isinstance(final, Outcome):
+            out.append(final)
             continue
-        if len(curves) < th.min_blocks:
-            why = f"{len(curves)} blocks (depth claims need {th.min_blocks})"
-            out.append(ln_biases_early_blocks.outcome(model, Verdict.INCONCLUSIVE, why,
-                                                      min_blocks=th.min_blocks))  # fmt: skip
-            continue
-        final = {b: v[-1] for b, (_, v) in curves.items() if b is not None}
         ranked = sorted(final, key=lambda b: -final[b])
         n = len(final)
         early = [b for b in ranked[:2] if b < n // 3]
@@ -213,16 +211,11 @@ def block0_mlp_moves_least(data: FindingData, th: Thresholds) -> list[Outcome]:
     """
     out = []
     for model in data.models("dist_init"):
-        curves = data.curves(model, "mlp_in", "weight", "rel_dist_init")
-        if not curves:
-            out.append(no_data(block0_mlp_moves_least, model, "MLP in rel_dist_init", data))
+        key = ("mlp_in", "weight", "rel_dist_init")
+        final = final_by_block(block0_mlp_moves_least, data, model, key, "MLP in rel_dist_init", th)
+        if isinstance(final, Outcome):
+            out.append(final)
             continue
-        if len(curves) < th.min_blocks:
-            why = f"{len(curves)} blocks (depth claims need {th.min_blocks})"
-            out.append(block0_mlp_moves_least.outcome(model, Verdict.INCONCLUSIVE, why,
-                                                      min_blocks=th.min_blocks))  # fmt: skip
-            continue
-        final = {b: v[-1] for b, (_, v) in curves.items() if b is not None}
         ranked = sorted(final, key=lambda b: final[b])
         verdict = Verdict.REPRODUCED if ranked[0] == 0 else Verdict.NOT_REPRODUCED
         listing = ", ".join(f"block {b} {final[b]:.3g}" for b in ranked[:3])
