@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from transformers import GPTNeoXForCausalLM
 
 from ckptscope.data.corpus import load_corpus
@@ -39,6 +38,7 @@ from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.train import checkpoints as ck
 from ckptscope.train.config import ModelSize, SuiteConfig, TrainConfig, preset
 from ckptscope.train.model import build_model
+from ckptscope.train.objective import heldout_loss, next_token_loss, optimizer
 from ckptscope.train.schedule import checkpoint_steps, lr_at
 from ckptscope.train.stream import TokenStream, heldout_windows
 from ckptscope.train.suite import prepare_suite_dir
@@ -189,7 +189,7 @@ def _train_model(
             raise CheckpointError(f"cannot resume {name}: checkpoint {str(folder)!r} is missing")
         ck.load_weights(model, folder)
     model.to(device).train()
-    opt = _optimizer(model, tc, peak)
+    opt = optimizer(model, tc, peak)
     if state is not None:
         try:
             opt.load_state_dict(state["optimizer"])
@@ -218,7 +218,7 @@ def _train_model(
         for group in opt.param_groups:
             group["lr"] = lr
         batch = stream.batch(step).to(device)  # (batch, seq_len + 1)
-        loss = _loss(model, batch)
+        loss = next_token_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
@@ -277,39 +277,3 @@ def _checkpoint(
         },
     )
     report(TrainProgress("checkpoint", name, step, tc.steps, heldout_loss=held))
-
-
-def _optimizer(model: GPTNeoXForCausalLM, tc: TrainConfig, peak: float) -> torch.optim.AdamW:
-    """AdamW with decoupled weight decay on matrices only (not biases, LayerNorms)."""
-    decay = [p for _, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for _, p in model.named_parameters() if p.ndim < 2]
-    groups = [
-        {"params": decay, "weight_decay": tc.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=peak, betas=tc.betas, eps=tc.eps, foreach=False)
-
-
-def _loss(model: GPTNeoXForCausalLM, batch: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy of windows (batch, seq_len + 1)."""
-    logits = model(input_ids=batch[:, :-1], use_cache=False).logits  # (batch, seq_len, vocab)
-    return F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
-
-
-@torch.no_grad()
-def heldout_loss(
-    model: GPTNeoXForCausalLM, windows: torch.Tensor, batch_size: int, device: str = "cpu"
-) -> float:
-    """Mean next-token loss (nats) over fixed windows (n, seq_len + 1)."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for i in range(0, len(windows), batch_size):
-        batch = windows[i : i + batch_size].to(device)
-        logits = model(input_ids=batch[:, :-1], use_cache=False).logits
-        # Sum in float64 so the mean does not depend on how windows are batched.
-        losses = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), reduction="none")
-        total += losses.double().sum().item()
-        count += losses.numel()
-    model.train(was_training)
-    return total / count
