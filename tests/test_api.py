@@ -41,3 +41,11 @@ def test_sweep_from_python(neox_folder_suite: Path, tmp_path: Path, capsys) -> N
     again = cs.sweep(neox_folder_suite, tmp_path / "store", analyses=["weights"], steps="0,8",
                      progress=False)  # fmt: skip
     assert again.written == 0 and again.skipped_done == 4
+
+
+def test_findings_is_callable_however_it_was_imported() -> None:
+    import ckptscope.findings  # binds the package as ckptscope.findings
+
+    df = cs.findings(cs.reference("pythia-2023"), models=["pythia-160m"])
+    assert set(df.model) <= {"pythia-160m", "(all sizes)"} and len(df)
+    assert cs.figure is __import__("ckptscope.figures", fromlist=["figure"]).figure

@@ -23,14 +23,15 @@ _API = {
     "open_suite": "ckptscope.sources",
     "SweepConfig": "ckptscope.engine.sweep",
     "figure": "ckptscope.figures",
-    "findings": "ckptscope.findings",
     "reference": "ckptscope.references",
 }
 
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "findings", *_API]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "findings":  # a callable package: ``cs.findings(store)`` (findings/__init__.py)
+        return import_module("ckptscope.findings")
     if name in _API:
         return getattr(import_module(_API[name]), name)
     raise AttributeError(f"module 'ckptscope' has no attribute {name!r}")

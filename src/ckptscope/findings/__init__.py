@@ -9,7 +9,10 @@ not_reproduced, inconclusive, no_data), ``evidence`` (numbers and steps) and
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -60,6 +63,16 @@ def _order(finding: Finding) -> tuple[int, str]:
     number = finding.figure.removeprefix("F")
     return (int(number) if number.isdigit() else 99, finding.id)
 
+
+class _CallableModule(types.ModuleType):
+    """``ckptscope.findings(store)`` calls :func:`findings`: once this package is imported,
+    ``ckptscope.findings`` is the package itself, so the package is made callable."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return findings(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
     "ALL_SIZES",
