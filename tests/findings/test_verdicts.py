@@ -109,3 +109,19 @@ def test_models_filter(planted) -> None:
     df = findings(planted(rows), models=["w64"])
     assert set(df.model) <= {"w64", ALL_SIZES}
     assert verdicts(df, "F14") == {"w64": "reproduced"}
+
+
+def test_per_head_rows_are_left_out(tmp_path) -> None:
+    from ckptscope.records import Scalar
+    from ckptscope.store import Store, TaskKey
+
+    store = Store(tmp_path / "heads")
+    for i, step in enumerate(STEPS):
+        recs = [Scalar("qkv", b, "weight", "mp_outliers", 0.0) for b in range(2)]
+        # per-head slices (head set) that grow: not the post's qkv matrices
+        recs += [Scalar("q", b, "weight", "mp_outliers", float(i), head=h)
+                 for b in range(2) for h in range(2)]  # fmt: skip
+        store.write_task(TaskKey("s", "w64", step, "spectra"), recs)
+    df = findings(store)
+    assert verdicts(df, "F15-outliers") == {"w64": "not_reproduced"}
+    assert "0 of 2 attention qkv matrices" in evidence(df, "F15-outliers", "w64")

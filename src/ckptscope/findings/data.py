@@ -63,6 +63,8 @@ class FindingData:
         """Every row of one metric (model label: ``suite/model`` when suites differ)."""
         if metric not in self._frames:
             df = self.store.scalars(metric=metric)
+            if "head" in df:  # whole tensors only: per-head slices are not the post's matrices
+                df = df[df["head"].isna()]
             if len(df) and df["suite"].nunique() > 1:
                 df = df.assign(model=df["suite"].astype(str) + "/" + df["model"].astype(str))
             if self.chosen is not None:

@@ -57,11 +57,15 @@ def mlp_spectra_power_law(data: FindingData, th: Thresholds) -> list[Outcome]:
         falls = [k for k, d in mlp.items() if d >= th.alpha_drop]
         share = len(falls) / len(mlp)
         mean_mlp = float(np.mean(list(mlp.values())))
-        mean_dense = float(np.mean(list(dense.values()))) if dense else float("nan")
-        ok = share >= th.share and not (mean_dense >= mean_mlp)
         evidence = (f"alpha falls by {th.alpha_drop:.0%} or more in {len(falls)} of {len(mlp)} "
-                    f"MLP matrices (mean fall {mean_mlp:.0%}); attention dense mean fall "
-                    f"{mean_dense:.0%}")  # fmt: skip
+                    f"MLP matrices (mean fall {mean_mlp:.0%})")  # fmt: skip
+        if not dense:  # the claim compares with attention dense: without it, no verdict
+            evidence += f"; no attention dense matrix has {MIN_ALPHA_TAIL} tail eigenvalues"
+            out.append(mlp_spectra_power_law.outcome(model, Verdict.INCONCLUSIVE, evidence, **used))
+            continue
+        mean_dense = float(np.mean(list(dense.values())))
+        evidence += f"; attention dense mean fall {mean_dense:.0%}"
+        ok = share >= th.share and mean_dense < mean_mlp
         verdict = Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED
         out.append(mlp_spectra_power_law.outcome(model, verdict, evidence, **used))
     return out
