@@ -276,7 +276,7 @@ def bench_analysis(
             tensors[f"gpt_neox.layers.{b}.{path}.weight"] = comps[comp][b]
     rows = []
     for heads in (False, True):
-        opts = SweepOptions(device=DEVICE.type, extra={"spectra": {"heads": heads}})
+        opts = SweepOptions(device=DEVICE.type, extra={"spectra_heads": heads})
         ctx = CheckpointContext("bench", _Memory(cfg, tensors), get_adapter(cfg), options=opts)
         sync()
         t0 = time.perf_counter()

@@ -92,10 +92,12 @@ def test_metrics_per_matrix() -> None:
 
 
 def test_options() -> None:
-    _, arrays, _ = run({"spectra": {"heads": False, "method": "svd"}})
+    _, arrays, _ = run({"spectra_heads": False, "spectra_method": "svd"})
     assert not any(k[2].startswith("head") for k in arrays)
-    with pytest.raises(ValueError, match="unknown spectra options"):
-        run({"spectra": {"topk": 3}})
+    _, with_heads, _ = run({"spectra_method": "svd"})
+    assert any(k[2].startswith("head") for k in with_heads)  # the default draws heads
+    with pytest.raises(ValueError, match="option spectra_method='lanczos'; choices: gram64"):
+        run({"spectra_method": "lanczos"})
 
 
 def test_real_gpt_neox_adapter_agrees_with_the_hand_split(neox_folder_suite) -> None:

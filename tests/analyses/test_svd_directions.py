@@ -15,7 +15,7 @@ from ckptscope.store import Store, TaskKey
 from linalg.neox_toy import neox_context, neox_tensors
 
 L, D, H, VOCAB = 2, 16, 4, 50
-TABLE = {"svd_directions": {"top_n": 3, "top_k": 4}}
+TABLE = {"svd_top_n": 3, "svd_top_k": 4}
 
 
 def orthonormal_tokens(seed: int) -> torch.Tensor:

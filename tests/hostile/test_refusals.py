@@ -48,9 +48,10 @@ def _sweep(suite: Path, out: Path, *args: str):
         (["--set", "distribution_max_samples=-5", "--analyses", "distributions"], "=-5"),
         (["--set", "embed_tokens=[5, 2]", "--analyses", "embeddings"], "[5, 2)"),
         (["--set", "embed_extra_tokens=-1", "--analyses", "embeddings"], "=-1"),
-        (["--set", 'spectra={"method": "lanczos"}', "--analyses", "spectra"], "'lanczos'"),
-        (["--set", "spectra=5", "--analyses", "spectra"], "spectra=5 must be a JSON object"),
-        (["--set", 'svd_directions={"top_k": 0}', "--analyses", "svd_directions"], "top_k=0"),
+        (["--set", "spectra_method=lanczos", "--analyses", "spectra"], "'lanczos'"),
+        (["--set", "spectra_heads=5", "--analyses", "spectra"], "spectra_heads=5 must be true"),
+        (["--set", "svd_top_k=0", "--analyses", "svd_directions"], "svd_top_k=0"),
+        (["--set", "spectra={}", "--analyses", "spectra"], "option 'spectra' is read by none"),
     ],
 )
 def test_bad_option_is_one_line_before_any_task(

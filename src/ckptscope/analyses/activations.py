@@ -28,8 +28,7 @@ Activations and gradients share one forward+backward pass per checkpoint
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -43,11 +42,10 @@ from ckptscope.analyses.base import (
     Record,
     Scalar,
     StoreReader,
-    int_option,
     register_analysis,
     register_derivation,
 )
-from ckptscope.analyses.evaluation import FIT_SAMPLES, OUTLIER_K, check_eval_options, evaluate
+from ckptscope.analyses.evaluation import EvaluationOptions, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +55,8 @@ class Activations(Analysis):
     """Residual-stream statistics, outlier dimensions and loss on the evaluation batch."""
 
     name = "activations"
-    options = frozenset(
-        {"n_seqs", "seq_len", "micro_batch", "data_seed", "dtype", "outlier_k", "fit_samples"}
-    )
+    Options = EvaluationOptions
     requires = frozenset({"data"})
-
-    def check_options(self, extra: Mapping[str, Any]) -> None:
-        check_eval_options(extra)
-        int_option(extra, "outlier_k", OUTLIER_K, 1)
-        int_option(extra, "fit_samples", FIT_SAMPLES, 0)
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
         yield from evaluate(ctx, gradients=False).activations

@@ -10,12 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import torch
 
 from ckptscope.adapters.base import Adapter, Component
+from ckptscope.analyses.options import names, parse
 from ckptscope.errors import CheckpointError
 from ckptscope.models.cache import WorkerCache
 from ckptscope.records import (
@@ -68,27 +69,6 @@ class SweepOptions:
     device: str = "cpu"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def options_from_extra(cls: type[T], extra: Mapping[str, Any], key: str) -> T:
-    """The frozen options dataclass ``cls`` from ``extra[key]``; unknown keys are an error."""
-    raw = extra.get(key) or {}
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"option {key}={raw!r} must be a JSON object of {cls.__name__} fields")
-    given = dict(raw)
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise ValueError(f"unknown {key} options {unknown}; known: {sorted(known)}")
-    return cls(**given)
-
-
-def int_option(extra: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
-    """``extra[key]`` as an int >= ``minimum`` (``default`` when absent); else a ValueError."""
-    value = extra.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"option {key}={value!r} must be an integer >= {minimum}")
-    return value
 
 
 class CheckpointContext:
@@ -228,20 +208,22 @@ class Analysis(ABC):
     requires: ClassVar[frozenset[str]] = frozenset()
     #: bump when the records an analysis writes change meaning (stored with each part)
     version: ClassVar[int] = 1
-    #: the ``SweepOptions.extra`` keys it reads (``--set KEY=VALUE``); others are refused
+    #: the frozen dataclass of its options (``--set NAME=VALUE``, ``options.py``); None: none
+    Options: ClassVar[type | None] = None
+    #: the option names it reads (the fields of ``Options``); others are refused
     options: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
         """Records for one checkpoint."""
 
-    def check_options(self, extra: Mapping[str, Any]) -> None:
-        """Validate the option values it reads, before any task runs.
+    def parse_options(self, extra: Mapping[str, Any]) -> Any:
+        """Its ``Options`` from the sweep's options; ValueError naming a bad value.
 
-        Raises ValueError naming the option and what is wrong; the sweep turns it into one
-        line and exit code 1. Analyses parse their options here with the same code ``run``
-        uses, so a value that passes here cannot fail a task.
+        The sweep calls it once before any task runs (one line, exit code 1), and ``run``
+        calls it again with the same values, so a value that passes cannot fail a task.
         """
+        return None if self.Options is None else parse(self.Options, extra)
 
 
 _ANALYSES: dict[str, type[Analysis]] = {}
@@ -249,6 +231,8 @@ _ANALYSES: dict[str, type[Analysis]] = {}
 
 def register_analysis(cls: type[Analysis]) -> type[Analysis]:
     """Class decorator: make an analysis selectable by name in sweeps."""
+    if cls.Options is not None:
+        cls.options = names(cls.Options)
     _ANALYSES[cls.name] = cls
     return cls
 

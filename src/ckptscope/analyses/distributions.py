@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -39,10 +38,10 @@ from ckptscope.analyses.base import (
     CheckpointContext,
     Label,
     Record,
-    int_option,
     metric_records,
     register_analysis,
 )
+from ckptscope.analyses.options import require_int
 from ckptscope.stats import (
     FAMILIES,
     MAX_FIT_SAMPLES,
@@ -194,19 +193,26 @@ def describe_distribution(
     )
 
 
+@dataclass(frozen=True)
+class DistributionsOptions:
+    """``distribution_max_samples``: values the fits subsample to (None: all of them)."""
+
+    distribution_max_samples: int | None = MAX_FIT_SAMPLES
+
+    def __post_init__(self) -> None:
+        require_int("distribution_max_samples", self.distribution_max_samples, 16, none=True)
+
+
 @register_analysis
 class Distributions(Analysis):
     """Histograms, quantiles, ML fits and QQ data of every weight matrix."""
 
     name = "distributions"
-    options = frozenset({"distribution_max_samples"})
+    Options = DistributionsOptions
     version = 2  # 2: adds the per-component hist_pooled rows
 
-    def check_options(self, extra: Mapping[str, Any]) -> None:
-        _max_samples(extra)
-
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
-        max_samples = _max_samples(ctx.options.extra)
+        max_samples = self.parse_options(ctx.options.extra).distribution_max_samples
         per_block: list[Array] = []
         for comp in ctx.components():
             if comp.component not in MATRIX_COMPONENTS or comp.param != "weight":
@@ -217,13 +223,6 @@ class Distributions(Analysis):
             per_block += [r for r in records if isinstance(r, Array) and r.kind == "hist"]
             yield from records
         yield from pooled_histograms(per_block)
-
-
-def _max_samples(extra: Mapping[str, Any]) -> int | None:
-    """``distribution_max_samples``: values the fits subsample to (null: all of them)."""
-    if "distribution_max_samples" in extra and extra["distribution_max_samples"] is None:
-        return None
-    return int_option(extra, "distribution_max_samples", MAX_FIT_SAMPLES, 16)
 
 
 def pooled_histograms(hists: list[Array]) -> list[Array]:

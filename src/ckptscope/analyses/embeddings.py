@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,9 @@ from ckptscope.analyses.base import (
     Array,
     CheckpointContext,
     Record,
-    int_option,
     register_analysis,
 )
+from ckptscope.analyses.options import require_int
 
 log = logging.getLogger(__name__)
 
@@ -198,16 +199,25 @@ def _records(
     )
 
 
+@dataclass(frozen=True)
+class EmbeddingsOptions:
+    """``embed_tokens``: the byte set's first id or ``[start, stop)`` (None: after the
+    special tokens); ``embed_extra_tokens``: how many tokens after it form the second set."""
+
+    embed_tokens: int | list[int] | None = None
+    embed_extra_tokens: int = DEFAULT_EXTRA_TOKENS
+
+    def __post_init__(self) -> None:
+        token_range(self.embed_tokens, 0, 2**62)
+        require_int("embed_extra_tokens", self.embed_extra_tokens, 0)
+
+
 @register_analysis
 class EmbeddingStructure(Analysis):
     """Correlation matrices of byte and common-token embeddings, with their seriation."""
 
     name = "embeddings"
-    options = frozenset({"embed_tokens", "embed_extra_tokens"})
-
-    def check_options(self, extra: Mapping[str, Any]) -> None:
-        token_range(extra.get("embed_tokens"), 0, 2**62)
-        int_option(extra, "embed_extra_tokens", DEFAULT_EXTRA_TOKENS, 0)
+    Options = EmbeddingsOptions
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
         if EMBED not in ctx.components():
@@ -215,11 +225,11 @@ class EmbeddingStructure(Analysis):
         emb = ctx.read(EMBED)  # (vocab, d_model)
         vocab = int(emb.shape[0])
         n_special, id_to_token = tokenizer_info(ctx.checkpoint.tokenizer_dir())
-        extra = ctx.options.extra
-        start, stop = token_range(extra.get("embed_tokens"), n_special, vocab)
+        opts = self.parse_options(ctx.options.extra)
+        start, stop = token_range(opts.embed_tokens, n_special, vocab)
         if stop - start < 2:
             raise AnalysisSkipped(f"{ctx.model}: vocab {vocab} leaves <2 tokens at id {start}")
-        n_extra = int_option(extra, "embed_extra_tokens", DEFAULT_EXTRA_TOKENS, 0)
+        n_extra = opts.embed_extra_tokens
         sets = [("", "bytes", start, stop)]
         if n_extra > 0 and min(stop + n_extra, vocab) - stop >= 2:
             sets.append(("_tokens", "tokens", stop, min(stop + n_extra, vocab)))

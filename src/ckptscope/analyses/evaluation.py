@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,9 +26,9 @@ from ckptscope.analyses.base import (
     Label,
     Record,
     Scalar,
-    int_option,
     metric_records,
 )
+from ckptscope.analyses.options import parse, require_int
 from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batch
 from ckptscope.models.forward import forward_backward
 from ckptscope.models.resid_stats import ResidualStats
@@ -42,6 +40,41 @@ log = logging.getLogger(__name__)
 
 OUTLIER_K = 8
 FIT_SAMPLES = 20_000
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """The evaluation pass's options (activations and gradients share them).
+
+    ``n_seqs`` x ``seq_len`` tokens per batch, ``micro_batch`` sequences per forward,
+    ``data_seed`` (None: the sweep's seed), ``dtype`` of the model (None: float32),
+    ``outlier_k`` dimensions per block, ``fit_samples`` for the pooled fits (0: none).
+    """
+
+    n_seqs: int = 16
+    seq_len: int = 128
+    micro_batch: int = 4
+    data_seed: int | None = None
+    dtype: str | None = None
+    outlier_k: int = OUTLIER_K
+    fit_samples: int = FIT_SAMPLES
+
+    def __post_init__(self) -> None:
+        for name in ("n_seqs", "micro_batch", "outlier_k"):
+            require_int(name, getattr(self, name), 1)
+        require_int("seq_len", self.seq_len, 2)
+        require_int("data_seed", self.data_seed, 0, none=True)
+        require_int("fit_samples", self.fit_samples, 0)
+        parse_dtype(self.dtype)
+
+    def batch(self, data: str | None, seed: int) -> BatchConfig:
+        """The evaluation batch these options describe."""
+        seed = seed if self.data_seed is None else self.data_seed
+        return BatchConfig(data, self.n_seqs, self.seq_len, self.micro_batch, seed)
+
+
+def eval_options(ctx: CheckpointContext) -> EvaluationOptions:
+    return parse(EvaluationOptions, ctx.options.extra)
 
 
 @dataclass
@@ -57,7 +90,7 @@ def batch_for(ctx: CheckpointContext) -> EvalBatch:
     try:
         return eval_batch(
             ctx.checkpoint,
-            BatchConfig.from_options(ctx.options.extra, ctx.options.seed),
+            eval_options(ctx).batch(ctx.options.extra.get("data"), ctx.options.seed),
             ctx.cache,
         )
     except NoEvalData as why:
@@ -71,7 +104,8 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
     serves both analyses; ``gradients=True`` forces the backward.
     """
     batch = batch_for(ctx)
-    dtype = parse_dtype(ctx.options.extra.get("dtype"))
+    opts = eval_options(ctx)
+    dtype = parse_dtype(opts.dtype)
     key = ("evaluation", batch.sha256, str(dtype), ctx.options.device)
     hit = ctx.shared.get(key)
     if hit is not None and (hit.gradients is not None or not gradients):
@@ -88,8 +122,8 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
     loss = forward_backward(
         model, batch.ids, micro_batch=batch.micro_batch, on_resid=on_resid, backward=backward
     )
-    fit_samples = int_option(ctx.options.extra, "fit_samples", FIT_SAMPLES, 0)
-    records = residual_records(stats, loss, batch, _k(ctx), ctx.options.seed, fit_samples)
+    records = residual_records(stats, loss, batch, opts.outlier_k, ctx.options.seed,
+                               opts.fit_samples)  # fmt: skip
     result = Evaluation(activations=records)
     if backward:
         result.gradients = [
@@ -99,10 +133,6 @@ def evaluate(ctx: CheckpointContext, gradients: bool) -> Evaluation:
         model.zero_grad(set_to_none=True)
     ctx.shared[key] = result
     return result
-
-
-def _k(ctx: CheckpointContext) -> int:
-    return int_option(ctx.options.extra, "outlier_k", OUTLIER_K, 1)
 
 
 def _info(batch: EvalBatch, analysis: str) -> Array:
@@ -170,14 +200,6 @@ def fit_scalars(
     if report.winner_index is not None:
         found.append(Label(component, block, param, "fit_winner", FAMILIES[report.winner_index]))
     return found
-
-
-def check_eval_options(extra: Mapping[str, Any]) -> None:
-    """Validate the evaluation-batch options (shared with ``gradients``) as ``evaluate`` reads them."""
-    for key in ("n_seqs", "seq_len", "micro_batch", "data_seed"):
-        int_option(extra, key, 2, 0 if key == "data_seed" else 1)
-    BatchConfig.from_options(dict(extra))
-    parse_dtype(extra.get("dtype"))
 
 
 def gradient_records(

@@ -11,11 +11,10 @@ component ``model`` holds ``grad_norm`` of all parameters together and the batch
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from ckptscope.analyses.base import Analysis, CheckpointContext, Record, register_analysis
-from ckptscope.analyses.evaluation import check_eval_options, evaluate
+from ckptscope.analyses.evaluation import EvaluationOptions, evaluate
 
 
 @register_analysis
@@ -23,11 +22,8 @@ class Gradients(Analysis):
     """Gradient norms, moments and histograms of every weight on the evaluation batch."""
 
     name = "gradients"
-    options = frozenset({"n_seqs", "seq_len", "micro_batch", "data_seed", "dtype"})
+    Options = EvaluationOptions
     requires = frozenset({"data"})
-
-    def check_options(self, extra: Mapping[str, Any]) -> None:
-        check_eval_options(extra)
 
     def run(self, ctx: CheckpointContext) -> Iterator[Record]:
         records = evaluate(ctx, gradients=True).gradients

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +52,9 @@ from ckptscope.analyses.base import (
     CheckpointContext,
     Record,
     Scalar,
-    options_from_extra,
     register_analysis,
 )
+from ckptscope.analyses.options import require_bool, require_choice
 from ckptscope.linalg import (
     METHODS,
     default_method,
@@ -74,24 +74,16 @@ NONFINITE = "n_nonfinite"
 
 @dataclass(frozen=True)
 class SpectraOptions:
-    """How the ``spectra`` analysis computes; read from ``SweepOptions.extra["spectra"]``."""
+    """How the ``spectra`` analysis computes (``--set spectra_method=gram32``)."""
 
     #: ``gram64`` / ``gram32`` / ``svd`` (linalg/spectra.py); None: by device
-    method: str | None = None
+    spectra_method: str | None = None
     #: per-head Q, K, V slices and the OV and QK circuits
-    heads: bool = True
+    spectra_heads: bool = True
 
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, Any]) -> SpectraOptions:
-        """The options in ``extra["spectra"]``; unknown keys are an error naming them."""
-        opts = options_from_extra(cls, extra, "spectra")
-        if opts.method is not None and opts.method not in METHODS:
-            raise ValueError(
-                f"option spectra.method={opts.method!r}; methods: {', '.join(METHODS)}"
-            )
-        if not isinstance(opts.heads, bool):
-            raise ValueError(f"option spectra.heads={opts.heads!r} must be true or false")
-        return opts
+    def __post_init__(self) -> None:
+        require_choice("spectra_method", self.spectra_method, METHODS)
+        require_bool("spectra_heads", self.spectra_heads)
 
 
 def _records(
@@ -143,7 +135,7 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
     :func:`ckptscope.linalg.singular_values_stacks`). A matrix holding NaN/Inf gets only a
     ``n_nonfinite`` Scalar; the others are unaffected.
     """
-    method = opts.method or default_method(ctx.options.device)
+    method = opts.spectra_method or default_method(ctx.options.device)
     groups: dict[tuple[str, tuple[int, ...]], list[Component]] = {}
     for comp in ctx.components():
         if comp.component in MATRIX_COMPONENTS and comp.param == "weight":
@@ -198,7 +190,7 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
     heads = stacked_heads(ctx)
     if heads is None:
         return
-    method = opts.method or default_method(ctx.options.device)
+    method = opts.spectra_method or default_method(ctx.options.device)
     n_layers, n_heads, d_head, d_model = heads.q.shape
 
     def flat(t: torch.Tensor) -> torch.Tensor:
@@ -249,14 +241,11 @@ class Spectra(Analysis):
     """Every singular value of every weight matrix, per head and per circuit, with ESD metrics."""
 
     name = "spectra"
-    options = frozenset({"spectra"})
+    Options = SpectraOptions
     version = 1
 
-    def check_options(self, extra: Mapping[str, Any]) -> None:
-        SpectraOptions.from_extra(extra)
-
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
-        opts = SpectraOptions.from_extra(ctx.options.extra)
+        opts = self.parse_options(ctx.options.extra)
         yield from weight_spectra(ctx, opts)
-        if opts.heads:
+        if opts.spectra_heads:
             yield from head_spectra(ctx, opts)

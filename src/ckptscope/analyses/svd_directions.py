@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,10 +45,9 @@ from ckptscope.analyses.base import (
     CheckpointContext,
     Record,
     Scalar,
-    int_option,
-    options_from_extra,
     register_analysis,
 )
+from ckptscope.analyses.options import require_bool, require_int
 from ckptscope.analyses.spectra import skipped_nonfinite, stacked_heads
 from ckptscope.analyses.svd_closeness import KIND, SvdCloseness, closeness_frame
 
@@ -74,21 +73,16 @@ MLP_READS = (
 
 @dataclass(frozen=True)
 class SvdDirectionsOptions:
-    """Sizes of the token tables; read from ``SweepOptions.extra["svd_directions"]``."""
+    """Sizes of the token tables (``--set svd_top_n=10``)."""
 
-    top_n: int = 30  # singular directions per matrix (at most the matrix's rank)
-    top_k: int = 20  # tokens per direction
-    heads: bool = True  # OV circuit of every head
+    svd_top_n: int = 30  # singular directions per matrix (at most the matrix's rank)
+    svd_top_k: int = 20  # tokens per direction
+    svd_heads: bool = True  # OV circuit of every head
 
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, Any]) -> SvdDirectionsOptions:
-        """The options in ``extra["svd_directions"]``; unknown keys are an error naming them."""
-        opts = options_from_extra(cls, extra, "svd_directions")
-        for key in ("top_n", "top_k"):
-            int_option({key: getattr(opts, key)}, key, 1, 1)
-        if not isinstance(opts.heads, bool):
-            raise ValueError(f"option svd_directions.heads={opts.heads!r} must be true or false")
-        return opts
+    def __post_init__(self) -> None:
+        require_int("svd_top_n", self.svd_top_n, 1)
+        require_int("svd_top_k", self.svd_top_k, 1)
+        require_bool("svd_heads", self.svd_heads)
 
 
 class _Decoder:
@@ -184,13 +178,13 @@ def direction_tables(ctx: CheckpointContext, opts: SvdDirectionsOptions) -> Iter
         if not keep:
             continue
         mats = mats[keep]
-        n = min(opts.top_n, *mats.shape[1:])
+        n = min(opts.svd_top_n, *mats.shape[1:])
         vecs = top_right_vectors(mats, n) if side == "right" else top_left_vectors(mats, n)
-        ids = token_table(vecs, tokens[1], opts.top_k)  # (L, n, k)
+        ids = token_table(vecs, tokens[1], opts.svd_top_k)  # (L, n, k)
         meta = {"vectors": side, "read_through": tokens[0], "sign": "max_abs_positive"}
         for i, table in zip(keep, ids, strict=True):
             yield _table(blocks[i], table, decoder, meta)
-    if not opts.heads:
+    if not opts.svd_heads:
         return
     heads = stacked_heads(ctx)
     tokens, skipped = token_matrix("unembed") if heads is not None else (None, [])
@@ -198,7 +192,7 @@ def direction_tables(ctx: CheckpointContext, opts: SvdDirectionsOptions) -> Iter
     if heads is None or tokens is None:
         return
     n_layers, n_heads, _, d_head = heads.o.shape  # o: (L, H, d_model, d_head)
-    n = min(opts.top_n, d_head)
+    n = min(opts.svd_top_n, d_head)
     meta = {"vectors": "left", "read_through": tokens[0], "sign": "max_abs_positive"}
     for block in range(n_layers):
         wheres = [Component("ov", block, "circuit")] * n_heads
@@ -210,7 +204,7 @@ def direction_tables(ctx: CheckpointContext, opts: SvdDirectionsOptions) -> Iter
             continue
         # OV = W_O[:, h] @ W_V[h]: left vectors (H, d_model, d_head) from the factors
         vecs, _ = product_left_vectors(heads.o[block][keep], heads.v[block][keep])
-        ids = token_table(vecs[..., :n], tokens[1], opts.top_k)  # (H, n, k)
+        ids = token_table(vecs[..., :n], tokens[1], opts.svd_top_k)  # (H, n, k)
         for h, table in zip(keep, ids, strict=True):
             yield _table(wheres[h], table, decoder, meta, head=h)
 
@@ -220,11 +214,8 @@ class SvdDirections(Analysis):
     """Top-k tokens of the top-n singular directions of MLP and OV matrices."""
 
     name = "svd_directions"
-    options = frozenset({"svd_directions"})
+    Options = SvdDirectionsOptions
     version = 1
 
-    def check_options(self, extra: Mapping[str, Any]) -> None:
-        SvdDirectionsOptions.from_extra(extra)
-
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
-        yield from direction_tables(ctx, SvdDirectionsOptions.from_extra(ctx.options.extra))
+        yield from direction_tables(ctx, self.parse_options(ctx.options.extra))

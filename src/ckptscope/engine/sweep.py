@@ -219,7 +219,7 @@ def _run_locked(
 
 def _check_options(extra: Mapping[str, Any], analyses: tuple[str, ...]) -> None:
     """Refuse option keys no chosen analysis reads (a typo would otherwise pass silently),
-    and values out of range, as each analysis parses them (``Analysis.check_options``)."""
+    and values out of range, as each analysis parses them (``Analysis.parse_options``)."""
     known = set().union(*(get_analysis(a).options for a in analyses)) if analyses else set()
     unknown = sorted(set(extra) - known - {"data"})
     if unknown:
@@ -229,7 +229,7 @@ def _check_options(extra: Mapping[str, Any], analyses: tuple[str, ...]) -> None:
         )
     for name in analyses:
         try:
-            get_analysis(name).check_options(extra)
+            get_analysis(name).parse_options(extra)
         except (ValueError, TypeError, UsageError) as err:
             raise UsageError(f"--set for {name}: {err}") from None
 

@@ -37,7 +37,7 @@ class NoEvalData(CkptscopeError):
 
 @dataclass(frozen=True)
 class BatchConfig:
-    """How to build the evaluation batch; read from ``SweepOptions.extra``.
+    """How to build the evaluation batch (``analyses/evaluation.py`` makes it from options).
 
     ``data``: a text file or a ``.npy`` of token ids; None = the shipped held-out corpus.
     ``micro_batch``: sequences per forward pass, which bounds activation memory.
@@ -48,21 +48,6 @@ class BatchConfig:
     seq_len: int = 128
     micro_batch: int = 4
     seed: int = 0
-
-    @classmethod
-    def from_options(cls, extra: dict[str, Any], seed: int = 0) -> BatchConfig:
-        """The batch config from the sweep's extra options (keys as the field names)."""
-        data = extra.get("data")
-        cfg = cls(
-            data=None if data is None else str(data),
-            n_seqs=int(extra.get("n_seqs", cls.n_seqs)),
-            seq_len=int(extra.get("seq_len", cls.seq_len)),
-            micro_batch=int(extra.get("micro_batch", cls.micro_batch)),
-            seed=int(extra.get("data_seed", seed)),
-        )
-        if min(cfg.n_seqs, cfg.seq_len, cfg.micro_batch) < 1 or cfg.seq_len < 2:
-            raise UsageError(f"bad evaluation batch options {cfg}: sizes must be positive")
-        return cfg
 
 
 @dataclass(frozen=True)
