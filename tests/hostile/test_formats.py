@@ -82,6 +82,19 @@ def test_shard_index_cannot_leave_the_folder(tmp_path, how):
         assert str(index) in msg and repr(QKV) in msg and "outside the checkpoint folder" in msg
 
 
+def test_a_fake_cache_blobs_link_does_not_widen_the_folder(tmp_path):
+    """A suite shaped like a Hub snapshot whose ``blobs`` links to / gains nothing."""
+    from ckptscope.sources.formats import shard_files
+
+    outside = make_outside_file(tmp_path / "elsewhere" / "secret.safetensors")
+    repo = tmp_path / "models--evil--suite"
+    folder = write_checkpoint(repo / "snapshots" / "abc", seed=0, fmt="sharded")
+    (repo / "blobs").symlink_to("/")
+    index = make_shard_escape(folder, "absolute", outside)
+    with pytest.raises(CheckpointError, match="outside the checkpoint folder"):
+        shard_files(index)
+
+
 def test_shard_index_symlinked_folder_is_fine(tmp_path):
     """A checkpoint folder reached through a symlink still reads its own shards."""
     real = write_checkpoint(tmp_path / "real", seed=0, fmt="sharded")

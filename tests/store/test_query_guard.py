@@ -135,3 +135,12 @@ def test_cli_query_attacks_exit_1_with_one_line(local, tmp_path):
     assert _tree(local.root) == before and list(outside.iterdir()) == []
     res = runner.invoke(app, ["query", COUNTS, "--store", str(local.root), "--csv"])
     assert res.exit_code == 0 and res.output.split() == ["s,a,t", "2,2,2"]
+
+
+def test_queries_never_spill_files(local, tmp_path, monkeypatch):
+    """A sort too big for memory fails; it never writes duckdb_temp files into ./.tmp."""
+    monkeypatch.chdir(tmp_path)
+    store = local
+    assert store.query("select current_setting('temp_directory') as t").t[0] == ""
+    store.query("select count(*) from (select range from range(200000) order by random())")
+    assert not (tmp_path / ".tmp").exists()

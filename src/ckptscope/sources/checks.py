@@ -124,8 +124,13 @@ def allowed_roots(folder: Path) -> list[Path]:
     into its repo's ``blobs/`` folder, which is allowed too.
     """
     roots = [folder.resolve()]
-    if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
-        roots.append((folder.parent.parent / "blobs").resolve())
+    repo = folder.parent.parent
+    if folder.parent.name == "snapshots" and repo.name.startswith("models--"):
+        blobs = repo / "blobs"
+        # blobs/ itself must be the repo's real folder: a suite that ships ``blobs -> /``
+        # would otherwise make every path "inside"
+        if blobs.is_dir() and not blobs.is_symlink() and blobs.resolve() == repo.resolve() / "blobs":
+            roots.append(blobs.resolve())
     return roots
 
 

@@ -27,6 +27,8 @@ CONNECT_CONFIG: dict[str, str | bool] = {
     "autoload_known_extensions": False,
     "allow_unsigned_extensions": False,
     "allow_community_extensions": False,
+    # no spilling: a big sort would otherwise write duckdb_temp files into ./.tmp
+    "temp_directory": "",
 }
 
 
