@@ -16,8 +16,8 @@ def test_list_and_show() -> None:
     assert listed.exit_code == 0 and listed.output.startswith("pythia-2023 (version 1, MIT)")
     shown = runner.invoke(app, ["reference", "show", "pythia-2023"])
     assert shown.exit_code == 0
-    assert "squared distances from the first checkpoint" in shown.output
-    assert "pythia-1.4b    142      0 141000" in shown.output
+    assert "squared distances from row 0" in shown.output
+    assert "pythia-1.4b    142   1000 142000" in shown.output
     bad = runner.invoke(app, ["reference", "show", "nope"])
     assert bad.exit_code == 1 and "error: unknown reference 'nope'" in bad.output
 

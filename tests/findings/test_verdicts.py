@@ -125,3 +125,49 @@ def test_per_head_rows_are_left_out(tmp_path) -> None:
     df = findings(store)
     assert verdicts(df, "F15-outliers") == {"w64": "not_reproduced"}
     assert "0 of 2 attention qkv matrices" in evidence(df, "F15-outliers", "w64")
+
+
+def test_non_finite_points_are_left_out(planted) -> None:
+    nan = float("nan")
+    rows = {("w64", "mlp_in", b, "weight", "norm"): [nan] * len(STEPS) for b in range(2)}
+    rows[("w64", "mlp_out", 0, "weight", "norm")] = [nan, *peaked()[1:]]  # a failed first point
+    df = findings(planted(rows))  # no crash on an all-NaN curve
+    ev = evidence(df, "F7", "w64")
+    assert "1 of 1 MLP matrices" in ev and "nan" not in ev.lower()
+
+
+def test_depth_claims_with_four_blocks_can_hold(planted) -> None:
+    final = [5.0, 4.0, 1.0, 1.5]  # blocks 0 and 1: the first third of 4 blocks, rounded up
+    rows = {
+        ("w64", "ln1", b, "bias", "norm"): list(np.linspace(0.0, v, len(STEPS)))
+        for b, v in enumerate(final)
+    }
+    assert verdicts(findings(planted(rows)), "F10-depth") == {"w64": "reproduced"}
+
+
+def test_sizes_with_equal_values_are_inconclusive(planted, tmp_path) -> None:
+    rows = {}
+    for model in ("pythia-70m", "pythia-160m"):
+        rows[(model, "all", None, "all", "svd_overlap")] = list(np.linspace(0.1, 1.0, len(STEPS)))
+    df = findings(planted(rows))
+    assert verdicts(df, "F16-size") == {"(all sizes)": "inconclusive"}
+    from findings.conftest import write_store
+
+    flat = {("w64", "all", None, "all", "svd_overlap"): [0.4] * len(STEPS)}
+    flat_store = write_store(tmp_path / "flat", flat)
+    assert verdicts(findings(flat_store), "F16") == {"w64": "inconclusive"}
+
+
+def test_two_suites_label_models_once(tmp_path) -> None:
+    from findings.conftest import write_store
+
+    store = write_store(tmp_path / "s", {("w64", "embed", None, "weight", "norm"): peaked()})
+    from ckptscope.records import Scalar
+    from ckptscope.store import TaskKey
+
+    for i, step in enumerate(STEPS):
+        store.write_task(TaskKey("other", "w64", step, "weights"),
+                         [Scalar("embed", None, "weight", "norm", peaked()[i])])  # fmt: skip
+    df = findings(store)
+    assert set(df[df.finding == "F14"].model) == {"planted/w64", "other/w64"}
+    assert set(df[df.finding == "F14"].verdict) == {"reproduced"}

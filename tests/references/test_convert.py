@@ -44,13 +44,13 @@ def test_conversion(tmp_path: Path) -> None:
     assert set(df.model) == {"pythia-160m"} and set(df.suite) == {"pythia-2023"}
     # squared distances -> distances, rows from step 1000
     dist = _select(df, component="mlp_in", param="weight", metric="dist_init", block=1)
-    assert dist.step.tolist() == [1000, 2000, 3000] and dist.value.tolist() == [2.0, 3.0, 4.0]
+    assert dist.step.tolist() == [2000, 3000, 4000] and dist.value.tolist() == [2.0, 3.0, 4.0]
     # norms reconstructed from std and mean, rows from step 0, float64 reference
     std = np.load(tmp_path / "release" / "125m_mlp_h24h_std_list.npy")
     mean = np.load(tmp_path / "release" / "125m_mlp_h24h_mean_list.npy")
     norm = _select(df, component="mlp_in", param="weight", metric="norm", block=2)
     want = np.sqrt(4 * D * D * (std[:, 2] ** 2 + mean[:, 2] ** 2))
-    assert norm.step.tolist() == [0, 1000, 2000, 3000]
+    assert norm.step.tolist() == [1000, 2000, 3000, 4000]  # row 0 is step 1000
     np.testing.assert_allclose(norm.value.to_numpy(), want, rtol=6e-8)  # float32 precision
     rel = _select(df, component="mlp_in", param="weight", metric="rel_dist_init", block=2)
     np.testing.assert_allclose(rel.value.to_numpy(), np.array([3.0, 4.0, 5.0]) / want[0], rtol=1e-7)
@@ -74,10 +74,10 @@ def test_a_norm_list_as_long_as_std_holds_norms(tmp_path: Path) -> None:
     np.save(folder / "19m_attn_dense_diff_list.npy", np.full((3, 2), 4.0))
     df, _ = convert(folder)
     norm = _select(df, component="attn_out", metric="norm", block=0)
-    assert norm.step.tolist() == [0, 1000, 2000, 3000] and len(norm) == 4  # written once
+    assert norm.step.tolist() == [1000, 2000, 3000, 4000] and len(norm) == 4  # written once
     np.testing.assert_allclose(norm.value, 10.24, rtol=1e-7)
     dist = _select(df, component="attn_out", metric="dist_init", block=1)
-    assert dist.step.tolist() == [1000, 2000, 3000] and dist.value.tolist() == [2.0, 2.0, 2.0]
+    assert dist.step.tolist() == [2000, 3000, 4000] and dist.value.tolist() == [2.0, 2.0, 2.0]
 
 
 def test_object_arrays_are_never_unpickled(tmp_path: Path) -> None:
@@ -104,3 +104,4 @@ def test_numel() -> None:
     assert numel("qkv", "weight", 8) == 3 * 8 * 8 and numel("qkv", "bias", 8) == 24
     assert numel("mlp_in", "weight", 8) == 32 * 8 and numel("mlp_out", "weight", 8) == 8 * 32
     assert numel("attn_out", "weight", 8) == 64 and numel("ln1", "bias", 8) == 8
+    assert numel("ln1", "weight", 8) == 8 and numel("ln_final", "weight", 8) == 8  # vectors

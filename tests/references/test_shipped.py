@@ -41,18 +41,23 @@ def test_models_steps_and_the_readme_numbers(ref) -> None:
     steps = ref.query("select model, min(step) lo, max(step) hi, count(distinct step) n "
                       "from tasks group by model")  # fmt: skip
     assert sorted(steps.model) == sorted(MODELS)
-    assert set(steps.lo) == {0} and set(steps.hi) == {141000} and set(steps.n) == {142}
+    assert set(steps.lo) == {1000} and set(steps.hi) == {142000} and set(steps.n) == {142}
     # sqrt of the last row of 125m_input_layernorm_norm_bias_list.npy, as the release's
     # README and the post's plot give them
     ln = ref.scalars(model="pythia-160m", component="ln1", param="bias", metric="norm",
-                     step=141000).sort_values("block")  # fmt: skip
+                     step=142000).sort_values("block")  # fmt: skip
     np.testing.assert_allclose(ln.value.round(2).tolist()[:3], [4.23, 2.80, 1.12])
     np.testing.assert_allclose(ln.value.round(2).tolist()[-2:], [3.23, 4.30])
-    # the init: Pythia's std sqrt(2 / 5d) and a norm of about 35 for 160m's MLP in
-    init = ref.scalars(model="pythia-160m", component="mlp_in", param="weight", step=0, block=0)
-    by = dict(zip(init.metric, init.value, strict=True))
+    # row 0: near Pythia's init std sqrt(2 / 5d), a norm of about 35 for 160m's MLP in
+    first = ref.scalars(model="pythia-160m", component="mlp_in", param="weight", step=1000,
+                        block=0)  # fmt: skip
+    by = dict(zip(first.metric, first.value, strict=True))
     assert by["std"] == pytest.approx((2 / (5 * 768)) ** 0.5, rel=0.02)
     assert by["norm"] == pytest.approx(34.65, abs=0.01)
+    # a LayerNorm gain is a vector of d: its norm is about sqrt(d) (gains near 1)
+    ln = ref.scalars(model="pythia-160m", component="ln1", param="weight", metric="norm",
+                     step=1000)  # fmt: skip
+    assert ((ln.value > 0.9 * 768**0.5) & (ln.value < 1.1 * 768**0.5)).all()
 
 
 def test_findings_the_data_supports(verdicts) -> None:
@@ -77,3 +82,16 @@ def test_docs_column_is_what_the_dataset_shows(ref) -> None:
         'regenerate: python -m ckptscope.findings.docs --measure "Pythia (the post\'s data)" '
         "reference:pythia-2023 && python -m ckptscope.findings.docs > docs/findings.md"
     )
+
+
+def test_the_reference_refuses_writes(ref) -> None:
+    from ckptscope.records import Scalar
+    from ckptscope.store import StoreError, TaskKey
+
+    key = TaskKey("pythia-2023", "pythia-160m", 999, "weights")
+    with pytest.raises(StoreError, match="is read-only"):
+        ref.write_task(key, [Scalar("embed", None, "weight", "norm", 1.0)])
+    with pytest.raises(StoreError, match="is read-only"):
+        ref.compact()
+    with pytest.raises(StoreError, match="is read-only"):
+        ref.record_failure(key, "x")

@@ -93,9 +93,17 @@ def size_trend(
         why = f"needs two or more model sizes; {what}: {listing or 'none'}"
         return finding.outcome(ALL_SIZES, Verdict.INCONCLUSIVE, why)
     rho = rank_correlation([s for s, _ in sized.values()], [v for _, v in sized.values()])
+    if not np.isfinite(rho):  # every size the same value: no order to compare
+        why = f"{what} does not vary with size: {listing}"
+        return finding.outcome(ALL_SIZES, Verdict.INCONCLUSIVE, why)
     verdict = Verdict.REPRODUCED if rho * expect > 0 else Verdict.NOT_REPRODUCED
     evidence = f"{what} by size: {listing}; rank correlation with size {rho:+.2f}"
     return finding.outcome(ALL_SIZES, verdict, evidence, **th.only())
+
+
+def thirds(n_blocks: int) -> int:
+    """How many blocks make the first (or last) third of ``n_blocks`` (rounded up)."""
+    return -(-n_blocks // 3)
 
 
 def final_by_block(

@@ -44,6 +44,9 @@ class FindingData:
     ) -> None:
         self.store = store
         self.chosen = list(models) if models else None
+        suites = store.query("select count(distinct suite) as n from scalars")
+        #: several suites in one store: models are labelled ``suite/model`` everywhere
+        self.several_suites = bool(len(suites)) and int(suites["n"].iloc[0]) > 1
         #: what a ``no_data`` verdict says is missing where no sweep can fill it (a dataset)
         self.missing = missing
         self._frames: dict[str, pd.DataFrame] = {}
@@ -51,7 +54,7 @@ class FindingData:
     def all_models(self) -> list[str]:
         """Every model with scalar rows (labelled as in :meth:`frame`), smallest first."""
         df = self.store.query("select distinct suite, model from scalars")
-        if df["suite"].nunique() > 1:
+        if self.several_suites:
             names = [f"{s}/{m}" for s, m in zip(df["suite"], df["model"], strict=True)]
         else:
             names = [str(m) for m in df["model"]]
@@ -65,7 +68,8 @@ class FindingData:
             df = self.store.scalars(metric=metric)
             if "head" in df:  # whole tensors only: per-head slices are not the post's matrices
                 df = df[df["head"].isna()]
-            if len(df) and df["suite"].nunique() > 1:
+            df = df[np.isfinite(df["value"].astype(np.float64))]  # a failed fit: no point
+            if self.several_suites:
                 df = df.assign(model=df["suite"].astype(str) + "/" + df["model"].astype(str))
             if self.chosen is not None:
                 df = df[df["model"].isin(self.chosen)]

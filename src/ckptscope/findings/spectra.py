@@ -19,7 +19,9 @@ def _alpha_drops(data: FindingData, model: str, comps: tuple[str, ...]) -> dict[
     out = {}
     for label, (_, v) in labelled_curves(data, model, comps, "weight", "alpha"):
         tail = tails.get(label)
-        if tail is None or np.min(tail[1]) < MIN_ALPHA_TAIL or not v[0] > 0:
+        if tail is None or len(tail[1]) != len(v) or np.min(tail[1]) < MIN_ALPHA_TAIL:
+            continue  # a fit missing at some step, or too short a tail somewhere
+        if not v[0] > 0:
             continue
         out[label] = float(1 - v[-1] / v[0])
     return out
@@ -128,6 +130,10 @@ def closeness_emerges_late(data: FindingData, th: Thresholds) -> list[Outcome]:
             out.append(closeness_emerges_late.outcome(model, Verdict.INCONCLUSIVE, why, **used))
             continue
         first, final = float(values[0]), float(values[-1])
+        if final <= first:
+            why = f"overlap does not grow: {first:.2f} at step {steps[0]}, {final:.2f} at the end"
+            out.append(closeness_emerges_late.outcome(model, Verdict.INCONCLUSIVE, why, **used))
+            continue
         half = first + (final - first) / 2
         reach = steps[np.nonzero(values >= half)[0][0]]
         frac = (reach - steps[0]) / max(1, steps[-1] - steps[0])

@@ -11,6 +11,7 @@ from ckptscope.findings.common import (
     no_data,
     shape_verdict,
     size_trend,
+    thirds,
     too_short,
 )
 from ckptscope.findings.data import FindingData
@@ -88,10 +89,14 @@ def late_qkv_grows_most(data: FindingData, th: Thresholds) -> list[Outcome]:
             why = f"{len(curves)} blocks (depth claims need {th.min_blocks})"
             out.append(used(model, Verdict.INCONCLUSIVE, why, min_blocks=th.min_blocks))
             continue
-        growth = {b: v[-1] / v[0] - 1 for b, (_, v) in curves.items() if b is not None}
+        growth = {b: v[-1] / v[0] - 1 for b, (_, v) in curves.items() if b is not None and v[0] > 0}
+        if not growth:
+            why = f"no block's {comps[0]} norm is positive at the first checkpoint"
+            out.append(used(model, Verdict.INCONCLUSIVE, why, min_blocks=th.min_blocks))
+            continue
         ranked = sorted(growth, key=lambda b: -growth[b])
-        n = len(growth)
-        late = ranked[0] >= n - n // 3
+        n = len(curves)
+        late = ranked[0] >= n - thirds(n)
         listing = ", ".join(f"block {b} {growth[b] * 100:+.1f}%" for b in ranked[:3])
         evidence = (f"{comps[0]} norm growth from first to last checkpoint, largest: {listing}; "
                     f"the largest is {'in' if late else 'not in'} the last third of {n} blocks")  # fmt: skip
@@ -189,7 +194,7 @@ def ln_biases_early_blocks(data: FindingData, th: Thresholds) -> list[Outcome]:
             continue
         ranked = sorted(final, key=lambda b: -final[b])
         n = len(final)
-        early = [b for b in ranked[:2] if b < n // 3]
+        early = [b for b in ranked[:2] if b < thirds(n)]
         verdict = Verdict.REPRODUCED if len(early) == 2 else Verdict.NOT_REPRODUCED
         listing = ", ".join(f"block {b} {final[b]:.3g}" for b in ranked[:4])
         evidence = (f"final ln1 bias norm, largest first: {listing} (of {n} blocks); the two "

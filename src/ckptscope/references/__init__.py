@@ -49,12 +49,12 @@ REFERENCES: dict[str, Reference] = {
         licence="MIT",
         models=("pythia-70m", "pythia-160m", "pythia-410m", "pythia-1b", "pythia-1.4b"),
         notes=(
-            "Steps are assumed 1000 apart (rows of 142: 0-141000; rows of 141: 1000-141000). "
-            "The released 'norm' lists of 141 rows equal the 'diff' lists: they are squared "
-            "distances from the first checkpoint, not squared norms (19m's weight-matrix "
-            "'norm' lists, of 142 rows, are norms). No embedding, unembedding or final "
-            "LayerNorm weight norm can be recovered; activations, spectra and distributions "
-            "were not released."
+            "Steps are assumed 1000 apart from step 1000 (rows of 142: 1000-142000; rows "
+            "of 141: 2000-142000); row 0 is not the initialisation. The released 'norm' "
+            "lists of 141 rows equal the 'diff' lists: squared distances from row 0, not "
+            "squared norms (70m's weight-matrix 'norm' lists, of 142 rows, are norms). No "
+            "embedding, unembedding or final LayerNorm weight norm can be recovered; "
+            "activations, spectra and distributions were not released."
         ),
     )
 }
@@ -79,4 +79,4 @@ def reference(name: str) -> Store:
     folder = data_dir(name)
     if not folder.is_dir():
         raise UsageError(f"reference {name!r} is not installed at {folder}")
-    return Store(folder, create=False)
+    return Store(folder, create=False, read_only=True)

@@ -2,27 +2,37 @@
 
 The release (``{size}_{part}_{stat}[_bias]_list.npy``, MIT, by the post's authors) holds,
 per 2023 Pythia size, lists with a row per checkpoint and a column per block. What the
-numbers are, as checked against each other (``reference/data/pythia-2023/README.md``
+numbers are, as checked against each other (``references/data/pythia-2023/README.md``
 gives the figures):
 
-* ``std``, ``mean``, ``max`` lists have 142 rows. Row 0 is the initialisation: the MLP
-  in weights' std there is Pythia's init std ``sqrt(2 / (5 d))`` to 1%. Rows are taken as
-  steps ``1000 * row`` (0 to 141000), Pythia's spacing after step 1000.
+* ``std``, ``mean``, ``max`` lists have 142 rows. Row 0 is an early checkpoint, not the
+  initialisation: the MLP in weights' std there is within 1% of Pythia's init std
+  ``sqrt(2 / (5 d))``, but LayerNorm gains average 0.977, not 1, and biases are not zero.
+  Rows are taken as steps ``1000 * (row + 1)`` (1000 to 142000), Pythia's spacing after
+  step 1000: an assumption, as the lists carry no steps.
 * ``norm`` and ``diff`` lists of 141 rows are identical wherever both exist. They are
-  **squared distances from the first checkpoint**, not squared norms: a LayerNorm weight
-  (all ones at init, squared norm ``d``) starts at 0.07 in its ``norm`` list. Their rows
-  are taken as steps ``1000 * (row + 1)`` (the distance at step 0 is 0 and not listed).
+  **squared distances from the first listed checkpoint** (row 0 above), not squared
+  norms: a LayerNorm weight (squared norm about ``d``) starts at 0.07 in its ``norm``
+  list. Their rows are taken as steps ``1000 * (row + 2)`` (the distance at row 0 is 0
+  and not listed).
 * ``norm`` lists of 142 rows (19m's four weight matrices) are L2 norms themselves: they
-  equal ``sqrt(numel * (std^2 + mean^2))`` from the std and mean lists to 1e-5, row 0 at
-  initialisation, which also confirms that those lists start at step 0.
+  equal ``sqrt(numel * (std^2 + mean^2))`` from the std and mean lists to 1e-5, which
+  also confirms that those lists share their rows.
+
+In pythia-70m the attention-dense and MLP-out bias lists are identical: with Pythia's
+parallel residual both biases add to the same sum, so they receive the same gradient from
+the same zero start (in the larger models they differ by about 1e-5). They are kept.
 
 So the rows written are: ``std``, ``mean``, ``max`` (the authors' max; whether of values
-or of magnitudes is not recorded) and ``norm = sqrt(numel * (std^2 + mean^2))`` where both
-lists exist; ``dist_init = sqrt(list)`` from the norm/diff lists; for parameters that
-start at zero (every bias), ``norm = sqrt(list)`` too where no std/mean reconstruction
-exists; ``rel_dist_init = dist_init / norm at step 0``. Arrays are read with
-``allow_pickle=False`` after their header is checked: object arrays are skipped unread.
-Values are kept at float32 precision, the release's own.
+or of magnitudes is not recorded); ``norm = sqrt(numel * (std^2 + mean^2))`` where both
+lists exist; ``dist_init = sqrt(list)`` from the norm/diff lists, the distance from row 0
+(as ckptscope's own ``dist_init`` is from a model's first swept checkpoint);
+``rel_dist_init = dist_init / norm`` at row 0. The LayerNorm biases have no mean lists, so
+their ``norm`` is their distance from row 0: a bias starts at zero, and the two differ by
+at most the bias's norm at row 0 (at least 0.02 to 0.3 by the std lists, unknown beyond
+that, against 1 to 10 by the end). Arrays are read with ``allow_pickle=False`` after
+their header is checked: object arrays are skipped unread. Values are kept at float32
+precision, the release's own.
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ import pandas as pd
 
 SUITE = "pythia-2023"
 STEP_SPACING = 1000
+#: the step of row 0 (an assumption: the first listed checkpoint is not the initialisation)
+FIRST_STEP = 1000
 
 
 @dataclass(frozen=True)
@@ -74,9 +86,12 @@ _NAME = re.compile(
 
 
 def numel(component: str, param: str, d: int) -> int:
-    """Elements of a Pythia tensor (d_ff = 4 d; qkv stacks three d x d projections)."""
-    out = {"qkv": 3 * d, "mlp_in": 4 * d}.get(component, d)
-    return out if param == "bias" else out * ({"mlp_out": 4 * d}.get(component, d))
+    """Elements of a Pythia block tensor (d_ff = 4 d; qkv stacks three d x d projections;
+    LayerNorm weights and every bias are vectors)."""
+    rows = {"qkv": 3 * d, "mlp_in": 4 * d}.get(component, d)
+    if param == "bias" or component in ("ln1", "ln2", "ln_final"):
+        return rows if param == "bias" else d
+    return rows * (4 * d if component == "mlp_out" else d)
 
 
 def read_numeric(path: Path) -> np.ndarray | None:
@@ -126,21 +141,22 @@ def convert(folder: Path) -> tuple[pd.DataFrame, list[str]]:
     for (size, part, stat, param), values in lists.items():
         spec, (component, blocked) = SIZES[size], PARTS[part]
         if stat in ("std", "mean", "max"):
-            frames.append(_rows(values, 0, component, blocked, param, stat, spec.name))
+            frames.append(_rows(values, FIRST_STEP, component, blocked, param, stat, spec.name))
             continue
         std = lists.get((size, part, "std", param))
         if stat == "norm" and std is not None and values.shape == std.shape:
             # as long as the std list: L2 norms themselves, from step 0 (19m's matrices;
             # they equal sqrt(numel (std^2 + mean^2)) to 1e-5)
-            frames.append(_rows(values, 0, component, blocked, param, "norm", spec.name))
+            frames.append(_rows(values, FIRST_STEP, component, blocked, param, "norm", spec.name))
             continue
         if stat == "diff" and _squared_norm_list(lists, size, part, param):
             continue  # the norm list holds the same numbers
         dist = np.sqrt(values)
-        frames.append(_rows(dist, STEP_SPACING, component, blocked, param, "dist_init", spec.name))
+        later = FIRST_STEP + STEP_SPACING  # distances from row 0 start at row 1
+        frames.append(_rows(dist, later, component, blocked, param, "dist_init", spec.name))
         reconstructable = {(size, part, s, param) for s in ("std", "mean")} <= set(lists)
-        if param == "bias" and not reconstructable:  # zero at init: distance is the norm
-            frames.append(_rows(dist, STEP_SPACING, component, blocked, param, "norm", spec.name))
+        if param == "bias" and not reconstructable:  # ~ the norm (module docstring)
+            frames.append(_rows(dist, later, component, blocked, param, "norm", spec.name))
     for (size, part, stat, param), std in lists.items():
         mean = lists.get((size, part, "mean", param))
         if stat != "std" or mean is None or mean.shape != std.shape:
@@ -152,7 +168,7 @@ def convert(folder: Path) -> tuple[pd.DataFrame, list[str]]:
             continue  # the release's own norms are written as they are
         spec, (component, blocked) = SIZES[size], PARTS[part]
         norm = np.sqrt(numel(component, param, spec.d_model) * (std**2 + mean**2))
-        frames.append(_rows(norm, 0, component, blocked, param, "norm", spec.name))
+        frames.append(_rows(norm, FIRST_STEP, component, blocked, param, "norm", spec.name))
     if not frames:
         raise ValueError(f"{folder}: no numeric release lists ({'; '.join(skipped) or 'no .npy'})")
     rows = _with_relative(pd.concat(frames, ignore_index=True))
@@ -171,7 +187,7 @@ def _squared_norm_list(lists: dict, size: str, part: str, param: str) -> bool:
 def _with_relative(rows: pd.DataFrame) -> pd.DataFrame:
     """Add ``rel_dist_init`` = distance from init / norm at step 0, where both exist."""
     key = ["model", "component", "block", "param"]
-    init = rows[(rows.metric == "norm") & (rows.step == 0)][[*key, "value"]]
+    init = rows[(rows.metric == "norm") & (rows.step == FIRST_STEP)][[*key, "value"]]
     dist = rows[rows.metric == "dist_init"]
     rel = dist.merge(init.rename(columns={"value": "init"}), on=key, how="inner")
     rel = rel[rel["init"] > 0]

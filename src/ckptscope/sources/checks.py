@@ -129,7 +129,11 @@ def allowed_roots(folder: Path) -> list[Path]:
         blobs = repo / "blobs"
         # blobs/ itself must be the repo's real folder: a suite that ships ``blobs -> /``
         # would otherwise make every path "inside"
-        if blobs.is_dir() and not blobs.is_symlink() and blobs.resolve() == repo.resolve() / "blobs":
+        if (
+            blobs.is_dir()
+            and not blobs.is_symlink()
+            and blobs.resolve() == repo.resolve() / "blobs"
+        ):
             roots.append(blobs.resolve())
     return roots
 

@@ -32,7 +32,7 @@ from ckptscope.records import Derived, Record
 from ckptscope.store import layout
 from ckptscope.store.backend import Backend
 from ckptscope.store.compact import compact
-from ckptscope.store.errors import StoreSchemaError
+from ckptscope.store.errors import StoreError, StoreSchemaError
 from ckptscope.store.fsspec_backend import FsspecBackend
 from ckptscope.store.layout import TaskKey
 from ckptscope.store.local import LocalBackend
@@ -52,9 +52,16 @@ class Store(TableReader):
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], create: bool = True, suite: str | None = None
+        self,
+        root: str | os.PathLike[str],
+        create: bool = True,
+        suite: str | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self.backend: Backend = backend_for(root)
+        #: refuse every write (a shipped reference dataset): ``StoreError`` in one line
+        self.read_only = read_only
         #: the location as given: a Path, or a URL as text
         self.root: Path | str = (
             root if isinstance(root, str) and layout.is_url(root) else Path(root)
@@ -62,7 +69,7 @@ class Store(TableReader):
         if isinstance(self.root, str):
             self.root = self.root.rstrip("/")
         self.suite = suite  # when set, every table is seen through ``WHERE suite = ...``
-        open_schema(self.backend, create)
+        open_schema(self.backend, create and not read_only)
 
     @classmethod
     def open(cls, location: str | os.PathLike[str], create: bool = False) -> Store:
@@ -111,6 +118,7 @@ class Store(TableReader):
         :class:`~ckptscope.store.errors.StoreError` when the disk is full or read-only;
         nothing of the task is left behind then.
         """
+        self._writable(f"writing task {key}")
         tables = task_tables(key, records, version, seconds, meta or {})
         rel = layout.task_dir(key)
         if self.backend.committed(rel):
@@ -127,14 +135,17 @@ class Store(TableReader):
     def record_failure(self, key: TaskKey, error: str) -> None:
         """Record (or replace) the failure of one task."""
         what = f"recording the failure of {key}"
+        self._writable(what)
         self.backend.put_table(layout.failure_path(key), failure_table(key, error), what)
 
     def clear_failure(self, key: TaskKey) -> None:
         """Forget a task's earlier failure (it has now succeeded)."""
+        self._writable(f"clearing the failure of {key}")
         self.backend.remove(layout.failure_path(key))
 
     def write_derived(self, name: str, suite: str, derived: Derived) -> None:
         """Replace a derivation's output for one suite atomically."""
+        self._writable(f"writing derivation {name}")
         tables: dict[str, pa.Table] = {}
         if derived.scalars:
             keys = [(suite, d.model, d.step) for d in derived.scalars]
@@ -147,12 +158,18 @@ class Store(TableReader):
     @contextmanager
     def sweep_lock(self) -> Iterator[None]:
         """Held by a sweep while it writes: refuses (one line) while compaction runs."""
+        self._writable("sweeping into it")
         with shared_lock(self.backend, "sweep"):
             yield
 
     def compact(self, suite: str | None = None) -> dict[str, int]:
         """Merge per-task files into one generation per suite (``compact.py``)."""
+        self._writable("compacting it")
         return compact(self.backend, suite)
+
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise StoreError(f"store {self.backend.location} is read-only ({what})")
 
 
 def backend_for(root: str | os.PathLike[str]) -> Backend:
