@@ -36,3 +36,23 @@ def test_process_pool_sets_threads_in_workers_only(monkeypatch) -> None:
     assert [(t, env) for t, env, _ in results] == [("a", expected), ("b", expected)]
     assert all(n == pool.threads for _, _, n in results)
     assert dict(os.environ) == before  # the parent's environment is untouched
+
+
+def _mark(folder: str, i: int) -> int:
+    import time
+    from pathlib import Path
+
+    if i == 0:
+        raise RuntimeError("disk full")
+    time.sleep(0.3)
+    (Path(folder) / f"{i}.done").touch()
+    return i
+
+
+def test_an_error_stops_the_pool_without_running_the_queue(tmp_path) -> None:
+    pool = ProcessPoolSweepExecutor(workers=2)
+    items = [(str(tmp_path), i) for i in range(40)]
+    with pytest.raises(RuntimeError, match="disk full"):
+        list(pool.map_unordered(_mark, items))
+    ran = len(list(tmp_path.glob("*.done")))
+    assert ran < 10, f"{ran} of 39 queued tasks still ran after the error"

@@ -41,7 +41,7 @@ def test_uncached_checkpoint_is_refused_up_front(no_network, tmp_path):
     assert "Hugging Face Hub (http://127.0.0.1:9) is unreachable" in line
     assert "lacks 1 of the 2 checkpoints" in line and "step1000" in line
     assert "HF_HUB_OFFLINE=1" in line
-    assert not Store(out).done()  # no task ran
+    assert not out.exists()  # refused before the store was created
 
 
 def test_everything_cached_is_swept_from_the_cache(no_network, tmp_path, caplog):
@@ -51,3 +51,24 @@ def test_everything_cached_is_swept_from_the_cache(no_network, tmp_path, caplog)
     assert result.exit_code == 0, result.output
     assert sorted(Store(out).scalars(metric="norm").step.unique()) == [0, 1]
     assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_behind_a_proxy_the_proxy_is_probed(hub_cache, monkeypatch):
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        for var in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")  # not resolvable
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert hub_unreachable() is None  # the proxy answers
+        monkeypatch.delenv("HTTPS_PROXY")
+        assert hub_unreachable() is not None  # without it, hub.invalid does not resolve
+    finally:
+        server.close()

@@ -162,14 +162,24 @@ def run_sweep(
     check_device(config.device, local=not (config.executor == "ray" and config.address))
     analyses = resolve_analyses(config.analyses)
     _check_options(config.extra, analyses)
+    suite = suite if suite is not None else _open_suite(config)
     try:
-        store = Store(config.out)
-    except OSError as err:
-        raise UsageError(f"cannot create store at {config.out}: {err.strerror}") from None
-    # held while the sweep writes: a compaction of this store refuses meanwhile (and a
-    # sweep refuses, one line, while one runs)
-    with store.sweep_lock():
-        return _run_locked(config, store, analyses, start, progress, suite)
+        # the suite refuses what cannot start (steps it lacks, an unreachable Hub) before
+        # the store is created
+        steps_by_model = _steps_by_model(suite, config)
+        suite.preflight(steps_by_model)
+        try:
+            store = Store(config.out)
+        except OSError as err:
+            raise UsageError(f"cannot create store at {config.out}: {err.strerror}") from None
+        # held while the sweep writes: a compaction of this store refuses meanwhile (and a
+        # sweep refuses, one line, while one runs)
+        with store.sweep_lock():
+            return _run_locked(config, store, analyses, start, progress, suite, steps_by_model)
+    finally:
+        close = getattr(suite, "close", None)
+        if callable(close):
+            close()
 
 
 def _run_locked(
@@ -178,11 +188,9 @@ def _run_locked(
     analyses: tuple[str, ...],
     start: float,
     progress: Callable[[Progress], None] | None,
-    suite: Suite | None,
+    suite: Suite,
+    steps_by_model: dict[str, list[int]],
 ) -> SweepResult:
-    suite = suite if suite is not None else _open_suite(config)
-    steps_by_model = _steps_by_model(suite, config)
-    suite.preflight(steps_by_model)
     result = SweepResult(store=config.out)
     first = next(((m, s[0]) for m, s in steps_by_model.items() if s), None)
     if first is not None:
@@ -210,9 +218,6 @@ def _run_locked(
         result.failed["store"] = str(err)  # one line; exit code 3
     finally:
         executor.close()
-        close = getattr(suite, "close", None)
-        if callable(close):
-            close()
     result.seconds = time.perf_counter() - start
     return result
 

@@ -156,8 +156,8 @@ class HubSuite(Suite):
                 found[step] = ref.name
         if not found:
             raise CheckpointError(
-                f"{repo}: no step revisions in the Hugging Face cache {self.loc.cache_dir} "
-                "and offline mode is on; run once online"
+                f"{repo}: no step revisions in the Hugging Face cache {self.loc.cache_dir}, "
+                "and the Hub was not asked (offline mode, or unreachable); run once online"
             )
         return found
 

@@ -69,11 +69,20 @@ def hub_endpoint() -> str:
 
 
 def hub_unreachable(timeout: float = 3.0) -> str | None:
-    """Why the Hub cannot be reached (one TCP connect, no retries), or None if it can."""
+    """Why the Hub cannot be reached (one TCP connect, no retries), or None if it can.
+
+    Behind a proxy (``HTTPS_PROXY``/``HTTP_PROXY``, as requests reads them) the proxy is
+    what gets probed: it is what the downloads will connect to.
+    """
     import socket
+    import urllib.request
     from urllib.parse import urlsplit
 
     url = urlsplit(hub_endpoint())
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(url.hostname or ""):
+        url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     host = url.hostname or ""
     port = url.port or (80 if url.scheme == "http" else 443)
     try:

@@ -62,5 +62,9 @@ class ProcessPoolSweepExecutor(Executor):
             initargs=(self.threads,),
         ) as pool:
             futures = [pool.submit(fn, *item) for item in items]
-            for fut in as_completed(futures):
-                yield fut.result()
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            except BaseException:  # a worker's error, Ctrl-C, the caller stopping early
+                pool.shutdown(wait=True, cancel_futures=True)  # no queued task starts
+                raise
