@@ -38,26 +38,12 @@ from ckptscope.analyses.base import (
     StoreReader,
     register_derivation,
 )
+from ckptscope.names import COMPONENT_LABELS
 from ckptscope.stats.changepoint import DEFAULT_SPECS, Change, MetricSpec, detect_changes
 from ckptscope.stats.fits import FAMILIES
 
 log = logging.getLogger(__name__)
 
-COMPONENT_LABELS: dict[str, str] = {
-    "embed": "embedding",
-    "qkv": "attention qkv",
-    "q": "attention q",
-    "k": "attention k",
-    "v": "attention v",
-    "attn_out": "attention dense",
-    "mlp_in": "MLP in",
-    "mlp_gate": "MLP gate",
-    "mlp_out": "MLP out",
-    "unembed": "unembedding",
-    "ln1": "LayerNorm 1",
-    "ln2": "LayerNorm 2",
-    "ln_final": "final LayerNorm",
-}
 #: Below this |excess kurtosis|, above this Student-t nu: "Gaussian regime" in messages.
 GAUSSIAN_KURTOSIS = 1.0
 GAUSSIAN_NU = 30.0

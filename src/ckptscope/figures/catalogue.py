@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib.figure import Figure, FigureBase
 
 from ckptscope.errors import CkptscopeError
-from ckptscope.plots.animation import Animation
+from ckptscope.plots.animation import Animation, small_multiples
 from ckptscope.plots.plotly_specs import Spec
-from ckptscope.plots.style import MAX_FRAMES, stack
+from ckptscope.plots.style import MAX_FRAMES, pick_steps, stack
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -43,6 +43,8 @@ class Query:
     max_frames: int = MAX_FRAMES
 
 
+#: stills per small-multiples figure of an animation
+MULTIPLES = 4
 RowQuery = Callable[["Store", Query], pd.DataFrame]
 StaticDrawer = Callable[[pd.DataFrame, Query, FigureBase | None], Figure]
 Animator = Callable[[pd.DataFrame, Query, FigureBase | None], Animation]
@@ -70,12 +72,20 @@ class FigureSpec:
     animation: Animator | None = None
     files: Parts | None = None  # (file stem, rows) per static file; default: one, the id
     views: Parts | None = None  # (caption suffix, rows) per interactive figure; default: one
+    multiples: bool = False  # also a static grid of stills at MULTIPLES steps (animated only)
 
     def file_parts(self, rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         return self.files(rows) if self.files else [(self.id, rows)]
 
     def view_parts(self, rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         return self.views(rows) if self.views else [("", rows)]
+
+    def still_grid(self, rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Figure:
+        """Stills of the animation at ``MULTIPLES`` evenly spaced steps (first and last in)."""
+        if self.animation is None:
+            raise ValueError(f"{self.id} is not animated: no stills to lay side by side")
+        animator, steps = self.animation, pick_steps(rows.step, MULTIPLES)
+        return small_multiples(lambda sub: animator(rows, q, sub), steps, into=into)
 
     def hint(self, store_root: object) -> str:
         """The line shown when the store has no rows for this figure."""
@@ -146,11 +156,14 @@ def figure(
     interactive: bool = False,
     log_steps: bool = False,
     max_frames: int = MAX_FRAMES,
+    stills: bool = False,
+    reference: str | None = None,
 ) -> Figure | go.Figure:
     """Draw one figure from ``store``; writes no file (Jupyter shows the result inline).
 
     Static figures cut into several files in the report (per model, per component) come back
-    as one Figure of stacked parts. An animated figure comes back at its last step. With
+    as one Figure of stacked parts. An animated figure comes back at its last step, or with
+    ``stills=True`` as stills at ``MULTIPLES`` evenly spaced steps side by side. With
     ``interactive=True`` the plotly figure of the first view (a warning names the others;
     narrow them down with ``models=``). Raises :class:`NoFigureData` naming the analysis to
     sweep when the store has no rows for the figure.
@@ -169,10 +182,11 @@ def figure(
             warnings.warn(f"{fig_id} has {len(views)} interactive views ({names}); showing "
                           f"{views[0][0]!r}: pass models=[...] for another", stacklevel=2)  # fmt: skip
         return go.Figure(spec.interactive(views[0][1], q))
+    draw = spec.still_grid if stills else spec.static
     parts = spec.file_parts(rows)
     if len(parts) == 1:
-        return spec.static(parts[0][1], q, None)
-    return stack([functools.partial(spec.static, part, q) for _, part in parts])
+        return draw(parts[0][1], q, None)
+    return stack([functools.partial(draw, part, q) for _, part in parts])
 
 
 def describe(spec: FigureSpec) -> dict[str, Any]:

@@ -73,7 +73,14 @@ line_spec(
     "weights",
     [("embed", "weight", "norm")],
 )
-line_spec("update", "Update size: relative distance from the previous checkpoint", "weights",
-          "Not a figure of the post: how far each matrix moves between consecutive "
-          "checkpoints.", "weights",
-          _keys(("qkv", "q", "k", "v", "attn_out", "mlp_in", "mlp_out"), "rel_dist_prev"))  # fmt: skip
+line_spec(
+    "update",
+    "Update size per step: relative distance from the previous checkpoint / steps between",
+    "weights",
+    "Not a figure of the post: how far each matrix moves per training step, i.e. its relative "
+    "distance from the previous swept checkpoint divided by the steps between the two "
+    "(derivation update_rates), so uneven checkpoint spacing does not show as a sawtooth.",
+    "weights",
+    _keys(("qkv", "q", "k", "v", "attn_out", "mlp_in", "mlp_out"), "rel_dist_prev_per_step"),
+    log_y={"rel_dist_prev_per_step"},
+)

@@ -1,7 +1,8 @@
 """``build_report``: every catalogue figure into a folder as files, plus ``report.html``.
 
 For each figure of :mod:`ckptscope.figures` with rows in the store: its static Figure per
-part as PNG (and SVG), its animation per part as GIF and MP4; then the interactive page
+part as PNG (and SVG), for F1-F4 and F13 also stills at four steps side by side
+(``<stem>_steps``), its animation per part as GIF and MP4; then the interactive page
 of every figure. A figure with no rows becomes the line naming the sweep that would fill
 it; one that fails to draw becomes a line saying so, never a failed report.
 """
@@ -62,6 +63,8 @@ def draw_files(store: Store, spec: FigureSpec, out_dir: Path, opts: ReportOption
         return paths
     for stem, part in spec.file_parts(rows):
         paths += save(spec.static(part, q, None), out_dir / stem, opts.formats)
+        if spec.multiples:  # stills at a few steps side by side, for papers
+            paths += save(spec.still_grid(part, q), out_dir / f"{stem}_steps", opts.formats)
         if spec.animation is not None and opts.animations:
             paths += write_animation(spec.animation(part, q, None).frames(), out_dir / stem)
     return paths

@@ -151,14 +151,20 @@ def provenance_html(data: PageData, static_paths: Sequence[Path], out_path: Path
     return "".join(parts)
 
 
+#: task meta that differs per task, not per analysis: the per-tensor bookkeeping and the
+#: reference steps (the Models table has the steps); left out so options show once
+PER_TASK_META = ("bookkeeping", "initial_step", "previous_step", "final_step")
+
+
 def _shown_meta(meta: str | None) -> str:
-    """A task's meta without its per-tensor bookkeeping (sample sizes, element counts)."""
+    """A task's meta without what differs per task (:data:`PER_TASK_META`)."""
     try:
         doc = json.loads(meta or "{}")
     except ValueError:
         return str(meta)
     if isinstance(doc, dict):
-        doc.pop("bookkeeping", None)
+        for key in PER_TASK_META:
+            doc.pop(key, None)
     return json.dumps(doc, sort_keys=True)
 
 
