@@ -29,11 +29,12 @@ Prepare = Callable[[Store, Query, pd.DataFrame], pd.DataFrame]
 def line_spec(fig_id: str, title: str, analysis: str, caption: str, section: str,
               keys: Sequence[Key], *, files: Parts | None = None, views: Parts | None = None,
               log_y: Collection[str] = (), bands: Mapping[str, str] | None = None,
-              prepare: Prepare | None = None) -> FigureSpec:  # fmt: skip
+              prepare: Prepare | None = None, overlay: bool = False) -> FigureSpec:  # fmt: skip
     """Register a figure of the scalar rows ``keys`` against step (static and interactive).
 
     Rows carry the phase changes found on them (column ``event``); ``prepare`` selects or
-    marks rows further (e.g. ``gaussian_like``, drawn on the band of ``bands``).
+    marks rows further (e.g. ``gaussian_like``, drawn on the band of ``bands``);
+    ``overlay``: a reference can be drawn beside these keys (:mod:`.reference`).
     """
     label = f"{fig_id}: {title}"
 
@@ -49,7 +50,8 @@ def line_spec(fig_id: str, title: str, analysis: str, caption: str, section: str
         return lines_figure(part, keys, label, q.log_steps, log_y, bands)
 
     return register(FigureSpec(fig_id, title, analysis, caption, section, source_of(keys), rows,
-                               static, interactive, files=files, views=views))  # fmt: skip
+                               static, interactive, files=files, views=views,
+                               overlay=tuple(keys) if overlay else ()))  # fmt: skip
 
 
 def split(

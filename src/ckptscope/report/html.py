@@ -212,13 +212,16 @@ def write_html_report(
     query: Query | None = None,
     static_paths: Sequence[Path] | None = None,
     specs: Sequence[FigureSpec] | None = None,
+    reference: str | None = None,
 ) -> Path:
     """Write the interactive report of ``store`` to ``out_path``; returns the path.
 
-    ``specs`` (default: the whole catalogue) are drawn in ``SECTIONS`` order.
+    ``specs`` (default: the whole catalogue) are drawn in ``SECTIONS`` order; with
+    ``reference`` (a shipped dataset, e.g. ``pythia-2023``) each figure that can is also
+    drawn beside it.
     """
     start = time.perf_counter()
-    data = PageData(store, query or Query())
+    data = PageData(store, query or Query(), reference)
     sections = build_sections(data, list(FIGURES.values()) if specs is None else specs)
     verdicts = findings(store, models=query.models if query else None)
     drawn = {fig.fig_id for sec in sections for fig in sec.figures}
