@@ -9,7 +9,6 @@ in greys (light to dark by size), each named in the legend with its source. Draw
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -106,9 +105,3 @@ def overlay_figure(rows: pd.DataFrame, keys: Sequence[Key], title: str, y_label:
     set_axes(layout, "y", title={"text": plot_text(y_label), "font": {"size": 11}})
     layout["title"] = {"text": plot_text(title)}
     return {"data": data, "layout": layout}
-
-
-def n_panels(rows: pd.DataFrame, keys: Sequence[Key]) -> int:
-    """How many panels the overlay of ``rows`` has (for sizing and tests)."""
-    keys, depths = _cells(rows, keys)
-    return math.prod((len(keys), len(depths)))
