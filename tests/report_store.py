@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ckptscope.analyses.distributions import pooled_histograms
+from ckptscope.analyses.updates import UpdateRates
 from ckptscope.records import Array, Derived, DerivedScalar, Event, Scalar
 from ckptscope.store import Store
 from ckptscope.store.store import TaskKey
@@ -101,7 +102,8 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                 Array("embed", None, "weight", "embed_order_tokens", np.arange(6)),
             ]
             dists += pooled_histograms([r for r in dists if getattr(r, "kind", "") == "hist"])
-            meta = {"device": "cpu", "options": {"note": XSS}}
+            meta = {"device": "cpu", "options": {"note": XSS}, "initial_step": steps[0],
+                    "previous_step": steps[k - 1] if k else None, "final_step": steps[-1]}  # fmt: skip
             for analysis, recs in (
                 ("weights", weights),
                 ("distributions", dists),
@@ -132,6 +134,8 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                  for step in steps for m in ("svd_exact", "svd_overlap")
                  for c, b, p in (("mlp_in", 0, "weight"), ("ov", 1, "all"), ("all", None, "all"))]  # fmt: skip
         store.write_derived(f"svd_closeness_{model}", "suite<&>", Derived(scalars=close))
+    rates = UpdateRates().derive(store.for_suite("suite<&>"))  # per-step update sizes
+    store.write_derived(UpdateRates.name, "suite<&>", rates)
     events = [
         Event("tiny", 20, "phase_change", f"kurtosis jumps {XSS}", "qkv", 1, "weight", "kurtosis"),
         Event("small", 10, "duplicate_checkpoint", f"steps 0 and 10 are identical {XSS}"),

@@ -187,3 +187,22 @@ def test_phases_reports_one_merged_event_for_a_sudden_shift(phase_store: Store) 
 def test_phases_on_an_empty_store_is_empty(tmp_path) -> None:
     derived = Phases().derive(Store(tmp_path))
     assert derived.events == [] and derived.scalars == []
+
+
+def test_phases_no_gaussian_regime_for_layernorm_gains_or_biases(tmp_path) -> None:
+    """A LayerNorm gain (all ones at init) or a bias has no Gaussian regime to leave."""
+    store = Store(tmp_path)
+    for i, step in enumerate(STEPS):
+        shifted = i >= 8
+        recs = []
+        for comp, param in (("ln1", "weight"), ("mlp_in", "bias")):
+            recs += [
+                Scalar(comp, 0, param, "kurtosis", 2.3 if shifted else 0.05),
+                Scalar(comp, 0, param, "t_nu", 5.0 if shifted else 1e4),
+                Label(comp, 0, param, "fit_winner", "student_t" if shifted else "gaussian"),
+            ]
+        store.write_task(TaskKey("s", "m", step, "weights"), recs)
+    events = Phases().derive(store).events
+    assert {(e.component, e.param) for e in events} == {("ln1", "weight"), ("mlp_in", "bias")}
+    for event in events:
+        assert "Gaussian" not in event.message and "changed regime at step 128" in event.message

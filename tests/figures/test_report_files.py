@@ -59,7 +59,7 @@ def test_f1_a_file_per_component_a_frame_per_step(dist_store: Store, tmp_path: P
     paths = draw_files(dist_store, FIGURES["F1"], tmp_path, ReportOptions())
     assert names(paths) == {
         f"F1_hist_{c}.{x}" for c in ("qkv", "mlp_in") for x in ("png", "gif", "mp4")
-    }
+    } | {f"F1_hist_{c}_steps.png" for c in ("qkv", "mlp_in")}  # stills for papers
     for p in paths:
         if p.suffix == ".gif":
             assert gif_frames(p) == 4  # the union of both models' steps: 0, 10, 20, 30
@@ -88,7 +88,8 @@ def test_tails_png_per_model_and_svg(dist_store: Store, tmp_path: Path) -> None:
 def test_static_only_and_empty_store(report_store: Store, tmp_path: Path) -> None:
     opts = ReportOptions(animations=False, formats=("png", "svg"))
     assert names(draw_files(report_store, FIGURES["F13"], tmp_path, opts)) == {
-        f"F13_{m}.{x}" for m in ("tiny", "small") for x in ("png", "svg")}  # fmt: skip
+        f"F13_{m}{s}.{x}" for m in ("tiny", "small") for s in ("", "_steps")
+        for x in ("png", "svg")}  # fmt: skip
     empty = Store(tmp_path / "empty")
     assert all(
         draw_files(empty, spec, tmp_path / "e", ReportOptions()) == [] for spec in FIGURES.values()
@@ -103,3 +104,16 @@ def test_report_store_file_names(report_store: Store, tmp_path: Path) -> None:
     assert {"F3_resid_hist_tiny.png", "F4_grad_hist_tiny.png", "F5_max_abs_resid.png",
             "F6_max_abs_ever.png", "F15/tiny_qkv.png", "F16_svd_exact.png", "F16_svd_overlap.png",
             "F16_per_size.png", "esd_alpha.png"} <= got  # fmt: skip
+
+
+def test_small_multiples_show_four_steps_first_and_last(dist_store: Store) -> None:
+    """F1-F4's stills for papers: four evenly spaced steps, first and last included."""
+    from ckptscope.figures import figure
+
+    fig = figure("F1", dist_store, stills=True)
+    titles = " ".join(t.get_text() for sub in fig.subfigs for g in sub.subfigs
+                      for t in [g._suptitle] if t is not None)  # fmt: skip
+    for step in (0, 10, 20, 30):
+        assert f"step {step}" in titles
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert all(ax.get_xticklabels() for ax in axes)

@@ -38,7 +38,12 @@ def test_line_grid_leaves_out_missing_components() -> None:
     keys = [(c, "weight", "norm") for c in ("qkv", "q", "k", "v", "attn_out")]
     llama = line_grid(_rows(["q", "k", "v", "attn_out"]), keys, "F8")
     neox = line_grid(_rows(["qkv", "attn_out"]), keys, "F8")
-    assert len(llama.axes) == 8 and len(neox.axes) == 4  # a row per present key, a column per model
+
+    def panels(fig):
+        return [a for a in fig.axes if a.get_label() != "<colorbar>"]
+
+    assert len(panels(llama)) == 8 and len(panels(neox)) == 4  # a row per key, a column per model
+    assert len(neox.axes) == 5  # and the depth colourbar
     assert neox.get_size_inches()[1] < llama.get_size_inches()[1]
     with pytest.raises(ValueError, match="no rows"):
         line_grid(_rows(["qkv"]), [("mlp_in", "weight", "norm")], "F7")

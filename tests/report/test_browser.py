@@ -149,10 +149,10 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def page(report_store, tmp_path_factory: pytest.TempPathFactory):
-    """The small store's report opened in Chromium, every figure drawn."""
+    """The small store's report, the post's Pythia numbers beside F7-F11, opened in Chromium."""
     exe = _chromium()
     out = tmp_path_factory.mktemp("browser")
-    path = write_html_report(report_store, out / "report.html", Query())
+    path = write_html_report(report_store, out / "report.html", Query(), reference="pythia-2023")
     browser = Browser(exe, out / "profile")
     try:
         for domain in ("Page", "Runtime", "Log", "Network"):
@@ -191,6 +191,20 @@ def test_every_figure_rendered(page: Browser) -> None:
     assert len(states) >= 10
     bad = [s for s in states if s[1] != "1" or not s[2] or s[3] == 0]
     assert not bad, bad
+
+
+def test_reference_overlay_rendered(page: Browser) -> None:
+    """F7-F11 beside pythia-2023: both series drawn, the legend names the reference."""
+    found = page.js("[...document.querySelectorAll('.ckfig')].filter(f => f.querySelector('figcaption')"
+                    ".textContent.includes('beside pythia-2023')).map(f => { const d = f.querySelector('.plot');"
+                    " return [f.dataset.figure, d.dataset.ready, d.data.map(t => t.name),"
+                    " [...d.querySelectorAll('.legendtext')].map(t => t.textContent),"
+                    " d.querySelectorAll('.trace').length]; })")  # fmt: skip
+    assert {f[0] for f in found} == {"F7", "F8", "F9", "F10", "F11"}
+    for fig_id, ready, names, legend, traces in found:
+        assert ready == "1" and traces >= len(names) > 0, fig_id
+        assert "tiny" in names and "pythia-160m (pythia-2023)" in names, fig_id
+        assert "pythia-1.4b (pythia-2023)" in legend and "tiny" in legend, fig_id
 
 
 def test_slider_changes_the_frame(page: Browser) -> None:

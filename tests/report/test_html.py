@@ -143,3 +143,11 @@ def test_empty_store_and_model_filter(tmp_path: Path, report_store: Store) -> No
 def test_build_report_sets_html(built, page: str) -> None:
     assert built.html == built.out_dir / "report.html" and built.html.is_file()
     assert '<a href="F7.png">' in page  # static figures linked relative to the page
+
+
+def test_task_options_once_per_analysis(page: str) -> None:
+    """Every task of the store has its own previous_step: the table still lists each
+    analysis once (the steps are in the Models table)."""
+    table = page.split("<h3>Task options and data batches</h3>", 1)[1].split("</table>", 1)[0]
+    rows = table.count("<tr>") - 1  # the header
+    assert rows == 5 and "previous_step" not in table  # the 5 analyses with meta: a row each

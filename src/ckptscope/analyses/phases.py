@@ -13,7 +13,10 @@ metric's transformed scale) at the step where each change lands.
 
 Quiet by design: a change must pass its metric's threshold (see DEFAULT_SPECS); ``norm``
 is watched for weight matrices only; a change of the best family alone is reported only
-when it enters or leaves the Gaussian.
+when it enters or leaves the Gaussian. "Left/returned to the Gaussian regime" is said of
+weight matrices only (:func:`is_weight_matrix`): a LayerNorm gain (all ones at init) or a
+bias is no sample of a Gaussian, so its changes are reported as "changed" and a family
+swap alone of such a tensor is not reported.
 """
 
 from __future__ import annotations
@@ -35,26 +38,12 @@ from ckptscope.analyses.base import (
     StoreReader,
     register_derivation,
 )
+from ckptscope.names import COMPONENT_LABELS
 from ckptscope.stats.changepoint import DEFAULT_SPECS, Change, MetricSpec, detect_changes
 from ckptscope.stats.fits import FAMILIES
 
 log = logging.getLogger(__name__)
 
-COMPONENT_LABELS: dict[str, str] = {
-    "embed": "embedding",
-    "qkv": "attention qkv",
-    "q": "attention q",
-    "k": "attention k",
-    "v": "attention v",
-    "attn_out": "attention dense",
-    "mlp_in": "MLP in",
-    "mlp_gate": "MLP gate",
-    "mlp_out": "MLP out",
-    "unembed": "unembedding",
-    "ln1": "LayerNorm 1",
-    "ln2": "LayerNorm 2",
-    "ln_final": "final LayerNorm",
-}
 #: Below this |excess kurtosis|, above this Student-t nu: "Gaussian regime" in messages.
 GAUSSIAN_KURTOSIS = 1.0
 GAUSSIAN_NU = 30.0
@@ -102,6 +91,11 @@ def _gaussianity(found: _Found) -> int:
     return int(a and not b) - int(b and not a)
 
 
+def is_weight_matrix(component: str, param: str | None) -> bool:
+    """Whether a tensor is a weight matrix (the only tensors with a "Gaussian regime")."""
+    return component in MATRIX_COMPONENTS and param == "weight"
+
+
 def _merge(found: list[_Found]) -> list[list[_Found]]:
     """Group changes whose checkpoints are the same or adjacent."""
     groups: list[list[_Found]] = []
@@ -132,7 +126,8 @@ def tensor_events(
     for group in _merge(found):
         group.sort(key=lambda f: order.index(f.metric))
         lead = group[0]
-        direction = sum(_gaussianity(f) for f in group)
+        matrix = is_weight_matrix(component, param)
+        direction = sum(_gaussianity(f) for f in group) if matrix else 0
         if all(specs[f.metric].categorical for f in group) and direction == 0:
             # the best heavy-tailed family alone swapping (logistic <-> student_t) when their
             # BICs are close is not a regime change: it needs the Gaussian, or a numeric jump
@@ -198,7 +193,10 @@ class Phases(Derivation):
         # norms: weight matrices only; biases start at 0 and LayerNorm gains at 1, and their
         # early moves are growth from the init, not phases
         is_norm = frame["metric"] == "norm"
-        matrix = frame["component"].isin(sorted(MATRIX_COMPONENTS)) & (frame["param"] == "weight")
+        matrix = np.array(
+            [is_weight_matrix(c, p) for c, p in zip(frame.component, frame.param, strict=True)],
+            dtype=bool,
+        )
         frame = frame[~is_norm | matrix]
         keys = ["model", "component", "block", "param"]
         for (model, component, block, param), tensor in frame.groupby(

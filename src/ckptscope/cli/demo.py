@@ -13,6 +13,8 @@ from ckptscope.cli._common import user_errors
 
 #: lighter fits than a research sweep's defaults, so train + sweep + report fit in 5 minutes
 DEMO_OPTIONS = {"distribution_max_samples": 8192, "fit_samples": 4096}
+#: the shipped reference the demo's report draws beside its own curves (--no-reference: none)
+DEMO_REFERENCE = "pythia-2023"
 
 
 @user_errors
@@ -24,6 +26,10 @@ def demo(
     workers: Annotated[
         int | None, typer.Option(help="Sweep worker processes (default: one per core).")
     ] = None,
+    reference: Annotated[
+        bool,
+        typer.Option(help=f"Draw the post's Pythia numbers ({DEMO_REFERENCE}) beside F7-F11."),
+    ] = True,
 ) -> None:
     """Train a small Pythia-like suite offline, sweep every analysis, and draw the report."""
     from ckptscope.cli.sweep import run_with_progress
@@ -55,7 +61,9 @@ def demo(
         built = build_report(
             Store(out / "store"),
             out / "report",
-            ReportOptions(log_steps=True, workers=workers),
+            ReportOptions(
+                log_steps=True, workers=workers, reference=DEMO_REFERENCE if reference else None
+            ),
             progress=bar.update,
         )
     for line in built.missing:

@@ -28,9 +28,14 @@ def report(
         str | None, typer.Option(help="Comma-separated models to draw (default: all).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="Draw a shipped reference (e.g. pythia-2023) beside F7-F11, normalised."),
+    ] = None,
 ) -> None:
     """Draw every figure whose data is in the store; name the analysis for the rest."""
     from ckptscope.progress import ProgressBar
+    from ckptscope.references import available
     from ckptscope.report import ReportOptions, build_report
     from ckptscope.store import Store
     from ckptscope.store.layout import is_url, store_location
@@ -41,7 +46,10 @@ def report(
         animations=animations,
         workers=workers,
         models=tuple(m.strip() for m in models.split(",")) if models else None,
+        reference=reference,
     )
+    if reference is not None and reference not in available():
+        raise UsageError(f"unknown reference {reference!r}; available: {', '.join(available())}")
     ids = [f.strip() for f in figures.split(",")] if figures else None
     if out is None and is_url(store):
         raise UsageError(f"store {store} is a URL: give --out, a local folder for the report")

@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib.figure import Figure, FigureBase
 
 from ckptscope.errors import CkptscopeError
-from ckptscope.plots.animation import Animation
+from ckptscope.plots.animation import Animation, small_multiples
 from ckptscope.plots.plotly_specs import Spec
-from ckptscope.plots.style import MAX_FRAMES, stack
+from ckptscope.plots.style import MAX_FRAMES, pick_steps, stack
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -43,6 +43,8 @@ class Query:
     max_frames: int = MAX_FRAMES
 
 
+#: stills per small-multiples figure of an animation
+MULTIPLES = 4
 RowQuery = Callable[["Store", Query], pd.DataFrame]
 StaticDrawer = Callable[[pd.DataFrame, Query, FigureBase | None], Figure]
 Animator = Callable[[pd.DataFrame, Query, FigureBase | None], Animation]
@@ -70,12 +72,21 @@ class FigureSpec:
     animation: Animator | None = None
     files: Parts | None = None  # (file stem, rows) per static file; default: one, the id
     views: Parts | None = None  # (caption suffix, rows) per interactive figure; default: one
+    multiples: bool = False  # also a static grid of stills at MULTIPLES steps (animated only)
+    overlay: tuple[tuple[str, str, str], ...] = ()  # keys a reference can be drawn beside
 
     def file_parts(self, rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         return self.files(rows) if self.files else [(self.id, rows)]
 
     def view_parts(self, rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         return self.views(rows) if self.views else [("", rows)]
+
+    def still_grid(self, rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Figure:
+        """Stills of the animation at ``MULTIPLES`` evenly spaced steps (first and last in)."""
+        if self.animation is None:
+            raise ValueError(f"{self.id} is not animated: no stills to lay side by side")
+        animator, steps = self.animation, pick_steps(rows.step, MULTIPLES)
+        return small_multiples(lambda sub: animator(rows, q, sub), steps, into=into)
 
     def hint(self, store_root: object) -> str:
         """The line shown when the store has no rows for this figure."""
@@ -146,37 +157,53 @@ def figure(
     interactive: bool = False,
     log_steps: bool = False,
     max_frames: int = MAX_FRAMES,
+    stills: bool = False,
+    reference: str | None = None,
 ) -> Figure | go.Figure:
     """Draw one figure from ``store``; writes no file (Jupyter shows the result inline).
 
     Static figures cut into several files in the report (per model, per component) come back
-    as one Figure of stacked parts. An animated figure comes back at its last step. With
+    as one Figure of stacked parts. An animated figure comes back at its last step, or with
+    ``stills=True`` as stills at ``MULTIPLES`` evenly spaced steps side by side. With
+    ``reference="pythia-2023"`` (figures with ``overlay`` keys: F7-F11) the store's curves
+    and the reference's, normalised (:mod:`ckptscope.figures.reference`). With
     ``interactive=True`` the plotly figure of the first view (a warning names the others;
     narrow them down with ``models=``). Raises :class:`NoFigureData` naming the analysis to
     sweep when the store has no rows for the figure.
     """
     spec = get(fig_id)
     q = Query(tuple(models) if models else None, log_steps, max_frames)
+    if reference is not None:
+        from ckptscope.figures.reference import draw_overlay
+
+        drawn = draw_overlay(spec, store, q, reference, interactive)
+        return _plotly(drawn) if interactive else drawn
     rows = spec.rows(store, q)
     if rows.empty:
         raise NoFigureData(spec.hint(getattr(store, "location", store.root)))
     if interactive:
-        import plotly.graph_objects as go
-
         views = spec.view_parts(rows)
         if len(views) > 1:
             names = ", ".join(name for name, _ in views)
             warnings.warn(f"{fig_id} has {len(views)} interactive views ({names}); showing "
                           f"{views[0][0]!r}: pass models=[...] for another", stacklevel=2)  # fmt: skip
-        return go.Figure(spec.interactive(views[0][1], q))
+        return _plotly(spec.interactive(views[0][1], q))
+    draw = spec.still_grid if stills else spec.static
     parts = spec.file_parts(rows)
     if len(parts) == 1:
-        return spec.static(parts[0][1], q, None)
-    return stack([functools.partial(spec.static, part, q) for _, part in parts])
+        return draw(parts[0][1], q, None)
+    return stack([functools.partial(draw, part, q) for _, part in parts])
+
+
+def _plotly(spec: Spec) -> go.Figure:
+    import plotly.graph_objects as go
+
+    return go.Figure(spec)
 
 
 def describe(spec: FigureSpec) -> dict[str, Any]:
     """The documented fields of a spec (for docs/figures.md)."""
     return {"id": spec.id, "title": spec.title, "analysis": spec.analysis,
             "section": SECTIONS[spec.section][0], "rows": spec.source,
-            "animated": spec.animation is not None, "caption": spec.caption}  # fmt: skip
+            "animated": spec.animation is not None, "caption": spec.caption,
+            "overlay": bool(spec.overlay)}  # fmt: skip

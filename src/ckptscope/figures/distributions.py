@@ -11,31 +11,46 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import FigureBase
 from matplotlib.lines import Line2D
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator
 
-from ckptscope.analyses.phases import COMPONENT_LABELS
 from ckptscope.figures.catalogue import FigureSpec, Query, register, still
 from ckptscope.figures.kinds import hist_spec, line_spec
 from ckptscope.figures.rows import per, thinned_arrays
+from ckptscope.names import component_name
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import (
-    PALETTE,
     Spec,
     animate,
     at_step,
     axis_ref,
     grid,
     plot_text,
+    set_axes,
     typed,
 )
-from ckptscope.plots.style import depth_color, latest, panels
+from ckptscope.plots.style import PALETTE, depth_color, latest, panels
+from ckptscope.stats.families import NU_MAX
+from ckptscope.store import Store
 
 #: the weight matrices F1, F2 and the tail figures show, in the post's order
 MATRICES = ("qkv", "attn_out", "mlp_in", "mlp_out")
 QQ_KINDS = (("qq_gaussian", "Gaussian"), ("qq_logistic", "logistic"),
             ("qq_power_law", "power law (|x| tail)"))  # fmt: skip
-TAIL_METRICS = ("t_nu", "gennorm_beta", "kurtosis")
+TAIL_METRICS = ("t_nu", "gennorm_beta", "quartic_g", "kurtosis")
+#: fits at the bound that means "no heavier tail than a Gaussian": metric -> band side
+GAUSSIAN_BANDS = {"t_nu": "top", "quartic_g": "bottom"}
+BOUND_NOTE = (" A Student-t nu at its cap (NU_MAX, stats/families.py) or a quartic g of 0 is "
+              "drawn as a marker on the band labelled Gaussian-like, not as a value.")  # fmt: skip
+
+
+def mark_bounds(store: Store, q: Query, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with ``gaussian_like``: nu at its cap, or a quartic g of 0 (display selection)."""
+    at_cap = (rows.metric == "t_nu") & (rows.value >= NU_MAX * (1 - 1e-3))
+    return rows.assign(gaussian_like=at_cap | ((rows.metric == "quartic_g") & (rows.value <= 0)))
+
 
 hist_spec("F1", "Weight histograms over training, all blocks pooled", "distributions",
           "The post (Pythia): QKV turns heavy-tailed suddenly; MLP within the first steps; "
@@ -50,16 +65,26 @@ def _qq_rows(store, q: Query) -> pd.DataFrame:
                           component=list(MATRICES), param="weight")  # fmt: skip
 
 
+def log_ticks(ax: Axes) -> None:
+    """Labelled major ticks at 1, 2, 5 x 10^k on both log axes, no minor ticks: a QQ range
+    under a decade still reads (and minor log ticks cost more to draw than the lines)."""
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+        axis.set_minor_locator(NullLocator())
+
+
 def _qq_animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Animation:
     """A row per component, a column per family, a line per block; y = x is a perfect fit."""
     comps = [c for c in MATRICES if c in set(rows.component)]
+    kinds = [(k, label) for k, label in QQ_KINDS if k in set(rows.kind)]
     steps = sorted(int(s) for s in rows.step.unique())
-    fig, axes = panels(len(comps), len(QQ_KINDS), width=3.6, height=3.0, into=into)
+    fig, axes = panels(len(comps), len(kinds), width=3.6, height=3.0, into=into)
     lines: list[tuple[Line2D, pd.DataFrame]] = []
     for r, comp in enumerate(comps):
         crows = rows[rows.component == comp]
         blocks = sorted({int(b) for b in crows.block.dropna()})
-        for c, (kind, label) in enumerate(QQ_KINDS):
+        for c, (kind, label) in enumerate(kinds):
             ax = axes[r][c]
             krows = crows[crows.kind == kind]
             data = [np.asarray(v, dtype=np.float64) for v in krows["values"]]
@@ -68,7 +93,7 @@ def _qq_animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) 
                 if kind == "qq_power_law":
                     ax.set_xscale("log")
                     ax.set_yscale("log")
-                    ax.minorticks_off()  # log minor ticks cost more than the lines
+                    log_ticks(ax)
                     lo = max(lo, 1e-3)
                 ax.set_xlim(lo, hi)
                 ax.set_ylim(lo, hi)
@@ -78,7 +103,7 @@ def _qq_animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) 
                 (line,) = ax.plot([], [], color=depth_color(blk or 0, len(blocks) or 1), lw=1.2,
                                   label=None if blk is None else f"block {blk}")  # fmt: skip
                 lines.append((line, brows.sort_values("step")))
-            ax.set_title(f"{COMPONENT_LABELS.get(comp, comp)} vs {label}", fontsize=9)
+            ax.set_title(f"{component_name(comp)} vs {label}", fontsize=9)
             ax.set_xlabel("theoretical quantile")
             ax.set_ylabel("sample quantile")
         if 0 < len(blocks) <= 12:
@@ -106,6 +131,8 @@ def qq_figure(
     layout = grid(
         1, len(families), [f.removeprefix("qq_").replace("_", " ") for f in families], 330
     )
+    set_axes(layout, "x", title={"text": "theoretical quantile"})
+    set_axes(layout, "y", title={"text": "sample quantile (standardised)"})
     frames = []
     for step in steps:
         at = at_step(part, step)
@@ -143,11 +170,14 @@ register(FigureSpec("F2", "QQ plots against Gaussian, logistic and power law", "
                     "arrays: qq_gaussian, qq_logistic, qq_power_law", _qq_rows,
                     still(_qq_animation), _qq_interactive, _qq_animation,
                     files=lambda rows: per(rows, "model", "F2_qq_"),
-                    views=lambda rows: per(_last_block(rows), "model")))  # fmt: skip
-line_spec("tails", "Student-t nu, generalised-normal beta and kurtosis against step",
+                    views=lambda rows: per(_last_block(rows), "model"), multiples=True))  # fmt: skip
+line_spec("tails", "Student-t nu, generalised-normal beta, quartic g and kurtosis against step",
           "distributions", "Not a figure of the post: the tail parameters its readers asked "
-          "for.", "distributions", [(c, "weight", m) for m in TAIL_METRICS for c in MATRICES],
-          files=lambda rows: per(rows, "model", "tails_"), log_y={"t_nu"})  # fmt: skip
+          "for." + BOUND_NOTE, "distributions",
+          [(c, "weight", m) for m in TAIL_METRICS for c in MATRICES],
+          files=lambda rows: per(rows, "model", "tails_"), log_y={"t_nu", "quartic_g"},
+          bands=GAUSSIAN_BANDS, prepare=mark_bounds)  # fmt: skip
 line_spec("fits", "Student-t degrees of freedom nu (nu -> inf is Gaussian)", "distributions",
-          "Not a figure of the post: how far each matrix's fitted tail is from Gaussian.",
-          "distributions", [(c, "weight", "t_nu") for c in MATRICES], log_y={"t_nu"})  # fmt: skip
+          "Not a figure of the post: how far each matrix's fitted tail is from Gaussian."
+          + BOUND_NOTE, "distributions", [(c, "weight", "t_nu") for c in MATRICES],
+          log_y={"t_nu"}, bands=GAUSSIAN_BANDS, prepare=mark_bounds)  # fmt: skip

@@ -36,6 +36,13 @@ def render() -> str:
             f"- analysis: `ckptscope sweep SUITE --analyses {d['analysis']} --out STORE`\n"
             f"- draws: {d['rows']}{'; animated, a frame per step' if d['animated'] else ''}\n"
             f"- finding: {d['caption']}\n"
+            + (
+                "- beside a reference: `ckptscope report STORE --reference pythia-2023`, or "
+                f'`figure("{d["id"]}", store, reference="pythia-2023")`: normalised steps '
+                "and values\n"
+                if d["overlay"]
+                else ""
+            )
         )
     return HEADER + "\n".join(rows) + "\n\n" + "\n".join(details)
 

@@ -133,7 +133,8 @@ def heatmap_figure(rows: pd.DataFrame, order: np.ndarray | None, steps: Sequence
                        "args": [{"xaxis.categoryarray": seriated, "yaxis.categoryarray": seriated}]},
                       {"label": "token id order", "method": "relayout",
                        "args": [{"xaxis.categoryarray": cats, "yaxis.categoryarray": cats}]}]}  # fmt: skip
-    layout = {"xaxis": axis, "yaxis": {**axis, "autorange": "reversed"}, "height": 800,
+    layout = {"xaxis": {**axis, "title": {"text": "token"}},
+              "yaxis": {**axis, "autorange": "reversed", "title": {"text": "token"}}, "height": 800,
               "width": 860, "margin": {"t": 120}, "updatemenus": [order_menu]}  # fmt: skip
     title = plot_text(title)
     if steps:
@@ -171,4 +172,5 @@ register(FigureSpec("F13", "Correlation of the first 256 token embeddings", "emb
                     "The post (Pythia): byte structure appears early and stays.", "embeddings",
                     "arrays: embed_corr, embed_corr_tokens; order: embed_order(_tokens) of the "
                     "last stored step", _rows, still(_animation), _interactive, _animation,
-                    files=lambda rows: per(rows, "model", "F13_"), views=_views))  # fmt: skip
+                    files=lambda rows: per(rows, "model", "F13_"), views=_views,
+                    multiples=True))  # fmt: skip

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure, FigureBase
 
 from ckptscope.figures.catalogue import FigureSpec, Parts, Query, RowQuery, register, still
-from ckptscope.figures.rows import per, scalars
+from ckptscope.figures.rows import per, scalars, with_events
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.histograms import hist_animation, hist_figure
+from ckptscope.plots.line_specs import lines_figure
 from ckptscope.plots.lines import Key, line_grid
-from ckptscope.plots.plotly_specs import Spec, lines_figure
+from ckptscope.plots.plotly_specs import Spec
 from ckptscope.store import Store
 
 
@@ -21,23 +22,36 @@ def source_of(keys: Sequence[Key]) -> str:
     return "scalars: " + ", ".join(sorted({f"{c}.{p} {m}".replace(". ", " ") for c, p, m in keys}))
 
 
+#: a figure's own selection of its scalar rows (leaving out, or marking, some of them)
+Prepare = Callable[[Store, Query, pd.DataFrame], pd.DataFrame]
+
+
 def line_spec(fig_id: str, title: str, analysis: str, caption: str, section: str,
               keys: Sequence[Key], *, files: Parts | None = None, views: Parts | None = None,
-              log_y: Collection[str] = ()) -> FigureSpec:  # fmt: skip
-    """Register a figure of the scalar rows ``keys`` against step (static and interactive)."""
+              log_y: Collection[str] = (), bands: Mapping[str, str] | None = None,
+              prepare: Prepare | None = None, overlay: bool = False) -> FigureSpec:  # fmt: skip
+    """Register a figure of the scalar rows ``keys`` against step (static and interactive).
+
+    Rows carry the phase changes found on them (column ``event``); ``prepare`` selects or
+    marks rows further (e.g. ``gaussian_like``, drawn on the band of ``bands``);
+    ``overlay``: a reference can be drawn beside these keys (:mod:`.reference`).
+    """
     label = f"{fig_id}: {title}"
 
     def rows(store: Store, q: Query) -> pd.DataFrame:
-        return scalars(store, q, keys)
+        found = scalars(store, q, keys)
+        return with_events(store, q, prepare(store, q, found) if prepare else found)
 
     def static(part: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Figure:
-        return line_grid(part, keys, label, log_steps=q.log_steps, log_y=log_y, into=into)
+        return line_grid(part, keys, label, log_steps=q.log_steps, log_y=log_y, bands=bands,
+                         into=into)  # fmt: skip
 
     def interactive(part: pd.DataFrame, q: Query) -> Spec:
-        return lines_figure(part, keys, label, q.log_steps)
+        return lines_figure(part, keys, label, q.log_steps, log_y, bands)
 
     return register(FigureSpec(fig_id, title, analysis, caption, section, source_of(keys), rows,
-                               static, interactive, files=files, views=views))  # fmt: skip
+                               static, interactive, files=files, views=views,
+                               overlay=tuple(keys) if overlay else ()))  # fmt: skip
 
 
 def split(
@@ -66,4 +80,5 @@ def hist_spec(fig_id: str, title: str, analysis: str, caption: str, section: str
 
     return register(FigureSpec(fig_id, title, analysis, caption, section, source, rows,
                                still(animation), interactive, animation,
-                               files=lambda r: per(r, file_by, stem, order), views=lambda r: per(r, "model")))  # fmt: skip
+                               files=lambda r: per(r, file_by, stem, order), views=lambda r: per(r, "model"),
+                               multiples=True))  # fmt: skip

@@ -56,3 +56,24 @@ def per(rows: pd.DataFrame, column: str, stem: str = "",
     else:
         values = sorted(set(col), key=lambda v: (rank.get(v, len(rank)), v))
     return [(f"{stem}{safe_name(v)}" if stem else v, rows[col == v]) for v in values]
+
+
+def _tensor_keys(df: pd.DataFrame) -> list[tuple[Any, ...]]:
+    blocks = [None if pd.isna(b) else int(b) for b in df["block"]]
+    return list(zip(df["model"].astype(str), df["step"].astype("int64"), df["component"], blocks,
+                    df["param"].fillna(""), df["metric"], strict=True))  # fmt: skip
+
+
+def with_events(store: Store, q: Query, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with an ``event`` column: the message of a ``phase_change`` event (of the
+    ``phases`` derivation) found on that row's model, step, tensor and metric, else None."""
+    ev = store.events()
+    ev = ev[(ev["kind"] == "phase_change") & ev["step"].notna() & ev["metric"].notna()]
+    if q.models:
+        ev = ev[ev["model"].isin(q.models)]
+    if ev.empty or rows.empty:
+        return rows.assign(event=None)
+    found: dict[tuple[Any, ...], str] = {}
+    for key, message in zip(_tensor_keys(ev), ev["message"], strict=True):
+        found[key] = f"{found[key]}; {message}" if key in found else str(message)
+    return rows.assign(event=[found.get(k) for k in _tensor_keys(rows)])

@@ -21,7 +21,8 @@ from matplotlib.figure import Figure, FigureBase
 
 from ckptscope.figures.catalogue import FigureSpec, Query, register
 from ckptscope.figures.kinds import line_spec, split
-from ckptscope.figures.rows import per, thinned_arrays
+from ckptscope.figures.rows import per, scalars, thinned_arrays
+from ckptscope.linalg.esd import MIN_ALPHA_TAIL
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import (
     Spec,
@@ -35,6 +36,7 @@ from ckptscope.plots.plotly_specs import (
     typed,
 )
 from ckptscope.plots.style import STEP_CMAP, latest, panels, safe_name
+from ckptscope.store import Store
 
 MAX_SPECTRUM_POINTS = 120
 SPECTRA_COMPONENTS = ("qkv", "attn_out", "mlp_in", "mlp_gate", "mlp_out", "embed", "unembed")
@@ -118,6 +120,7 @@ def _animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> 
         lines.append((line, part))
         ax.set_title(_label(rows, block), fontsize=9)
         ax.set_xlabel("rank")
+        ax.set_ylabel("singular value")
     cells[0][1].legend(fontsize=7, loc="lower left")
     sup = fig.suptitle(_title(rows))
 
@@ -147,7 +150,7 @@ def spectra_figure(
     colors = depth_colors(max(b for _, b in keys) + 1)
     layout = grid(1, len(comps), list(comps), 330)
     set_axes(layout, "x", type="log", title={"text": "rank"})
-    set_axes(layout, "y", type="log")
+    set_axes(layout, "y", type="log", title={"text": "singular value"})
     frames = []
     for step in steps:
         at = at_step(part, step)
@@ -205,7 +208,25 @@ line_spec("F16", "Closeness of SVD directions to the final checkpoint", "svd_dir
           files=lambda rows: _closeness_parts(rows, ["F16_svd_exact", "F16_svd_overlap", "F16_per_size"]),
           views=lambda rows: _closeness_parts(rows, ["exact, per block", "overlap, per block",
                                                      "mean over blocks and heads, per size"]))  # fmt: skip
+
+
+def usable_alpha(store: Store, q: Query, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` without the alphas of fits with fewer than MIN_ALPHA_TAIL tail eigenvalues."""
+    tails = scalars(store, q, [(c, "weight", "alpha_tail") for c in ESD_COMPONENTS])
+
+    def keys(df: pd.DataFrame) -> list[tuple]:
+        cols = ["suite", "model", "step", "component", "block", "param"]
+        return list(zip(*(df[c].astype(str) for c in cols), strict=True))
+
+    short = set(keys(tails[tails.value < MIN_ALPHA_TAIL]))
+    drop = [m == "alpha" and k in short for m, k in zip(rows.metric, keys(rows), strict=True)]
+    return rows[~np.array(drop, dtype=bool)]
+
+
 line_spec("esd", "Power-law alpha and outlier singular values against step", "spectra",
-          "Not a figure of the post: heavy-tailed self-regularisation metrics per matrix.",
+          "Not a figure of the post: heavy-tailed self-regularisation metrics per matrix. "
+          f"Alphas of fits with fewer than {MIN_ALPHA_TAIL} tail eigenvalues (metric "
+          "alpha_tail) are left out: a small matrix's fit gives an alpha whatever its weights.",
           "spectra", [(c, "weight", m) for m in ESD_METRICS for c in ESD_COMPONENTS],
+          prepare=usable_alpha,
           files=lambda rows: split(rows, [(f"esd_{m}", rows.metric == m) for m in ESD_METRICS]))  # fmt: skip

@@ -17,6 +17,7 @@ line_spec(
     "in larger models.",
     "weights",
     _keys(("mlp_in", "mlp_gate", "mlp_out"), "norm"),
+    overlay=True,
 )
 line_spec(
     "F8",
@@ -26,6 +27,7 @@ line_spec(
     "grows most.",
     "weights",
     _keys(("qkv", "q", "k", "v", "attn_out"), "norm"),
+    overlay=True,
 )
 line_spec(
     "F9",
@@ -34,6 +36,7 @@ line_spec(
     "The post (Pythia): MLP biases rise and level off well above their zero init.",
     "weights",
     _keys(("mlp_in", "mlp_out"), "norm", "bias"),
+    overlay=True,
 )
 line_spec(
     "F10",
@@ -48,6 +51,7 @@ line_spec(
         ("ln2", "weight", "norm"),
         ("ln2", "bias", "norm"),
     ],
+    overlay=True,
 )
 line_spec(
     "F11",
@@ -56,6 +60,7 @@ line_spec(
     "The post (Pythia): distance from init tracks the norms; block 0's MLP in moves least.",
     "weights",
     _keys(("attn_out", "qkv", "q", "k", "v", "mlp_in", "mlp_gate", "mlp_out"), "dist_init"),
+    overlay=True,
 )
 line_spec(
     "F12",
@@ -73,7 +78,14 @@ line_spec(
     "weights",
     [("embed", "weight", "norm")],
 )
-line_spec("update", "Update size: relative distance from the previous checkpoint", "weights",
-          "Not a figure of the post: how far each matrix moves between consecutive "
-          "checkpoints.", "weights",
-          _keys(("qkv", "q", "k", "v", "attn_out", "mlp_in", "mlp_out"), "rel_dist_prev"))  # fmt: skip
+line_spec(
+    "update",
+    "Update size per step: relative distance from the previous checkpoint / steps between",
+    "weights",
+    "Not a figure of the post: how far each matrix moves per training step, i.e. its relative "
+    "distance from the previous swept checkpoint divided by the steps between the two "
+    "(derivation update_rates), so uneven checkpoint spacing does not show as a sawtooth.",
+    "weights",
+    _keys(("qkv", "q", "k", "v", "attn_out", "mlp_in", "mlp_out"), "rel_dist_prev_per_step"),
+    log_y={"rel_dist_prev_per_step"},
+)

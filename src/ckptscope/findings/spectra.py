@@ -7,10 +7,7 @@ import numpy as np
 from ckptscope.findings.base import Outcome, Thresholds, Verdict, register_finding
 from ckptscope.findings.common import labelled_curves, no_data, size_trend, too_short
 from ckptscope.findings.data import FindingData
-
-#: below this many tail eigenvalues a power-law alpha is not read (as WeightWatcher does
-#: for small matrices: the fit of a 32x32 matrix gives alpha 15-20 whatever its weights)
-MIN_ALPHA_TAIL = 10
+from ckptscope.linalg.esd import MIN_ALPHA_TAIL
 
 
 def _alpha_drops(data: FindingData, model: str, comps: tuple[str, ...]) -> dict[str, float]:

@@ -18,6 +18,10 @@ import torch
 ZERO_TOL = 1e-12
 #: spectra shorter than this are fitted on the CPU whatever the device
 GPU_MIN_VALUES = 512
+#: below this many tail eigenvalues (metric ``alpha_tail``) a power-law alpha is not read,
+#: as WeightWatcher does for small matrices: the fit of a 32x32 matrix gives alpha 15-20
+#: whatever its weights. The findings and the alpha figures both leave such fits out.
+MIN_ALPHA_TAIL = 10
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ through the ffmpeg that the ``imageio-ffmpeg`` wheel bundles.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,10 @@ import imageio.v2 as imageio
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 FPS = 4
-GIF_DPI = 80
+GIF_DPI = 100  # frames of about 900 px a row of panels: tick labels read
 
 
 @dataclass
@@ -54,6 +55,33 @@ class Animation:
                 artist.set_visible(True)
                 fig.draw_artist(artist)
             yield np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def small_multiples(
+    draw: Callable[[FigureBase], Animation],
+    steps: Sequence[int],
+    ncols: int = 2,
+    into: FigureBase | None = None,
+) -> Figure:
+    """A still of the animation at each of ``steps``, in a grid of ``ncols`` (for papers).
+
+    ``draw(into)`` lays the animated figure out in a sub-figure (see
+    :func:`~ckptscope.plots.style.panels`, which records the size it wants as ``ck_size``).
+    """
+    ncols = max(1, min(ncols, len(steps)))
+    nrows = math.ceil(len(steps) / ncols)
+    fig = into if into is not None else Figure(layout="constrained")
+    subs = fig.subfigures(nrows, ncols, squeeze=False).ravel()
+    sizes = []
+    for sub, step in zip(subs, steps, strict=False):
+        draw(sub).still(step)
+        sizes.append(getattr(sub, "ck_size", (6.0, 4.0)))
+    size = (max(s[0] for s in sizes) * ncols, max(s[1] for s in sizes) * nrows)
+    if into is not None:
+        into.ck_size = size  # type: ignore[attr-defined]
+    else:
+        fig.set_size_inches(*size)
+    return fig.figure
 
 
 def _even(frame: np.ndarray) -> np.ndarray:

@@ -18,14 +18,8 @@ import numpy as np
 import pandas as pd
 from plotly.colors import sample_colorscale
 
-from ckptscope.plots.lines import Key, key_label, present, select
-from ckptscope.plots.style import model_order
-
 Spec = dict[str, Any]
 
-#: plotly's default colour cycle, fixed so a component keeps its colour in every panel
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
 _MOVE = {
     "mode": "immediate",
     "frame": {"duration": 0, "redraw": True},
@@ -92,51 +86,6 @@ def step_axis_buttons(layout: Spec, log_steps: bool) -> Spec:
                 "args": [{f"{k}.type": kind for k in keys}]} for kind in ("linear", "log")]  # fmt: skip
     return {"type": "buttons", "direction": "right", "x": 1.0, "xanchor": "right", "y": 1.0,
             "yanchor": "bottom", "pad": {"b": 30}, "active": int(log_steps), "buttons": buttons}  # fmt: skip
-
-
-def lines_figure(df: pd.DataFrame, keys: Sequence[Key], title: str, log_steps: bool) -> Spec:
-    """Scalars vs step: a panel per (key, model) with a line per block, or a line per model.
-
-    The plotly twin of :func:`ckptscope.plots.lines.line_grid` (same choice of panels).
-    """
-    keys = present(df, keys)
-    if not keys:
-        raise ValueError(f"no rows for {title}")
-    per_block = bool(df.block.notna().any())
-    models = model_order(df.model) if per_block else [""]
-    titles = [
-        plot_text(f"{m}: {key_label(*k)}" if m else key_label(*k)) for k in keys for m in models
-    ]
-    layout = grid(len(keys), len(models), titles)
-    data = []
-    for r, key in enumerate(keys):
-        sel = select(df, *key)
-        sel = sel.assign(model=sel.model.astype(str))
-        groups = [(m, sel[sel.model == m]) for m in models] if per_block else [("", sel)]
-        for c, (model, part) in enumerate(groups):
-            blocks = part["block"].dropna()
-            colors = depth_colors(int(blocks.max()) + 1 if len(blocks) else 1)
-            for name, line in part.groupby("block" if per_block else "model", dropna=False,
-                                           sort=True):  # fmt: skip
-                line = line.sort_values("step")
-                if per_block:
-                    label = "all blocks" if pd.isna(name) else f"block {int(name)}"
-                    color = "#444" if pd.isna(name) else colors[int(name)]
-                    extra = plot_text(model)
-                else:
-                    label, color, extra = plot_text(name), None, ""
-                data.append({"type": "scatter", "mode": "lines+markers", "x": typed(line.step, "i4"),
-                             "y": typed(line.value), "name": label, "legendgroup": label,
-                             "showlegend": r == 0 and c == 0, "marker": {"size": 3},
-                             "line": {"width": 1.4, **({"color": color} if color else {})},
-                             "hovertemplate": f"{label}<br>step %{{x}}<br>{plot_text(key[2])} "
-                                              f"%{{y:.5g}}<extra>{extra}</extra>",
-                             **axis_ref(r * len(models) + c + 1)})  # fmt: skip
-    layout["title"] = {"text": plot_text(title)}
-    layout["updatemenus"] = [step_axis_buttons(layout, log_steps)]
-    if log_steps:
-        set_axes(layout, "x", type="log")
-    return {"data": data, "layout": layout}
 
 
 def animate(layout: Spec, steps: Sequence[int], frames: Sequence[list[Spec]], title: str,

@@ -22,6 +22,10 @@ STEP_CMAP = "plasma"
 DPI = 110
 #: the most steps an animation (or a slider) shows per model, evenly spaced
 MAX_FRAMES = 60
+#: matplotlib's (and plotly's) default colour cycle, fixed: a model keeps its colour in
+#: every panel, static or interactive
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
 
 
 def model_order(names: Iterable[object]) -> list[str]:
@@ -34,6 +38,11 @@ def model_order(names: Iterable[object]) -> list[str]:
         return (size, name)
 
     return sorted({str(n) for n in names}, key=key)
+
+
+def model_colors(names: Iterable[object]) -> dict[str, str]:
+    """One colour per model, by its place in :func:`model_order` of all the figure's models."""
+    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(model_order(names))}
 
 
 def safe_name(name: object) -> str:

@@ -1,7 +1,9 @@
 """``build_report``: every catalogue figure into a folder as files, plus ``report.html``.
 
 For each figure of :mod:`ckptscope.figures` with rows in the store: its static Figure per
-part as PNG (and SVG), its animation per part as GIF and MP4; then the interactive page
+part as PNG (and SVG), for F1-F4 and F13 also stills at four steps side by side
+(``<stem>_steps``), its animation per part as GIF and MP4, and with ``reference`` the
+figure beside that reference (``<id>_vs_<reference>``, F7-F11); then the interactive page
 of every figure. A figure with no rows becomes the line naming the sweep that would fill
 it; one that fails to draw becomes a line saying so, never a failed report.
 """
@@ -16,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ckptscope.figures import FIGURES, FigureSpec
-from ckptscope.figures.catalogue import Query
+from ckptscope.figures.catalogue import NoFigureData, Query
+from ckptscope.figures.reference import draw_overlay
 from ckptscope.plots.animation import write_animation
-from ckptscope.plots.style import MAX_FRAMES, save
+from ckptscope.plots.style import MAX_FRAMES, safe_name, save
 from ckptscope.report.html import write_html_report
 from ckptscope.store import Store
 
@@ -38,6 +41,7 @@ class ReportOptions:
     models: tuple[str, ...] | None = None
     workers: int = 1  # processes drawing figures in parallel
     max_frames: int = MAX_FRAMES
+    reference: str | None = None  # a shipped reference drawn beside F7-F11 (e.g. pythia-2023)
 
     def query(self) -> Query:
         return Query(self.models, self.log_steps, self.max_frames)
@@ -62,8 +66,16 @@ def draw_files(store: Store, spec: FigureSpec, out_dir: Path, opts: ReportOption
         return paths
     for stem, part in spec.file_parts(rows):
         paths += save(spec.static(part, q, None), out_dir / stem, opts.formats)
+        if spec.multiples:  # stills at a few steps side by side, for papers
+            paths += save(spec.still_grid(part, q), out_dir / f"{stem}_steps", opts.formats)
         if spec.animation is not None and opts.animations:
             paths += write_animation(spec.animation(part, q, None).frames(), out_dir / stem)
+    if opts.reference and spec.overlay:
+        stem = out_dir / f"{spec.id}_vs_{safe_name(opts.reference)}"
+        try:
+            paths += save(draw_overlay(spec, store, q, opts.reference), stem, opts.formats)
+        except NoFigureData:  # the store's rows have no blocks to set beside the reference
+            log.info("%s: nothing to draw beside %s", spec.id, opts.reference)
     return paths
 
 
@@ -117,7 +129,8 @@ def build_report(
     finally:
         if pool is not None:
             pool.shutdown()
-    built.html = write_html_report(store, out_dir / "report.html", opts.query(), built.paths)
+    built.html = write_html_report(store, out_dir / "report.html", opts.query(), built.paths,
+                                   reference=opts.reference)  # fmt: skip
     if progress:
         progress(total, total, "report.html")
     return built

@@ -151,14 +151,20 @@ def provenance_html(data: PageData, static_paths: Sequence[Path], out_path: Path
     return "".join(parts)
 
 
+#: task meta that differs per task, not per analysis: the per-tensor bookkeeping and the
+#: reference steps (the Models table has the steps); left out so options show once
+PER_TASK_META = ("bookkeeping", "initial_step", "previous_step", "final_step")
+
+
 def _shown_meta(meta: str | None) -> str:
-    """A task's meta without its per-tensor bookkeeping (sample sizes, element counts)."""
+    """A task's meta without what differs per task (:data:`PER_TASK_META`)."""
     try:
         doc = json.loads(meta or "{}")
     except ValueError:
         return str(meta)
     if isinstance(doc, dict):
-        doc.pop("bookkeeping", None)
+        for key in PER_TASK_META:
+            doc.pop(key, None)
     return json.dumps(doc, sort_keys=True)
 
 
@@ -206,13 +212,16 @@ def write_html_report(
     query: Query | None = None,
     static_paths: Sequence[Path] | None = None,
     specs: Sequence[FigureSpec] | None = None,
+    reference: str | None = None,
 ) -> Path:
     """Write the interactive report of ``store`` to ``out_path``; returns the path.
 
-    ``specs`` (default: the whole catalogue) are drawn in ``SECTIONS`` order.
+    ``specs`` (default: the whole catalogue) are drawn in ``SECTIONS`` order; with
+    ``reference`` (a shipped dataset, e.g. ``pythia-2023``) each figure that can is also
+    drawn beside it.
     """
     start = time.perf_counter()
-    data = PageData(store, query or Query())
+    data = PageData(store, query or Query(), reference)
     sections = build_sections(data, list(FIGURES.values()) if specs is None else specs)
     verdicts = findings(store, models=query.models if query else None)
     drawn = {fig.fig_id for sec in sections for fig in sec.figures}

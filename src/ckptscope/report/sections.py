@@ -17,8 +17,11 @@ import pandas as pd
 
 from ckptscope import __version__
 from ckptscope.figures import SECTIONS, FigureSpec
-from ckptscope.figures.catalogue import Query
+from ckptscope.figures.catalogue import NoFigureData, Query
+from ckptscope.figures.reference import overlay_caption, overlay_title, overlay_views, y_label
+from ckptscope.plots.overlay import overlay_figure
 from ckptscope.plots.style import model_order
+from ckptscope.references import REFERENCES
 from ckptscope.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,8 +53,8 @@ class Section:
 class PageData:
     """The store and the rows every part of the page shares, filtered to the chosen models."""
 
-    def __init__(self, store: Store, query: Query) -> None:
-        self.store, self.query = store, query
+    def __init__(self, store: Store, query: Query, reference: str | None = None) -> None:
+        self.store, self.query, self.reference = store, query, reference
         self.tasks = self.keep(store.table("tasks"))
 
     def keep(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -97,6 +100,22 @@ def _views(data: PageData, spec: FigureSpec, sec: Section) -> None:
             continue
         title = f"{spec.title}, {label}" if label else spec.title
         sec.figures.append(Fig(spec.id, title, fig, data.provenance(spec, part), spec.caption))
+    if data.reference and spec.overlay:
+        _overlay(data, spec, sec, data.reference)
+
+
+def _overlay(data: PageData, spec: FigureSpec, sec: Section, name: str) -> None:
+    """The figure beside the reference ``name``, normalised (its caption says how)."""
+    try:
+        rows = overlay_views(spec, data.store, data.query, name)
+        fig = overlay_figure(rows, spec.overlay, overlay_title(spec, name), y_label(spec.overlay))
+    except (KeyError, ValueError, IndexError, NoFigureData) as err:
+        sec.notes.append(f"{spec.id} beside {name}: could not draw: {err}")
+        return
+    prov = data.provenance(spec, rows[rows.source == ""])
+    prov["reference"] = f"{name}: {REFERENCES[name].source} ({REFERENCES[name].licence})"
+    title = f"{spec.title}, beside {name} (normalised)"
+    sec.figures.append(Fig(spec.id, title, fig, prov, overlay_caption(name)))
 
 
 def build_sections(data: PageData, specs: Sequence[FigureSpec]) -> list[Section]:
