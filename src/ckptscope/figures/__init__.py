@@ -11,10 +11,10 @@ from ckptscope.figures.catalogue import (
     FigureSpec,
     NoFigureData,
     Query,
-    figure,
     get,
     ordered,
 )
+from ckptscope.figures.draw import figure
 
 #: every figure, in catalogue order
 FIGURES: dict[str, FigureSpec] = ordered()

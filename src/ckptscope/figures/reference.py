@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ckptscope.figures.catalogue import FigureSpec, NoFigureData, Query
+from ckptscope.figures.catalogue import FigureSpec, NoFigureData, Query, ordered
 from ckptscope.figures.rows import scalars
 from ckptscope.plots.lines import Key
 from ckptscope.plots.overlay import overlay_figure, overlay_grid
@@ -118,8 +118,6 @@ def overlay_views(spec: FigureSpec, store: Store, q: Query, name: str) -> pd.Dat
     """The overlay's rows; NoFigureData when the store (not the reference) has none, and
     ValueError when the figure has nothing a reference holds."""
     if not spec.overlay:
-        from ckptscope.figures.catalogue import ordered
-
         able = ", ".join(s.id for s in ordered().values() if s.overlay)
         raise ValueError(f"{spec.id} cannot be drawn beside a reference; figures that can: {able}")
     rows = overlay_rows(spec, store, q, name)

@@ -1,0 +1,73 @@
+"""``figure(id, store)``: one catalogue figure as a matplotlib or plotly Figure, no file.
+
+Kept apart from ``catalogue.py`` because it also draws the reference overlays
+(``reference.py``), which build on the catalogue's specs.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import TYPE_CHECKING
+
+from matplotlib.figure import Figure
+
+from ckptscope.figures.catalogue import NoFigureData, Query, get
+from ckptscope.figures.reference import draw_overlay
+from ckptscope.plots.plotly_specs import Spec
+from ckptscope.plots.style import MAX_FRAMES, stack
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from ckptscope.store import Store
+
+
+def figure(
+    fig_id: str,
+    store: Store,
+    *,
+    models: list[str] | tuple[str, ...] | None = None,
+    interactive: bool = False,
+    log_steps: bool = False,
+    max_frames: int = MAX_FRAMES,
+    stills: bool = False,
+    reference: str | None = None,
+) -> Figure | go.Figure:
+    """Draw one figure from ``store``; writes no file (Jupyter shows the result inline).
+
+    Static figures cut into several files in the report (per model, per component) come back
+    as one Figure of stacked parts. An animated figure comes back at its last step, or with
+    ``stills=True`` as stills at ``MULTIPLES`` evenly spaced steps side by side. With
+    ``reference="pythia-2023"`` (figures with ``overlay`` keys: F7-F11) the store's curves
+    and the reference's, normalised (:mod:`ckptscope.figures.reference`). With
+    ``interactive=True`` the plotly figure of the first view (a warning names the others;
+    narrow them down with ``models=``). Raises :class:`NoFigureData` naming the analysis to
+    sweep when the store has no rows for the figure.
+    """
+    spec = get(fig_id)
+    q = Query(tuple(models) if models else None, log_steps, max_frames)
+    if reference is not None:
+        drawn = draw_overlay(spec, store, q, reference, interactive)
+        return _plotly(drawn) if interactive else drawn
+    rows = spec.rows(store, q)
+    if rows.empty:
+        raise NoFigureData(spec.hint(getattr(store, "location", store.root)))
+    if interactive:
+        views = spec.view_parts(rows)
+        if len(views) > 1:
+            names = ", ".join(name for name, _ in views)
+            warnings.warn(f"{fig_id} has {len(views)} interactive views ({names}); showing "
+                          f"{views[0][0]!r}: pass models=[...] for another", stacklevel=2)  # fmt: skip
+        return _plotly(spec.interactive(views[0][1], q))
+    draw = spec.still_grid if stills else spec.static
+    parts = spec.file_parts(rows)
+    if len(parts) == 1:
+        return draw(parts[0][1], q, None)
+    return stack([functools.partial(draw, part, q) for _, part in parts])
+
+
+def _plotly(spec: Spec) -> go.Figure:
+    import plotly.graph_objects as go
+
+    return go.Figure(spec)
