@@ -24,6 +24,8 @@ def test_replication_table_and_captions(report_store, tmp_path: Path) -> None:
     assert len(cells) == len(expected)  # one per (finding, model) outcome
     assert sorted(cells) == sorted(expected.verdict)
     assert '<a href="#figure-F7">F7</a>' in table and 'id="figure-F7"' in page
+    f7_row = next(r for r in rows if '<a href="#figure-F7">F7</a>' in r)
+    assert f7_row.count('href="#figure-F7"') == 1 + len(expected[expected.finding == "F7"])
     # The post's finding and this suite's verdict, on separate lines of the F7 caption.
     f7 = page[page.index('data-figure="F7"') :]
     caption = f7[f7.index("<figcaption>") : f7.index("</figcaption>")]

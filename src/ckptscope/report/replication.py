@@ -43,8 +43,11 @@ def replication_html(df: pd.DataFrame, esc: Callable[[object], str], figure_ids:
             if r is None:
                 cells.append('<td class="verdict-none"></td>')
                 continue
+            word = esc(WORDS.get(r.verdict, r.verdict))
+            if fig in figure_ids:  # the cell leads to the figure that shows the evidence
+                word = f'<a href="#figure-{esc(fig)}">{word}</a>'
             cells.append(f'<td class="verdict verdict-{esc(r.verdict)}" title="{esc(r.evidence)}">'
-                         f"{esc(WORDS.get(r.verdict, r.verdict))}</td>")  # fmt: skip
+                         f"{word}</td>")  # fmt: skip
         body.append("<tr>" + "".join(cells) + "</tr>")
     evidence = "".join(
         f"<li><b>{esc(r.finding)}</b> [{esc(r.model)}] {esc(WORDS.get(r.verdict, r.verdict))}: "
