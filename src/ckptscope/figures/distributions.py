@@ -95,8 +95,9 @@ def _qq_animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) 
                     ax.set_yscale("log")
                     log_ticks(ax)
                     lo = max(lo, 1e-3)
-                ax.set_xlim(lo, hi)
-                ax.set_ylim(lo, hi)
+                if hi > lo:  # a degenerate sample (one value) keeps matplotlib's limits
+                    ax.set_xlim(lo, hi)
+                    ax.set_ylim(lo, hi)
                 ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
             for blk in blocks or [None]:
                 brows = krows if blk is None else krows[krows.block == blk]
