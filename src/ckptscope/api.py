@@ -81,6 +81,9 @@ def sweep(
     ``suite`` is a folder, ``hf:org/repo``, ``pythia:160m`` or a :class:`Suite` object; the
     keywords are :func:`sweep_config`'s (``models``, ``steps``, ``analyses``, ``executor``,
     ``workers``, ``device``, ``seed``, ``data``, ``max_disk``, ``address``, ``options``).
+    With ``executor="process"`` the workers are spawned processes that import the calling
+    script again: in a script (not a notebook), call ``sweep`` under
+    ``if __name__ == "__main__":``.
     """
     from ckptscope.sources.base import Suite
 
