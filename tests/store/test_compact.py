@@ -163,3 +163,35 @@ def test_compaction_on_an_object_store_url_keeps_every_row(tmp_path):
     _same(_everything(store), before)
     assert store.done() == done
     assert not list((tmp_path / "objects/parts").rglob("*.parquet"))
+
+
+def test_two_processes_on_one_stale_lock_do_not_both_go_on(tmp_path, monkeypatch):
+    """B read the dead owner's lock before A replaced it with its own: B must not remove
+    A's live lock, and must refuse."""
+    import json
+    import os
+    import socket
+
+    from ckptscope.store import lock
+    from ckptscope.store.errors import StoreBusy
+
+    store = _fill(tmp_path, suites=("A",))
+    excl = tmp_path / "locks" / "exclusive.json"
+    excl.parent.mkdir(exist_ok=True)
+    dead = {"host": socket.gethostname(), "pid": 2**22 + 12345, "what": "compaction"}
+    excl.write_text(json.dumps(dead))
+    real_read = store.backend.read_bytes
+    state = {"first": True}
+
+    def read_then_a_takes_over(rel):
+        data = real_read(rel)
+        if rel.endswith("exclusive.json") and state["first"]:  # B has read the dead owner
+            state["first"] = False
+            mine = {"host": socket.gethostname(), "pid": os.getpid(), "what": "compaction A"}
+            excl.write_text(json.dumps(mine))  # ... and A removed it and took the lock
+        return data
+
+    monkeypatch.setattr(store.backend, "read_bytes", read_then_a_takes_over)
+    with pytest.raises(StoreBusy, match="compaction A"), lock.exclusive_lock(store.backend, "B"):
+        pass
+    assert json.loads(excl.read_text())["what"] == "compaction A"  # A's lock survived

@@ -63,6 +63,10 @@ class Backend(ABC):
     def remove(self, rel: str) -> None:
         """Remove a file or a folder tree; a missing one is fine."""
 
+    @abstractmethod
+    def move(self, rel: str, to: str) -> bool:
+        """Rename a file (atomic on a local filesystem); False when ``rel`` is gone."""
+
     def prune_empty(self, rel: str) -> None:
         """Remove the now-empty folders above ``rel`` (object stores have none to remove).
 

@@ -100,6 +100,12 @@ class FsspecBackend(Backend):
         if self.exists(rel):
             self.fs.rm(self._p(rel), recursive=True)
 
+    def move(self, rel: str, to: str) -> bool:
+        if not self.exists(rel):
+            return False
+        self.fs.mv(self._p(rel), self._p(to))
+        return True
+
     def read_table(self, rel: str) -> pa.Table:
         return pq.read_table(io.BytesIO(self.read_bytes(rel)))
 

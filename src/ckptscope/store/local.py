@@ -95,6 +95,13 @@ class LocalBackend(Backend):
         else:
             path.unlink(missing_ok=True)
 
+    def move(self, rel: str, to: str) -> bool:
+        try:
+            os.rename(self._p(rel), self._p(to))
+        except FileNotFoundError:
+            return False
+        return True
+
     def prune_empty(self, rel: str) -> None:
         parent = self._p(rel).parent
         top = self._p(rel.split("/", 1)[0])  # parts/, derived/, ...: kept

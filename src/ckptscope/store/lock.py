@@ -44,11 +44,34 @@ def _live(backend: Backend, rel: str) -> dict[str, object] | None:
         try:
             os.kill(owner["pid"], 0)
         except ProcessLookupError:
-            backend.remove(rel)  # its process died without releasing it
-            return None
+            return _drop_stale(backend, rel, owner)  # its process died without releasing it
         except PermissionError:
             pass  # alive, another user's
     return owner
+
+
+def _drop_stale(backend: Backend, rel: str, stale: dict[str, object]) -> dict[str, object] | None:
+    """Remove the dead owner's lock file, and only that file.
+
+    The file is moved aside first and read again: when another process replaced it with a
+    live lock meanwhile, that lock is put back and its owner returned, so two processes that
+    both found the same stale lock never both go on.
+    """
+    aside = f"{rel}.stale-{uuid.uuid4().hex}"
+    if not backend.move(rel, aside):
+        return None  # someone else removed it first
+    try:
+        moved = json.loads(backend.read_bytes(aside))
+    except (OSError, ValueError):
+        moved = None
+    if moved == stale:
+        backend.remove(aside)
+        return None
+    if not backend.exists(rel):
+        backend.move(aside, rel)  # a live lock taken meanwhile: restore it
+    else:
+        backend.remove(aside)
+    return moved if isinstance(moved, dict) else {"what": "unknown", "host": "?"}
 
 
 def _busy(backend: Backend, rel: str, owner: dict[str, object], doing: str) -> StoreBusy:
