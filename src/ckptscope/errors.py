@@ -17,10 +17,14 @@ class UsageError(CkptscopeError):
     """Bad user input: an unknown preset, a bad step selection, an unwritable folder."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def one_line(err: BaseException) -> str:
     """An error as one line: the message of ours and of bad input, else type and message."""
     if isinstance(err, CkptscopeError | ValueError | FileNotFoundError):
-        msg = str(err)
-    else:
-        msg = f"{type(err).__name__}: {err}"
-    return msg.strip().splitlines()[0] if msg.strip() else type(err).__name__
+        return first_line(err)
+    return f"{type(err).__name__}: {first_line(err)}"

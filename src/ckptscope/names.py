@@ -6,6 +6,9 @@ the names here are what a reader sees on an axis, a panel title or in a message.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 COMPONENT_LABELS: dict[str, str] = {
     "embed": "embedding",
     "pos_embed": "position embedding",
@@ -69,3 +72,27 @@ def tensor_name(component: str, param: str = "") -> str:
     """A tensor's name: "MLP in", "LayerNorm 1 bias" (weights and whole tensors unsuffixed)."""
     name = component_name(component)
     return name if param in ("weight", "", "all", None) else f"{name} {param}"
+
+
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
+
+
+def model_size(name: str) -> float | None:
+    """A model's size from its name: ``pythia-160m`` -> 1.6e8, ``w128`` -> 128 (a width).
+
+    Sizes compare only between names that parse the same way; ``None`` when the name does
+    not parse. The ``-seedN`` / ``-deduped`` / ``-v0`` suffixes and a ``suite/`` prefix are
+    ignored.
+    """
+    base = re.sub(r"-(seed\d+|deduped|v0)$", "", name.lower())
+    m = re.search(r"(\d+(?:\.\d+)?)([kmb])$", base)
+    if m:
+        return float(m.group(1)) * _SCALE[m.group(2)]
+    m = re.search(r"(?:^|[^a-z])w(\d+)(?:[xl]\d+)?$", base)
+    return float(m.group(1)) if m else None
+
+
+def model_order(names: Iterable[object]) -> list[str]:
+    """Model names, distinct, smallest first (``w64`` before ``w128``; ``160m`` before
+    ``1.4b``); names without a size come first, by name."""
+    return sorted({str(n) for n in names}, key=lambda n: (model_size(n) or 0.0, n))

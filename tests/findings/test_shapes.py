@@ -7,8 +7,8 @@ import pytest
 import scipy.stats
 
 from ckptscope.findings.common import rank_correlation
-from ckptscope.findings.data import model_size
 from ckptscope.findings.shapes import arc, late_share, monotone_share
+from ckptscope.names import model_size
 
 
 def test_rank_correlation_matches_scipy() -> None:

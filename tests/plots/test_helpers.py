@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ckptscope.names import model_order
 from ckptscope.plots.animation import Animation, write_animation
 from ckptscope.plots.lines import line_grid
-from ckptscope.plots.style import even_pick, model_order, panels, pick_steps, safe_name
+from ckptscope.plots.style import even_pick, panels, pick_steps, safe_name
 
 
 @pytest.mark.parametrize(("n", "cap"), [(5, 60), (200, 60), (61, 60), (2, 1)])

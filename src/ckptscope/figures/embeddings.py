@@ -18,9 +18,10 @@ from matplotlib.image import AxesImage
 
 from ckptscope.figures.catalogue import FigureSpec, Query, register, still
 from ckptscope.figures.rows import per, thinned_arrays
+from ckptscope.names import model_order
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import Spec, animate, at_step, plot_text, typed
-from ckptscope.plots.style import latest, model_order, panels, pick_steps
+from ckptscope.plots.style import latest, panels, pick_steps
 
 CORR_CMAP = "RdBu_r"
 #: diverging, red for positive correlation (as matplotlib's RdBu_r in the static F13)

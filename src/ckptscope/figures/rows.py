@@ -8,8 +8,9 @@ from typing import Any
 import pandas as pd
 
 from ckptscope.figures.catalogue import Query
+from ckptscope.names import model_order
 from ckptscope.plots.lines import Key
-from ckptscope.plots.style import model_order, pick_steps, safe_name
+from ckptscope.plots.style import pick_steps, safe_name
 from ckptscope.store import Store, schema
 
 

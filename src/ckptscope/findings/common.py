@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from ckptscope.findings.base import ALL_SIZES, Finding, Outcome, Thresholds, Verdict
-from ckptscope.findings.data import Curve, FindingData, model_size
+from ckptscope.findings.data import Curve, FindingData
 from ckptscope.findings.shapes import Arc, arc
+from ckptscope.names import model_size
 
 Labelled = list[tuple[str, Curve]]
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-Curve = tuple[np.ndarray, np.ndarray]  # (steps int64, values float64), sorted by step
+from ckptscope.names import model_order
 
-_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
+Curve = tuple[np.ndarray, np.ndarray]  # (steps int64, values float64), sorted by step
 
 
 class ScalarReader(Protocol):
@@ -20,20 +19,6 @@ class ScalarReader(Protocol):
     def scalars(self, **where: Any) -> pd.DataFrame: ...
 
     def query(self, sql: str) -> pd.DataFrame: ...
-
-
-def model_size(name: str) -> float | None:
-    """A model's size from its name: ``pythia-160m`` -> 1.6e8, ``w128`` -> 128 (a width).
-
-    Only models whose sizes parse the same way are compared; ``None`` when it does not
-    parse. The ``-seedN`` / ``-deduped`` suffixes are ignored.
-    """
-    base = re.sub(r"-(seed\d+|deduped|v0)$", "", name.lower())
-    m = re.search(r"(\d+(?:\.\d+)?)([kmb])$", base)
-    if m:
-        return float(m.group(1)) * _SCALE[m.group(2)]
-    m = re.search(r"(?:^|[^a-z])w(\d+)(?:x\d+)?$", base)
-    return float(m.group(1)) if m else None
 
 
 class FindingData:
@@ -60,7 +45,7 @@ class FindingData:
             names = [str(m) for m in df["model"]]
         if self.chosen is not None:
             names = [n for n in names if n in self.chosen]
-        return sorted(set(names), key=lambda n: (model_size(n) or 0.0, n))
+        return model_order(names)
 
     def frame(self, metric: str) -> pd.DataFrame:
         """Every row of one metric (model label: ``suite/model`` when suites differ)."""
@@ -79,7 +64,7 @@ class FindingData:
     def models(self, metric: str) -> list[str]:
         """Models with rows of ``metric``, smallest first (by name, then size)."""
         names = sorted({str(m) for m in self.frame(metric)["model"]})
-        return sorted(names, key=lambda n: (model_size(n) or 0.0, n))
+        return model_order(names)
 
     def curves(
         self, model: str, component: str, param: str, metric: str

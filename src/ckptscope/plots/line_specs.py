@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import pandas as pd
 
-from ckptscope.names import metric_name
+from ckptscope.names import metric_name, model_order
 from ckptscope.plots.lines import Key, n_blocks_of, panel_title, present, select
 from ckptscope.plots.marks import (
     BAND_MARKER,
@@ -33,7 +33,7 @@ from ckptscope.plots.plotly_specs import (
     step_axis_buttons,
     typed,
 )
-from ckptscope.plots.style import model_colors, model_order
+from ckptscope.plots.style import model_colors
 
 
 def _marks(sel: pd.DataFrame, by: str, label_of, color_of, band, metric: str,

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 import pandas as pd
 from matplotlib.figure import Figure, FigureBase
 
+from ckptscope.names import model_order
 from ckptscope.plots.lines import Key, panel_title, present, select
 from ckptscope.plots.marks import chars_for, wrap
 from ckptscope.plots.plotly_specs import Spec, axis_ref, grid, plot_text, set_axes, typed
-from ckptscope.plots.style import model_colors, model_order, panels
+from ckptscope.plots.style import model_colors, panels
 
 #: reference models, light to dark by size
 GREYS = ["#c7c7c7", "#a3a3a3", "#7f7f7f", "#5b5b5b", "#363636", "#1a1a1a"]

@@ -17,6 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 from matplotlib.gridspec import GridSpec
 
+from ckptscope.names import model_order
+
 DEPTH_CMAP = "viridis"
 STEP_CMAP = "plasma"
 DPI = 110
@@ -26,18 +28,6 @@ MAX_FRAMES = 60
 #: every panel, static or interactive
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
-
-
-def model_order(names: Iterable[object]) -> list[str]:
-    """Model names in natural order (``w64`` before ``w128``; ``160m`` before ``1.4b``)."""
-    scale = {"k": 1e3, "m": 1e6, "b": 1e9}
-
-    def key(name: str) -> tuple[float, str]:
-        m = re.search(r"(\d+(?:\.\d+)?)([kmb])?", name.lower())
-        size = float(m.group(1)) * scale.get(m.group(2) or "", 1.0) if m else 0.0
-        return (size, name)
-
-    return sorted({str(n) for n in names}, key=key)
 
 
 def model_colors(names: Iterable[object]) -> dict[str, str]:

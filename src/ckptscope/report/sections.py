@@ -19,8 +19,8 @@ from ckptscope import __version__
 from ckptscope.figures import SECTIONS, FigureSpec
 from ckptscope.figures.catalogue import NoFigureData, Query
 from ckptscope.figures.reference import overlay_caption, overlay_title, overlay_views, y_label
+from ckptscope.names import model_order
 from ckptscope.plots.overlay import overlay_figure
-from ckptscope.plots.style import model_order
 from ckptscope.references import REFERENCES
 from ckptscope.store import Store
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ckptscope.errors import CheckpointError
+from ckptscope.errors import CheckpointError, first_line
 from ckptscope.sources.checks import read_shard_index
 from ckptscope.sources.formats import (
     SAFETENSORS_INDEX,
@@ -136,7 +136,7 @@ class HubLocation:
         except RepositoryNotFoundError:
             raise CheckpointError(f"no Hub repo {repo!r} (or no access to it)") from None
         except Exception as err:  # network errors: one line naming what was fetched
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             raise CheckpointError(
                 f"{repo} revision {revision!r}: cannot fetch {filename} ({first})"
             ) from None

@@ -13,6 +13,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ckptscope.errors import first_line
 from ckptscope.store import schema
 from ckptscope.store.backend import Backend
 from ckptscope.store.guard import CONNECT_CONFIG, check_select, lock_down
@@ -77,12 +78,12 @@ class TableReader:
         try:
             con = self.connect()
         except duckdb.Error as err:
-            raise ValueError(f"cannot open store {self.location}: {_first_line(err)}") from None
+            raise ValueError(f"cannot open store {self.location}: {first_line(err)}") from None
         try:
             check_select(con, sql)
             return con.execute(sql).df()
         except duckdb.Error as err:
-            raise ValueError(f"query failed: {_first_line(err)}") from None
+            raise ValueError(f"query failed: {first_line(err)}") from None
         finally:
             con.close()
 
@@ -139,7 +140,3 @@ class TableReader:
     def events(self) -> pd.DataFrame:
         """Events found by derivations (phase changes, duplicate checkpoints)."""
         return self.table("events")
-
-
-def _first_line(err: BaseException) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ckptscope.errors import CheckpointError
+from ckptscope.errors import CheckpointError, first_line
 
 RESUME_FILE = "state.safetensors"
 LEGACY_RESUME_FILE = "state.pt"  # ckptscope 0.1
@@ -121,7 +121,7 @@ def read_state(path: Path) -> dict[str, Any]:
             meta = (f.metadata() or {}).get(STATE_KEY)
             tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
     except Exception as err:  # safetensors raises its own error types
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise CheckpointError(f"{path}: unreadable resume state ({first})") from None
     if meta is None:
         raise CheckpointError(f"{path}: not a ckptscope resume state (no {STATE_KEY} metadata)")
@@ -142,7 +142,7 @@ def read_legacy_state(path: Path) -> dict[str, Any]:
             ) from None
         raise CheckpointError(f"{path}: corrupt resume state ({text.splitlines()[0]})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise CheckpointError(f"{path}: corrupt or truncated resume state ({first})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: corrupt resume state (not a dict)")
