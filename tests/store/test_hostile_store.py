@@ -111,7 +111,7 @@ def test_old_staging_leftovers_are_removed_when_opened_for_writing(tmp_path):
     for folder in (old, fresh):
         folder.mkdir()
         (folder / "scalars.parquet").write_bytes(b"PAR1 partial")
-    hours_ago = time.time() - 2 * 3600
+    hours_ago = time.time() - 2 * 3600  # ages one folder past the 1-hour rule; nothing is timed
     os.utime(old, (hours_ago, hours_ago))
     Store(tmp_path, create=False)  # reading removes nothing
     assert old.exists()

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,6 +185,21 @@ def stacked_heads(ctx: CheckpointContext) -> HeadWeights | None:
     )
 
 
+def _split_finite(
+    ctx: CheckpointContext,
+    name: str,
+    counts: torch.Tensor,
+    where: Callable[[str, int], tuple[Component, int]],
+) -> tuple[list[Record], list[int]]:
+    """The skip records of a stack's matrices that hold NaN/Inf (``counts`` per matrix),
+    and the indices of the others."""
+    skipped = []
+    for i in counts.nonzero().flatten().tolist():
+        comp, head = where(name, i)
+        skipped.append(skipped_nonfinite(ctx, comp, int(counts[i]), head))
+    return skipped, (counts == 0).nonzero().flatten().tolist()
+
+
 def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Record]:
     """Records for per-head Q, K, V slices and the OV and QK circuits of every block."""
     heads = stacked_heads(ctx)
@@ -204,11 +219,8 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
     meta = {"method": method, "device": ctx.options.device}
     for name, w in (("q", heads.q), ("k", heads.k), ("v", heads.v)):
         mats = flat(w).to(ctx.options.device)
-        counts = nonfinite_counts(mats)
-        for i in counts.nonzero().flatten().tolist():
-            comp, head = where(name, i)
-            yield skipped_nonfinite(ctx, comp, int(counts[i]), head)
-        keep = (counts == 0).nonzero().flatten().tolist()
+        skipped, keep = _split_finite(ctx, name, nonfinite_counts(mats), where)
+        yield from skipped
         if not keep:
             continue
         mats = mats[keep]
@@ -224,10 +236,8 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
     meta = {"method": "factored", "device": ctx.options.device, "top": d_head}
     for name, (left, right) in circuits.items():
         counts = nonfinite_counts(left) + nonfinite_counts(right)
-        for i in counts.nonzero().flatten().tolist():
-            comp, head = where(name, i)
-            yield skipped_nonfinite(ctx, comp, int(counts[i]), head)
-        keep = (counts == 0).nonzero().flatten().tolist()
+        skipped, keep = _split_finite(ctx, name, counts, where)
+        yield from skipped
         if not keep:
             continue
         svals = product_singular_values(left[keep], right[keep], ctx.options.device).numpy()

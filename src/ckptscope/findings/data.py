@@ -50,9 +50,8 @@ class FindingData:
     def frame(self, metric: str) -> pd.DataFrame:
         """Every row of one metric (model label: ``suite/model`` when suites differ)."""
         if metric not in self._frames:
-            df = self.store.scalars(metric=metric)
-            if "head" in df:  # whole tensors only: per-head slices are not the post's matrices
-                df = df[df["head"].isna()]
+            # whole tensors only: per-head slices are not the post's matrices
+            df = self.store.scalars(metric=metric, head=None)
             df = df[np.isfinite(df["value"].astype(np.float64))]  # a failed fit: no point
             if self.several_suites:
                 df = df.assign(model=df["suite"].astype(str) + "/" + df["model"].astype(str))

@@ -92,7 +92,8 @@ class FolderCheckpoint(Checkpoint):
             )
         return infos
 
-    def read(self, name: str) -> torch.Tensor:
+    def _path_of(self, name: str) -> Path:
+        """The weight file that holds tensor ``name``; one CheckpointError line otherwise."""
         try:
             path = self._locate().get(name)
         except CheckpointError as err:
@@ -101,19 +102,14 @@ class FolderCheckpoint(Checkpoint):
             raise CheckpointError(
                 f"{self.weights}: no tensor {name!r} ({self.model} step {self.step})"
             )
-        return self._file(path).read(name)
+        return path
+
+    def read(self, name: str) -> torch.Tensor:
+        return self._file(self._path_of(name)).read(name)
 
     def iter_bytes(self, name: str) -> Iterator[bytes]:
         """The stored bytes of one tensor in chunks (from the file directly for safetensors)."""
-        try:
-            path = self._locate().get(name)
-        except CheckpointError as err:
-            raise CheckpointError(f"{err} (reading tensor {name!r})") from None
-        if path is None:
-            raise CheckpointError(
-                f"{self.weights}: no tensor {name!r} ({self.model} step {self.step})"
-            )
-        return self._file(path).iter_bytes(name)
+        return self._file(self._path_of(name)).iter_bytes(name)
 
     def tokenizer_dir(self) -> Path | None:
         for folder in (self._tokenizer, self.folder):

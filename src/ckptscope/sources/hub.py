@@ -190,11 +190,11 @@ class HubSuite(Suite):
         """
         if self.loc.offline or self._cache_only:
             return
-        wanted = [(m, s) for m, steps in steps_by_model.items() for s in steps]
-        missing = [(m, s) for m, s in wanted if not self._cached(m, s)]
         why = self._hub_down()
         if why is None:
-            return
+            return  # online: whatever the cache lacks is downloaded
+        wanted = [(m, s) for m, steps in steps_by_model.items() for s in steps]
+        missing = [(m, s) for m, s in wanted if not self._cached(m, s)]
         if missing:
             model, step = missing[0]
             raise UsageError(
