@@ -8,6 +8,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 from ckptscope.names import model_order
 from ckptscope.plots.animation import Animation, write_animation
@@ -72,3 +73,35 @@ def test_animation_writes_gif_and_mp4_a_frame_per_step(tmp_path: Path) -> None:
         assert sum(1 for _ in reader) == 5
     with pytest.raises(ValueError, match="no frames"):
         write_animation(iter([]), tmp_path / "y")
+
+
+def test_tile_lays_images_row_by_row_white_padded() -> None:
+    from ckptscope.plots.animation import tile
+
+    images = [np.full((2, 3, 3), i, dtype=np.uint8) for i in range(3)]
+    grid = tile(images, ncols=2)
+    assert grid.shape == (4, 6, 3)
+    assert (grid[:2, :3] == 0).all() and (grid[:2, 3:] == 1).all() and (grid[2:, :3] == 2).all()
+    assert (grid[2:, 3:] == 255).all()  # the empty cell
+    with pytest.raises(ValueError, match="differ in shape"):
+        tile([images[0], np.zeros((3, 3, 3), np.uint8)])
+
+
+def test_frames_at_chosen_steps_match_the_full_run() -> None:
+    fig = Figure()
+    ax = fig.add_subplot()
+    (line,) = ax.plot([], [])
+    ax.set_xlim(0, 4)
+    ax.set_ylim(0, 4)
+
+    def update(step: int) -> list:
+        line.set_data([0, step], [0, step])
+        return [line]
+
+    anim = Animation(fig, [0, 1, 2, 3], update)
+    every = list(anim.frames())
+    some = list(anim.frames([1, 3]))
+    assert len(every) == 4 and len(some) == 2
+    np.testing.assert_array_equal(some[0], every[1])
+    np.testing.assert_array_equal(some[1], every[3])
+    assert not np.array_equal(every[1], every[3])

@@ -27,14 +27,21 @@ SPEC = re.compile(r'<script type="application/json" id="(fig-\d+-spec)">(.*?)</s
 
 @pytest.fixture(scope="module")
 def built(report_store: Store, tmp_path_factory: pytest.TempPathFactory):
-    """The report of the small store through ``build_report`` (one static figure)."""
+    """The report of the small store through ``build_report`` (a line figure and F13)."""
     out = tmp_path_factory.mktemp("html")
-    return build_report(report_store, out, ReportOptions(animations=False), ids=["F7"])
+    return build_report(report_store, out, ReportOptions(animations=False), ids=["F7", "F13"])
 
 
 @pytest.fixture(scope="module")
 def page(built) -> str:
     return built.html.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def full_page(report_store: Store, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The page of the whole catalogue (``build_report`` pages only the figures it draws)."""
+    out = tmp_path_factory.mktemp("full") / "report.html"
+    return write_html_report(report_store, out, Query()).read_text(encoding="utf-8")
 
 
 def test_escapers() -> None:
@@ -67,7 +74,8 @@ def test_hostile_strings_never_raw(page: str) -> None:
     assert plot_text(XSS) in cats  # plotly shows &lt; as "<": the token reads as text
 
 
-def test_every_section_and_figure(page: str) -> None:
+def test_every_section_and_figure(full_page: str) -> None:
+    page = full_page
     for key in (
         "weights",
         "distributions",
@@ -143,6 +151,7 @@ def test_empty_store_and_model_filter(tmp_path: Path, report_store: Store) -> No
 def test_build_report_sets_html(built, page: str) -> None:
     assert built.html == built.out_dir / "report.html" and built.html.is_file()
     assert '<a href="F7.png">' in page  # static figures linked relative to the page
+    assert set(re.findall(r'data-figure="([^"]+)"', page)) == {"F7", "F13"}  # the chosen only
 
 
 def test_task_options_once_per_analysis(page: str) -> None:

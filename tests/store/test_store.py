@@ -147,3 +147,21 @@ def _arrays(key):
     from ckptscope.store.tables import arrays_table
 
     return arrays_table(key, [Array("embed", None, "weight", "h", np.ones(2))])
+
+
+def test_pinned_reads_one_snapshot_through_one_connection(root):
+    store = Store(root)
+    store.write_task(
+        TaskKey("s", "m", 1, "weights"), [Scalar("embed", None, "weight", "norm", 1.0)]
+    )
+    with store.pinned():
+        with store.pinned():  # re-entrant: the inner block reuses the outer connection
+            assert store.query("select count(*) n from scalars").n[0] == 1
+        store.write_task(
+            TaskKey("s", "m", 2, "weights"), [Scalar("embed", None, "weight", "norm", 2.0)]
+        )
+        assert len(store.scalars()) == 1  # the snapshot taken when the block began
+        with pytest.raises(ValueError, match="query failed"):
+            store.query("select nosuch from scalars")
+        assert len(store.table("tasks")) == 1  # a failed query leaves the connection usable
+    assert list(store.scalars().value) == [1.0, 2.0]  # outside: every read scans again

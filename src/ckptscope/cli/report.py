@@ -23,7 +23,10 @@ def report(
     figures: Annotated[str | None, typer.Option(help="Comma-separated figure ids.")] = None,
     svg: Annotated[bool, typer.Option(help="Also write SVG.")] = False,
     animations: Annotated[bool, typer.Option(help="Draw GIF/MP4 animations.")] = True,
-    workers: Annotated[int, typer.Option(help="Processes drawing figures in parallel.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes drawing figures in parallel (default: one per core, up to 4)."),
+    ] = None,
     models: Annotated[
         str | None, typer.Option(help="Comma-separated models to draw (default: all).")
     ] = None,
@@ -37,6 +40,7 @@ def report(
     from ckptscope.progress import ProgressBar
     from ckptscope.references import available
     from ckptscope.report import ReportOptions, build_report
+    from ckptscope.report.build import default_workers
     from ckptscope.store import Store
     from ckptscope.store.layout import is_url, store_location
 
@@ -44,7 +48,7 @@ def report(
         log_steps=log_steps,
         formats=("png", "svg") if svg else ("png",),
         animations=animations,
-        workers=workers,
+        workers=workers or default_workers(),
         models=tuple(m.strip() for m in models.split(",")) if models else None,
         reference=reference,
     )

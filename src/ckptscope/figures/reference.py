@@ -129,7 +129,12 @@ def overlay_views(spec: FigureSpec, store: Store, q: Query, name: str) -> pd.Dat
 def draw_overlay(spec: FigureSpec, store: Store, q: Query, name: str,
                  interactive: bool = False) -> Figure | Spec:  # fmt: skip
     """``spec`` with the reference ``name`` beside the store's curves (static or plotly)."""
-    rows = overlay_views(spec, store, q, name)
+    return overlay_drawing(spec, overlay_views(spec, store, q, name), name, interactive)
+
+
+def overlay_drawing(spec: FigureSpec, rows: pd.DataFrame, name: str,
+                    interactive: bool = False) -> Figure | Spec:  # fmt: skip
+    """The overlay of ``spec`` from its rows (:func:`overlay_views`), static or plotly."""
     title, label = overlay_title(spec, name), y_label(spec.overlay)
     if interactive:
         return overlay_figure(rows, spec.overlay, title, label)

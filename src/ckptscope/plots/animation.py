@@ -37,19 +37,23 @@ class Animation:
         self.update(self.steps[-1] if step is None else step)
         return self.fig
 
-    def frames(self, dpi: int = GIF_DPI) -> Iterator[np.ndarray]:
-        """One RGB image per step, blitting the changed artists over a fixed background."""
+    def frames(
+        self, steps: Sequence[int] | None = None, dpi: int = GIF_DPI
+    ) -> Iterator[np.ndarray]:
+        """One RGB image per step (default: every step of the animation), blitting the
+        changed artists over a background drawn once."""
+        steps = self.steps if steps is None else steps
         fig = self.fig
         fig.set_dpi(dpi)
         canvas = FigureCanvasAgg(fig)
-        changed = self.update(self.steps[0])
+        changed = self.update(steps[0])
         canvas.draw()  # lays out once, titles included; later frames keep these positions
         fig.set_layout_engine("none")
         for artist in changed:
             artist.set_visible(False)
         canvas.draw()
         background = canvas.copy_from_bbox(fig.bbox)
-        for step in self.steps:
+        for step in steps:
             canvas.restore_region(background)
             for artist in self.update(step):
                 artist.set_visible(True)
@@ -82,6 +86,22 @@ def small_multiples(
     else:
         fig.set_size_inches(*size)
     return fig.figure
+
+
+def tile(images: Sequence[np.ndarray], ncols: int = 2) -> np.ndarray:
+    """Same-sized RGB images laid out in a grid of ``ncols``, row by row, white padded."""
+    if not images:
+        raise ValueError("no images to tile")
+    h, w, c = images[0].shape
+    if any(im.shape != (h, w, c) for im in images):
+        raise ValueError(f"images to tile differ in shape: {sorted({im.shape for im in images})}")
+    ncols = max(1, min(ncols, len(images)))
+    nrows = math.ceil(len(images) / ncols)
+    out = np.full((nrows * h, ncols * w, c), 255, dtype=images[0].dtype)
+    for i, im in enumerate(images):
+        r, col = divmod(i, ncols)
+        out[r * h : (r + 1) * h, col * w : (col + 1) * w] = im
+    return out
 
 
 def _even(frame: np.ndarray) -> np.ndarray:

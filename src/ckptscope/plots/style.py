@@ -104,6 +104,16 @@ def stack(draws: Sequence[Callable[[FigureBase], object]]) -> Figure:
     return fig
 
 
+def save_image(image: np.ndarray, stem: Path) -> list[Path]:
+    """Write an RGB image (a rendered frame, or frames tiled) as ``stem.png``."""
+    from PIL import Image
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    path = stem.with_name(f"{stem.name}.png")
+    Image.fromarray(np.ascontiguousarray(image)).save(path)
+    return [path]
+
+
 def save(fig: Figure, stem: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
     """Write a figure once per format, as ``stem.<format>``."""
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -6,29 +6,43 @@ part as PNG (and SVG), for F1-F4 and F13 also stills at four steps side by side
 figure beside that reference (``<id>_vs_<reference>``, F7-F11); then the interactive page
 of every figure. A figure with no rows becomes the line naming the sweep that would fill
 it; one that fails to draw becomes a line saying so, never a failed report.
+
+Each figure is one job (:func:`draw_figure`): its rows are queried once and give both its
+files and its interactive views, and an animation's frames are rendered once, for the GIF,
+the MP4 and the stills (tiled from the same frames). Jobs run in ``workers`` spawned
+processes, the slowest first, while this process reads what the rest of the page needs.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from ckptscope.figures import FIGURES, FigureSpec
-from ckptscope.figures.catalogue import NoFigureData, Query
-from ckptscope.figures.reference import draw_overlay
-from ckptscope.plots.animation import write_animation
-from ckptscope.plots.style import MAX_FRAMES, safe_name, save
-from ckptscope.report.html import write_html_report
+from ckptscope.figures.catalogue import MULTIPLES, Query
+from ckptscope.figures.reference import overlay_drawing
+from ckptscope.plots.animation import Animation, tile, write_animation
+from ckptscope.plots.style import MAX_FRAMES, pick_steps, safe_name, save, save_image
+from ckptscope.report.html import write_page
+from ckptscope.report.sections import FigureViews, PageData, figure_rows, figure_views
 from ckptscope.store import Store
 
 log = logging.getLogger(__name__)
 
 #: ``progress(done, total, description)``: called after each figure and after the page
 Progress = Callable[[int, int, str], None]
+
+
+def default_workers() -> int:
+    """Processes drawing a report by default: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -39,7 +53,7 @@ class ReportOptions:
     formats: tuple[str, ...] = ("png",)
     animations: bool = True
     models: tuple[str, ...] | None = None
-    workers: int = 1  # processes drawing figures in parallel
+    workers: int = 1  # processes drawing figures in parallel (1: this process)
     max_frames: int = MAX_FRAMES
     reference: str | None = None  # a shipped reference drawn beside F7-F11 (e.g. pythia-2023)
 
@@ -57,31 +71,70 @@ class BuiltReport:
     html: Path | None = None
 
 
-def draw_files(store: Store, spec: FigureSpec, out_dir: Path, opts: ReportOptions) -> list[Path]:
-    """Write one figure's files (nothing when the store has no rows for it)."""
-    q = opts.query()
-    rows = spec.rows(store, q)
+def _animated_files(
+    spec: FigureSpec, part: pd.DataFrame, q: Query, stem: Path, opts: ReportOptions
+) -> list[Path]:
+    """An animated part's stills and animation, from one rendering of its frames.
+
+    The stills (``<stem>_steps``) are the frames at ``MULTIPLES`` evenly spaced steps laid
+    side by side; with SVG asked for they are drawn as vectors instead.
+    """
+    assert spec.animation is not None
+    anim: Animation = spec.animation(part, q, None)
+    still_steps = pick_steps(anim.steps, MULTIPLES) if spec.multiples else []
+    steps = list(anim.steps) if opts.animations else still_steps
+    if not steps:
+        return []
+    frames = dict(zip(steps, anim.frames(steps), strict=True))
     paths: list[Path] = []
-    if rows.empty:
-        return paths
-    for stem, part in spec.file_parts(rows):
-        paths += save(spec.static(part, q, None), out_dir / stem, opts.formats)
-        if spec.multiples:  # stills at a few steps side by side, for papers
-            paths += save(spec.still_grid(part, q), out_dir / f"{stem}_steps", opts.formats)
-        if spec.animation is not None and opts.animations:
-            paths += write_animation(spec.animation(part, q, None).frames(), out_dir / stem)
-    if opts.reference and spec.overlay:
-        stem = out_dir / f"{spec.id}_vs_{safe_name(opts.reference)}"
-        try:
-            paths += save(draw_overlay(spec, store, q, opts.reference), stem, opts.formats)
-        except NoFigureData:  # the store's rows have no blocks to set beside the reference
-            log.info("%s: nothing to draw beside %s", spec.id, opts.reference)
+    if still_steps:
+        grid_stem = stem.with_name(f"{stem.name}_steps")
+        if set(opts.formats) - {"png"}:  # vectors: draw the stills as figures
+            paths += save(spec.still_grid(part, q), grid_stem, opts.formats)
+        else:
+            paths += save_image(tile([frames[s] for s in still_steps]), grid_stem)
+    if opts.animations:
+        paths += write_animation(frames.values(), stem)
     return paths
 
 
-def _draw_by_id(store_root: str, fig_id: str, out_dir: Path, opts: ReportOptions) -> list[Path]:
+def draw_figure(
+    store: Store, spec: FigureSpec, out_dir: Path | None, opts: ReportOptions
+) -> FigureViews:
+    """One figure: its files into ``out_dir`` (None: none) and its interactive views.
+
+    The rows are queried once for both. With ``opts.reference`` the figure is also drawn
+    beside that reference, from one query of the overlay's rows.
+    """
+    q = opts.query()
+    with store.pinned():
+        rows, overlay = figure_rows(store, spec, q, opts.reference)
+        views = figure_views(PageData(store, q, opts.reference), spec, rows, overlay)
+    if out_dir is None or rows.empty:
+        return views
+    for stem, part in spec.file_parts(rows):
+        views.paths += save(spec.static(part, q, None), out_dir / stem, opts.formats)
+        if spec.animation is not None:
+            views.paths += _animated_files(spec, part, q, out_dir / stem, opts)
+    if overlay is not None and opts.reference:
+        stem = out_dir / f"{spec.id}_vs_{safe_name(opts.reference)}"
+        views.paths += save(overlay_drawing(spec, overlay, opts.reference), stem, opts.formats)
+    return views
+
+
+def draw_files(store: Store, spec: FigureSpec, out_dir: Path, opts: ReportOptions) -> list[Path]:
+    """Write one figure's files (nothing when the store has no rows for it)."""
+    return draw_figure(store, spec, out_dir, opts).paths
+
+
+def _draw_by_id(store_root: str, fig_id: str, out_dir: Path, opts: ReportOptions) -> FigureViews:
     """What a worker process runs: open the store, draw one figure."""
-    return draw_files(Store(store_root, create=False), FIGURES[fig_id], out_dir, opts)
+    return draw_figure(Store(store_root, create=False), FIGURES[fig_id], out_dir, opts)
+
+
+def _cost(spec: FigureSpec) -> int:
+    """A rough rank of a figure's drawing time: animations and stills first."""
+    return 2 * (spec.animation is not None) + spec.multiples
 
 
 def build_report(
@@ -103,34 +156,43 @@ def build_report(
     built = BuiltReport(out_dir)
     total = len(chosen) + 1
     pool = None
-    if opts.workers > 1:
+    if opts.workers > 1 and len(chosen) > 1:
         ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=opts.workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=min(opts.workers, len(chosen)), mp_context=ctx)
+    results: list[FigureViews] = []
     try:
-        jobs: dict[str, Future[list[Path]] | None] = {
-            s.id: pool.submit(_draw_by_id, str(store.root), s.id, out_dir, opts) if pool else None
-            for s in chosen
-        }
-        for done, spec in enumerate(chosen, start=1):
-            try:
-                job = jobs[spec.id]
-                paths = job.result() if job else draw_files(store, spec, out_dir, opts)
-            except Exception as err:  # one broken figure never costs the others
-                log.warning("figure %s could not be drawn: %s", spec.id, err)
-                built.missing.append(
-                    f"{spec.id} ({spec.title}): could not be drawn: {err}".splitlines()[0]
-                )
-            else:
-                built.paths += paths
-                if not paths:
-                    built.missing.append(spec.hint(store.root))
-            if progress:
-                progress(done, total, spec.id)
+        jobs: dict[str, Future[FigureViews]] = {}
+        if pool is not None:  # the slowest first, so no worker is left with one long figure
+            for spec in sorted(chosen, key=_cost, reverse=True):
+                jobs[spec.id] = pool.submit(_draw_by_id, str(store.root), spec.id, out_dir, opts)
+        with store.pinned():
+            page = PageData(store, opts.query(), opts.reference).prefetch()
+            for done, spec in enumerate(chosen, start=1):
+                try:
+                    job = jobs.get(spec.id)
+                    views = job.result() if job else draw_figure(store, spec, out_dir, opts)
+                except Exception as err:  # one broken figure never costs the others
+                    log.warning("figure %s could not be drawn: %s", spec.id, err)
+                    line = f"{spec.id} ({spec.title}): could not be drawn: {err}".splitlines()[0]
+                    built.missing.append(line)
+                    views = FigureViews(
+                        spec.id, notes=[f"{spec.id}: could not draw this figure: {err}"]
+                    )
+                else:
+                    built.paths += views.paths
+                    if views.missing:
+                        built.missing.append(views.missing)
+                results.append(views)
+                if progress:
+                    progress(done, total, spec.id)
+            built.html = write_page(page, results, out_dir / "report.html", built.paths)
     finally:
         if pool is not None:
             pool.shutdown()
-    built.html = write_html_report(store, out_dir / "report.html", opts.query(), built.paths,
-                                   reference=opts.reference)  # fmt: skip
     if progress:
         progress(total, total, "report.html")
     return built
+
+
+__all__ = ["BuiltReport", "ReportOptions", "build_report", "default_workers", "draw_figure",
+           "draw_files"]  # fmt: skip

@@ -39,12 +39,18 @@ from plotly.offline import get_plotlyjs
 from ckptscope import __version__
 from ckptscope.figures import FIGURES, FigureSpec
 from ckptscope.figures.catalogue import Query
-from ckptscope.findings import findings
 from ckptscope.report.replication import replication_html, suite_lines
-from ckptscope.report.sections import Fig, PageData, Section, build_sections
+from ckptscope.report.sections import (
+    Fig,
+    FigureViews,
+    PageData,
+    Section,
+    build_sections,
+    page_views,
+)
 from ckptscope.store import Store
 
-__all__ = ["esc", "script_json", "write_html_report"]
+__all__ = ["esc", "script_json", "write_html_report", "write_page"]
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +110,7 @@ def table_html(
 
 def events_html(data: PageData) -> tuple[str, str]:
     """(phase changes, checkpoint-integrity and other warnings) as HTML tables."""
-    ev = data.keep(data.store.events())
+    ev = data.events
     phase = ev[ev.kind.astype(str).str.contains("phase")]
     other = ev.drop(phase.index)
     return (table_html(phase, EVENT_COLUMNS, "No phase changes detected (or none searched for)."),
@@ -137,7 +143,7 @@ def provenance_html(data: PageData, static_paths: Sequence[Path], out_path: Path
         metas = metas.reset_index(name="tasks").head(40)
         parts.append("<h3>Task options and data batches</h3>"
                      + table_html(metas, ["analysis", "tasks", "meta"], "No task metadata.", pre=["meta"]))  # fmt: skip
-    batch = data.keep(data.store.arrays(kind="eval_batch_info"))
+    batch = data.batches
     if len(batch):
         batch = batch.assign(shape=[" x ".join(str(int(x)) for x in v) for v in batch["values"]])
         batch = batch.drop_duplicates(["model", "param", "meta"])
@@ -218,12 +224,23 @@ def write_html_report(
 
     ``specs`` (default: the whole catalogue) are drawn in ``SECTIONS`` order; with
     ``reference`` (a shipped dataset, e.g. ``pythia-2023``) each figure that can is also
-    drawn beside it.
+    drawn beside it. (``build_report`` draws the files too, from the same queries.)
     """
+    with store.pinned():
+        data = PageData(store, query or Query(), reference).prefetch()
+        views = [page_views(data, s) for s in (list(FIGURES.values()) if specs is None else specs)]
+        return write_page(data, views, out_path, static_paths or [])
+
+
+def write_page(
+    data: PageData, views: Sequence[FigureViews], out_path: Path, static_paths: Sequence[Path]
+) -> Path:
+    """Write the page from prefetched ``data`` and each figure's ``views``; returns the path."""
     start = time.perf_counter()
-    data = PageData(store, query or Query(), reference)
-    sections = build_sections(data, list(FIGURES.values()) if specs is None else specs)
-    verdicts = findings(store, models=query.models if query else None)
+    store = data.store
+    sections = build_sections(views)
+    verdicts = data.verdicts if data.verdicts is not None else data.prefetch().verdicts
+    assert verdicts is not None
     drawn = {fig.fig_id for sec in sections for fig in sec.figures}
     body = [f'<section id="findings"><h2>The post\'s findings in this suite</h2>'
             f"{replication_html(verdicts, esc, drawn)}</section>"]  # fmt: skip
@@ -232,15 +249,14 @@ def write_html_report(
         body.append(section_html(sec, index, measured, anchored))
         index += len(sec.figures)
     phase, warnings = events_html(data)
-    failures = data.keep(store.failures())
     fail_cols = ["suite", "model", "step", "analysis", "error", "time"]
     body.append(
         f'<section id="events"><h2>Detected phase changes</h2>{phase}</section>'
         f'<section id="integrity"><h2>Checkpoint-integrity warnings</h2>{warnings}</section>'
         f'<section id="failures"><h2>Failed tasks</h2>'
-        f"{table_html(failures, fail_cols, 'No failed tasks.', pre=['error'])}</section>"
+        f"{table_html(data.failures, fail_cols, 'No failed tasks.', pre=['error'])}</section>"
         f'<section id="provenance"><h2>Provenance</h2>'
-        f"{provenance_html(data, static_paths or [], Path(out_path))}</section>"
+        f"{provenance_html(data, static_paths, Path(out_path))}</section>"
     )
     links = [("findings", "Findings")] + [(s.key, s.title) for s in sections] + [
         ("events", "Phase changes"), ("integrity", "Integrity"), ("failures", "Failures"),

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ckptscope import __version__
-from ckptscope.figures import SECTIONS, FigureSpec
+from ckptscope.figures import FIGURES, SECTIONS, FigureSpec
 from ckptscope.figures.catalogue import NoFigureData, Query
 from ckptscope.figures.reference import overlay_caption, overlay_title, overlay_views, y_label
 from ckptscope.names import model_order
@@ -51,11 +52,27 @@ class Section:
 
 
 class PageData:
-    """The store and the rows every part of the page shares, filtered to the chosen models."""
+    """The store and the rows every part of the page shares, filtered to the chosen models.
+
+    :meth:`prefetch` reads what the page needs besides the figures (verdicts, events,
+    failures, evaluation batches) while worker processes draw them.
+    """
 
     def __init__(self, store: Store, query: Query, reference: str | None = None) -> None:
         self.store, self.query, self.reference = store, query, reference
         self.tasks = self.keep(store.table("tasks"))
+        self.verdicts: pd.DataFrame | None = None
+        self.events = self.failures = self.batches = pd.DataFrame()
+
+    def prefetch(self) -> PageData:
+        """Read the findings, events, failures and evaluation batches once."""
+        from ckptscope.findings import findings
+
+        self.verdicts = findings(self.store, models=self.query.models)
+        self.events = self.keep(self.store.events())
+        self.failures = self.keep(self.store.failures())
+        self.batches = self.keep(self.store.arrays(kind="eval_batch_info"))
+        return self
 
     def keep(self, df: pd.DataFrame) -> pd.DataFrame:
         """Rows of the chosen models only."""
@@ -87,45 +104,87 @@ class PageData:
         return prov
 
 
-def _views(data: PageData, spec: FigureSpec, sec: Section) -> None:
-    rows = spec.rows(data.store, data.query)
+@dataclass
+class FigureViews:
+    """What one figure gives the report: files, interactive views, notes, or the sweep hint.
+
+    Plain data (the figure's id, not its spec), so a worker process can hand it back.
+    """
+
+    fig_id: str
+    figures: list[Fig] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    missing: str | None = None  # the sweep that would fill a figure with no rows
+    paths: list[Path] = field(default_factory=list)
+
+
+def figure_rows(
+    store: Store, spec: FigureSpec, q: Query, reference: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A figure's rows, and its overlay's rows beside ``reference`` (None: none to draw)."""
+    rows = spec.rows(store, q)
+    if not (reference and spec.overlay) or rows.empty:
+        return rows, None
+    try:
+        return rows, overlay_views(spec, store, q, reference)
+    except NoFigureData:  # the store's rows have no blocks to set beside the reference
+        log.info("%s: nothing to draw beside %s", spec.id, reference)
+        return rows, None
+
+
+def page_views(data: PageData, spec: FigureSpec) -> FigureViews:
+    """The interactive views of one figure, queried from the page's store (no files)."""
+    try:
+        rows, overlay = figure_rows(data.store, spec, data.query, data.reference)
+        return figure_views(data, spec, rows, overlay)
+    except (KeyError, ValueError, IndexError, ImportError) as err:
+        log.warning("report figure %s failed: %s", spec.id, err)
+        return FigureViews(spec.id, notes=[f"{spec.id}: could not draw this figure: {err}"])
+
+
+def figure_views(
+    data: PageData, spec: FigureSpec, rows: pd.DataFrame, overlay: pd.DataFrame | None = None
+) -> FigureViews:
+    """The interactive views of ``spec`` from its ``rows`` (and the reference ``overlay``)."""
+    out = FigureViews(spec.id)
     if rows.empty:
-        sec.missing.append(spec.hint(data.store.root))
-        return
+        out.missing = spec.hint(data.store.root)
+        return out
     for label, part in spec.view_parts(rows):
         try:
             fig = spec.interactive(part, data.query)
         except (KeyError, ValueError, IndexError) as err:  # e.g. histograms on mixed grids
-            sec.notes.append(f"{spec.id} {label}: could not draw: {err}")
+            out.notes.append(f"{spec.id} {label}: could not draw: {err}")
             continue
         title = f"{spec.title}, {label}" if label else spec.title
-        sec.figures.append(Fig(spec.id, title, fig, data.provenance(spec, part), spec.caption))
-    if data.reference and spec.overlay:
-        _overlay(data, spec, sec, data.reference)
+        out.figures.append(Fig(spec.id, title, fig, data.provenance(spec, part), spec.caption))
+    if overlay is not None and data.reference:
+        _overlay(data, spec, out, overlay, data.reference)
+    return out
 
 
-def _overlay(data: PageData, spec: FigureSpec, sec: Section, name: str) -> None:
+def _overlay(
+    data: PageData, spec: FigureSpec, out: FigureViews, rows: pd.DataFrame, name: str
+) -> None:
     """The figure beside the reference ``name``, normalised (its caption says how)."""
     try:
-        rows = overlay_views(spec, data.store, data.query, name)
         fig = overlay_figure(rows, spec.overlay, overlay_title(spec, name), y_label(spec.overlay))
-    except (KeyError, ValueError, IndexError, NoFigureData) as err:
-        sec.notes.append(f"{spec.id} beside {name}: could not draw: {err}")
+    except (KeyError, ValueError, IndexError) as err:
+        out.notes.append(f"{spec.id} beside {name}: could not draw: {err}")
         return
     prov = data.provenance(spec, rows[rows.source == ""])
     prov["reference"] = f"{name}: {REFERENCES[name].source} ({REFERENCES[name].licence})"
     title = f"{spec.title}, beside {name} (normalised)"
-    sec.figures.append(Fig(spec.id, title, fig, prov, overlay_caption(name)))
+    out.figures.append(Fig(spec.id, title, fig, prov, overlay_caption(name)))
 
 
-def build_sections(data: PageData, specs: Sequence[FigureSpec]) -> list[Section]:
-    """A section per entry of ``SECTIONS``, holding the views of its figures in order."""
+def build_sections(views: Sequence[FigureViews]) -> list[Section]:
+    """A section per entry of ``SECTIONS``, holding the figures' views in the given order."""
     sections = {key: Section(key, title, finding) for key, (title, finding) in SECTIONS.items()}
-    for spec in specs:
-        sec = sections[spec.section]
-        try:
-            _views(data, spec, sec)
-        except (KeyError, ValueError, IndexError, ImportError) as err:
-            log.warning("report figure %s failed: %s", spec.id, err)
-            sec.notes.append(f"{spec.id}: could not draw this figure: {err}")
+    for view in views:
+        sec = sections[FIGURES[view.fig_id].section]
+        sec.figures += view.figures
+        sec.notes += view.notes
+        if view.missing:
+            sec.missing.append(view.missing)
     return list(sections.values())

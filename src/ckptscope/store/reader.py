@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
@@ -30,6 +32,7 @@ class TableReader:
 
     backend: Backend
     suite: str | None
+    _pinned: duckdb.DuckDBPyConnection | None = None  # set inside ``pinned()``
 
     @property
     def location(self) -> str:
@@ -48,6 +51,35 @@ class TableReader:
         if not writable:
             lock_down(con, allowed)
         return con
+
+    @contextmanager
+    def pinned(self) -> Iterator[TableReader]:
+        """Read one snapshot of the store through one connection until the block ends.
+
+        Outside the block every read scans the store again (it sees tasks committed a
+        moment ago) and opens a fresh connection; inside it, reads share one scan and one
+        locked-down connection, so a report or a findings table that reads the store many
+        times pays for the scan once and sees one consistent state. Re-entrant.
+        """
+        if self._pinned is not None:
+            yield self
+            return
+        con = self.connect()
+        self._pinned = con
+        try:
+            yield self
+        finally:
+            self._pinned = None
+            con.close()
+
+    def _read(self, sql: str, params: list[Any]) -> pd.DataFrame:
+        """Run ``sql`` on the pinned connection, or on a fresh one closed afterwards."""
+        con = self._pinned if self._pinned is not None else self.connect()
+        try:
+            return con.execute(sql, params).df()
+        finally:
+            if con is not self._pinned:
+                con.close()
 
     def _create_views(self, con: duckdb.DuckDBPyConnection, snap: Snapshot) -> list[str]:
         """Create a view per table; returns the local files the views read."""
@@ -76,7 +108,7 @@ class TableReader:
         ``store.connect(writable=True)`` and run SQL on it yourself.
         """
         try:
-            con = self.connect()
+            con = self._pinned if self._pinned is not None else self.connect()
         except duckdb.Error as err:
             raise ValueError(f"cannot open store {self.location}: {first_line(err)}") from None
         try:
@@ -85,7 +117,8 @@ class TableReader:
         except duckdb.Error as err:
             raise ValueError(f"query failed: {first_line(err)}") from None
         finally:
-            con.close()
+            if con is not self._pinned:
+                con.close()
 
     def table(self, name: str, **where: Any) -> pd.DataFrame:
         """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``)."""
@@ -110,11 +143,7 @@ class TableReader:
         sql = f"SELECT * FROM {name}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        con = self.connect()
-        try:
-            df = con.execute(sql, params).df()
-        finally:
-            con.close()
+        df = self._read(sql, params)
         keys = ("suite", "model", "step", "component", "block", "param", "head")
         order = [c for c in keys if c in df]
         return df.sort_values(order, kind="stable").reset_index(drop=True) if order else df

@@ -1,0 +1,26 @@
+"""``build_report``: the parallel build gives what the serial one gives."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ckptscope.report import ReportOptions, build_report
+from ckptscope.store import Store
+
+IDS = ["F1", "F7", "F13"]
+
+
+@pytest.mark.slow
+def test_workers_draw_the_same_files_and_page(report_store: Store, tmp_path: Path) -> None:
+    built = {}
+    for workers in (1, 2):
+        opts = ReportOptions(animations=False, workers=workers)
+        built[workers] = build_report(report_store, tmp_path / str(workers), opts, ids=IDS)
+    names = [sorted(p.relative_to(b.out_dir).as_posix() for p in b.paths) for b in built.values()]
+    assert names[0] == names[1] and any(n.endswith("_steps.png") for n in names[0])
+    pages = [b.html.read_text(encoding="utf-8") for b in built.values() if b.html]
+    figures = [re.findall(r'data-figure="([^"]+)"', p) for p in pages]
+    assert figures[0] == figures[1] and set(figures[0]) == set(IDS)
