@@ -50,8 +50,10 @@ def main() -> None:
     table = cs.findings(cs.Store(a.out / "store", create=False))
     table.to_csv(a.out / "findings.csv", index=False)
     ok = table[table.verdict == "reproduced"]
-    print(f"{a.out.name}: train {trained - start:.0f} s, sweep {swept - trained:.0f} s; "
-          f"{len(ok)} of {len(table)} verdicts reproduced")
+    print(
+        f"{a.out.name}: train {trained - start:.0f} s, sweep {swept - trained:.0f} s; "
+        f"{len(ok)} of {len(table)} verdicts reproduced"
+    )
     for fid, group in ok.groupby("finding", sort=False):
         print(f"  {fid}: {', '.join(sorted(set(group.model.astype(str))))}")
     for row in table[table.verdict != "reproduced"].itertuples():

@@ -25,7 +25,9 @@ def report(
     animations: Annotated[bool, typer.Option(help="Draw GIF/MP4 animations.")] = True,
     workers: Annotated[
         int | None,
-        typer.Option(help="Processes drawing figures in parallel (default: one per core, up to 4)."),
+        typer.Option(
+            help="Processes drawing figures in parallel (default: one per core, up to 4)."
+        ),
     ] = None,
     models: Annotated[
         str | None, typer.Option(help="Comma-separated models to draw (default: all).")
