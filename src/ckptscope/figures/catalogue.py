@@ -71,6 +71,14 @@ class FigureSpec:
     multiples: bool = False  # also a static grid of stills at MULTIPLES steps (animated only)
     overlay: tuple[tuple[str, str, str], ...] = ()  # keys a reference can be drawn beside
 
+    @property
+    def static_is_still(self) -> bool:
+        """Whether the static figure is the animation's last step (made by :func:`still`):
+        then a report takes it from the animation's frames instead of drawing it again."""
+        return (
+            self.animation is not None and getattr(self.static, "animator", None) is self.animation
+        )
+
     def file_parts(self, rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         return self.files(rows) if self.files else [(self.id, rows)]
 
@@ -96,6 +104,7 @@ def still(animator: Animator) -> StaticDrawer:
     def draw(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Figure:
         return animator(rows, q, into).still()
 
+    draw.animator = animator  # type: ignore[attr-defined]  # see FigureSpec.static_is_still
     return draw
 
 

@@ -14,7 +14,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import FigureBase
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from ckptscope.figures.catalogue import FigureSpec, Query, register, still
 from ckptscope.figures.kinds import hist_spec, line_spec
@@ -66,11 +66,11 @@ def _qq_rows(store, q: Query) -> pd.DataFrame:
 
 
 def log_ticks(ax: Axes) -> None:
-    """Labelled major ticks at 1, 2, 5 x 10^k on both log axes, no minor ticks: a QQ range
+    """Labelled major ticks at 1, 2, 5 x 10^k on both log axes (as plain numbers), no minor ticks: a QQ range
     under a decade still reads (and minor log ticks cost more to draw than the lines)."""
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))  # short: 1.2, 50
         axis.set_minor_locator(NullLocator())
 
 
@@ -79,7 +79,7 @@ def _qq_animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) 
     comps = [c for c in MATRICES if c in set(rows.component)]
     kinds = [(k, label) for k, label in QQ_KINDS if k in set(rows.kind)]
     steps = sorted(int(s) for s in rows.step.unique())
-    fig, axes = panels(len(comps), len(kinds), width=3.6, height=3.0, into=into)
+    fig, axes = panels(len(comps), len(kinds), width=3.6, height=3.0, into=into, fixed=True)
     lines: list[tuple[Line2D, pd.DataFrame]] = []
     for r, comp in enumerate(comps):
         crows = rows[rows.component == comp]

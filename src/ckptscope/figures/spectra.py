@@ -59,7 +59,9 @@ def _grid(
     blocks: list[int | None] = [None] if rows.block.isna().any() else []
     blocks += sorted(int(b) for b in rows.block.dropna().unique())
     ncols = min(4, len(blocks))
-    fig, axes = panels(math.ceil(len(blocks) / ncols), ncols, width=3.4, height=2.8, into=into)
+    fig, axes = panels(
+        math.ceil(len(blocks) / ncols), ncols, width=3.4, height=2.8, into=into, fixed=True
+    )
     flat = [ax for row in axes for ax in row]
     for ax in flat[len(blocks) :]:
         ax.set_visible(False)

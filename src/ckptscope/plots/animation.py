@@ -3,7 +3,7 @@
 An :class:`Animation` is a figure laid out once plus an ``update(step)`` that changes its
 artists and returns them; :meth:`Animation.frames` renders each step by blitting those
 artists over a background drawn once (a full draw per frame is mostly tick layout).
-:func:`write_animation` writes the frames with imageio: GIF through Pillow, MP4 (H.264)
+:func:`write_animation` writes the frames with imageio: GIF through Pillow (fast octree colours), MP4 (H.264)
 through the ffmpeg that the ``imageio-ffmpeg`` wheel bundles.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, FigureBase
+from PIL import Image
 
 FPS = 4
 GIF_DPI = 100  # frames of about 900 px a row of panels: tick labels read
@@ -110,6 +111,18 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), constant_values=255)
 
 
+def _write_gif(images: Sequence[np.ndarray], path: Path, fps: int) -> None:
+    """A looping GIF, each frame reduced to its own 256 colours by a fast octree, undithered
+    (plots have few colours: this is about 4x faster than median cut, and smaller)."""
+    frames = [
+        Image.fromarray(im).quantize(
+            256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )
+        for im in images
+    ]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=1000 / fps, loop=0)
+
+
 def write_animation(
     frames: Iterable[np.ndarray],
     stem: Path,
@@ -124,7 +137,7 @@ def write_animation(
     paths = []
     if "gif" in formats:
         gif = stem.with_name(f"{stem.name}.gif")
-        imageio.mimsave(gif, images, duration=1000 / fps, loop=0)
+        _write_gif(images, gif, fps)
         paths.append(gif)
     if "mp4" in formats:
         mp4 = stem.with_name(f"{stem.name}.mp4")

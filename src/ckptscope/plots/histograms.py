@@ -15,9 +15,10 @@ import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.figure import FigureBase
 
+from ckptscope.names import model_order
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import Spec, animate, at_step, plot_text, typed
-from ckptscope.plots.style import latest, panels
+from ckptscope.plots.style import fixed_margins, latest, panels
 from ckptscope.stats import UniversalGrid, display_edges, rebin
 
 DISPLAY_BINS = 121
@@ -41,9 +42,11 @@ def hist_animation(
 
     A panel with no row at a step shows its latest earlier one.
     """
-    names = sorted(rows[panel].unique(), key=str)
+    values = rows[panel].unique()
+    names = model_order(values) if panel == "model" else sorted(values, key=str)
     steps = sorted(int(s) for s in rows.step.unique())
-    fig, axes = panels(1, len(names), width=4.6, height=3.4, into=into)
+    fig, axes = panels(1, len(names), width=4.6, height=3.4, into=into, fixed=True)
+    fixed_margins(fig, 1, len(names), suptitle_lines=title.count("\n") + 1)
     shown = []
     for ax, name in zip(axes[0], names, strict=True):
         part = rows[rows[panel] == name].sort_values("step", kind="stable")

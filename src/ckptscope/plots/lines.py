@@ -37,6 +37,7 @@ from ckptscope.plots.marks import (
 from ckptscope.plots.style import (
     DEPTH_CMAP,
     depth_color,
+    fixed_margins,
     model_colors,
     model_order,
     panels,
@@ -124,13 +125,19 @@ def line_grid(
     colors = model_colors(models)
     cells = [(k, m) for k in keys for m in models] if per_block else [(k, "") for k in keys]
     ncols = len(models) if per_block and len(models) > 1 else min(4, len(cells))
-    fig, axes = panels(math.ceil(len(cells) / ncols), ncols, PANEL_WIDTH, PANEL_HEIGHT, into)
+    nrows = math.ceil(len(cells) / ncols)
+    fig, axes = panels(nrows, ncols, PANEL_WIDTH, PANEL_HEIGHT, into, fixed=True)
+    sup = wrap(title, chars_for(PANEL_WIDTH * ncols, 12))
+    titles = [wrap(panel_title(key, model), chars_for(PANEL_WIDTH)) for key, model in cells]
+    ylabel_lines = max(wrap(metric_name(k[2]), 34).count("\n") + 1 for k, _ in cells)
+    fixed_margins(fig, nrows, ncols, sup.count("\n") + 1,
+                  max(t.count("\n") + 1 for t in titles), ylabel_lines)  # fmt: skip
     flat = [ax for row in axes for ax in row]
     for ax in flat[len(cells) :]:
         ax.set_visible(False)
     n_blocks = n_blocks_of(df)
     depth = {b: depth_color(b, n_blocks) for b in range(n_blocks)}
-    for ax, (key, model) in zip(flat, cells, strict=False):
+    for ax, (key, model), panel in zip(flat, cells, titles, strict=False):
         sel = select(df, *key)
         if per_block:
             sel = sel[sel.model.astype(str) == model]
@@ -149,7 +156,7 @@ def line_grid(
             ax.set_yscale("log")
         draw_marks(ax, sel, color_of, by, bands_in(sel, bands or {}, key[2], log))
         _legend(ax, sel, not per_block)
-        ax.set_title(wrap(panel_title(key, model), chars_for(PANEL_WIDTH)), fontsize=9)
+        ax.set_title(panel, fontsize=9)
         ax.set_ylabel(wrap(metric_name(key[2]), 34), fontsize=8)
         step_axis(ax, log_steps)
     if per_block:
@@ -158,5 +165,5 @@ def line_grid(
         bar = fig.colorbar(ScalarMappable(norm, cmap), ax=flat[: len(cells)], shrink=0.8,
                            label="block (depth: dark = early)")  # fmt: skip
         bar.set_ticks(range(0, n_blocks, max(1, n_blocks // 8)))
-    fig.suptitle(wrap(title, chars_for(PANEL_WIDTH * ncols, 12)))
+    fig.suptitle(sup)
     return fig.figure

@@ -71,28 +71,37 @@ class BuiltReport:
     html: Path | None = None
 
 
-def _animated_files(
+def _part_files(
     spec: FigureSpec, part: pd.DataFrame, q: Query, stem: Path, opts: ReportOptions
 ) -> list[Path]:
-    """An animated part's stills and animation, from one rendering of its frames.
+    """One part's files: its static figure, stills at a few steps and its animation.
 
-    The stills (``<stem>_steps``) are the frames at ``MULTIPLES`` evenly spaced steps laid
-    side by side; with SVG asked for they are drawn as vectors instead.
+    An animation's frames are rendered once (one layout) and give the GIF, the MP4, the
+    stills (``<stem>_steps``: the frames at ``MULTIPLES`` steps, tiled) and, when the static
+    figure is the animation's last step, its PNG. Vector formats are drawn as figures.
     """
-    assert spec.animation is not None
-    anim: Animation = spec.animation(part, q, None)
-    still_steps = pick_steps(anim.steps, MULTIPLES) if spec.multiples else []
-    steps = list(anim.steps) if opts.animations else still_steps
-    if not steps:
-        return []
-    frames = dict(zip(steps, anim.frames(steps), strict=True))
+    if spec.animation is None:
+        return save(spec.static(part, q, None), stem, opts.formats)
     paths: list[Path] = []
+    reuse = spec.static_is_still
+    if not reuse:
+        paths += save(spec.static(part, q, None), stem, opts.formats)
+    anim: Animation = spec.animation(part, q, None)
+    vectors = tuple(f for f in opts.formats if f != "png")
+    if reuse and vectors:
+        paths += save(anim.still(), stem, vectors)
+    still_steps = pick_steps(anim.steps, MULTIPLES) if spec.multiples else []
+    wanted = {*still_steps, *([anim.steps[-1]] if reuse else [])}
+    steps = list(anim.steps) if opts.animations else sorted(wanted)
+    frames = dict(zip(steps, anim.frames(steps), strict=True)) if steps else {}
+    if reuse and "png" in opts.formats:
+        paths += save_image(frames[anim.steps[-1]], stem)
     if still_steps:
-        grid_stem = stem.with_name(f"{stem.name}_steps")
-        if set(opts.formats) - {"png"}:  # vectors: draw the stills as figures
-            paths += save(spec.still_grid(part, q), grid_stem, opts.formats)
+        grid = stem.with_name(f"{stem.name}_steps")
+        if vectors:  # vectors: draw the stills as figures
+            paths += save(spec.still_grid(part, q), grid, opts.formats)
         else:
-            paths += save_image(tile([frames[s] for s in still_steps]), grid_stem)
+            paths += save_image(tile([frames[s] for s in still_steps]), grid)
     if opts.animations:
         paths += write_animation(frames.values(), stem)
     return paths
@@ -113,9 +122,7 @@ def draw_figure(
     if out_dir is None or rows.empty:
         return views
     for stem, part in spec.file_parts(rows):
-        views.paths += save(spec.static(part, q, None), out_dir / stem, opts.formats)
-        if spec.animation is not None:
-            views.paths += _animated_files(spec, part, q, out_dir / stem, opts)
+        views.paths += _part_files(spec, part, q, out_dir / stem, opts)
     if overlay is not None and opts.reference:
         stem = out_dir / f"{spec.id}_vs_{safe_name(opts.reference)}"
         views.paths += save(overlay_drawing(spec, overlay, opts.reference), stem, opts.formats)
