@@ -3,9 +3,9 @@
     python scripts/try_preset.py OUT_DIR --sizes 64x2,128x4 --steps 400 --batch 16 \
         --seq 128 --lr 4e-3 --wd 0.3 [--checkpoints 8]
 
-Prints the wall time of training and of the sweep (every analysis, 2 worker processes,
-the demo's sampling options) and the findings each model reproduces, as
-``ckptscope findings`` would; the suite and store stay in OUT_DIR for a look.
+Prints the wall time of training (two models at a time) and of the sweep (every analysis,
+2 worker processes, the demo's sampling options) and the findings each model reproduces,
+as ``ckptscope findings`` would; the suite and store stay in OUT_DIR for a look.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main() -> None:
                           n_even_checkpoints=a.checkpoints, heldout_tokens=8192),
     )  # fmt: skip
     start = time.perf_counter()
-    train_suite(a.out / "suite", config=config)
+    train_suite(a.out / "suite", config=config, workers=a.workers)
     trained = time.perf_counter()
     cs.sweep(a.out / "suite", a.out / "store", executor="process", workers=a.workers,
              options=DEMO_OPTIONS, progress=False)  # fmt: skip

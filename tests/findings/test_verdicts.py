@@ -72,9 +72,16 @@ def test_f1_heavy_tails_appear_at_a_known_step(planted) -> None:
             rows[("gauss", comp, b, "weight", "kurtosis")] = flat
         rows[("heavy", "attn_out", b, "weight", "kurtosis")] = flat
         rows[("gauss", "attn_out", b, "weight", "kurtosis")] = flat
+    rows[("qkv-only", "qkv", 0, "weight", "kurtosis")] = jump  # the QKV claim, not the MLP one
+    rows[("qkv-only", "mlp_in", 0, "weight", "kurtosis")] = flat
+    rows[("qkv-only", "attn_out", 0, "weight", "kurtosis")] = flat
     df = findings(planted(rows))
-    assert verdicts(df, "F1") == {"heavy": "reproduced", "gauss": "not_reproduced"}
+    want = {"heavy": "reproduced", "gauss": "not_reproduced", "qkv-only": "reproduced"}
+    assert verdicts(df, "F1") == want
+    assert verdicts(df, "F1-mlp") == {**want, "qkv-only": "not_reproduced"}
     assert f"qkv 6.00 (above 1 from step {STEPS[4]})" in evidence(df, "F1", "heavy")
+    assert "attn_out 0.10" in evidence(df, "F1", "heavy")
+    assert f"mlp 6.00 (above 1 from step {STEPS[4]})" in evidence(df, "F1-mlp", "heavy")
 
 
 def test_too_few_checkpoints_is_inconclusive(planted) -> None:

@@ -161,3 +161,22 @@ def test_tiny_preset_learns(tmp_path: Path, small_corpus: Path) -> None:
         assert held[0] > 8.0  # about ln(4096) = 8.3 at init
         assert held[40] < held[0] - 1.0, held
     assert os.path.getsize(out / "w64" / "step40" / "model.safetensors") > 4 * 600_000
+
+
+def test_models_trained_in_parallel_equal_a_serial_run(
+    tmp_path: Path, micro: SuiteConfig, small_corpus: Path
+) -> None:
+    serial = train_suite(tmp_path / "serial", config=micro, corpus=small_corpus, threads=1)
+    events: list[TrainProgress] = []
+    parallel = train_suite(tmp_path / "parallel", config=micro, corpus=small_corpus, threads=1,
+                           workers=2, progress=events.append)  # fmt: skip
+    assert_same(weights(serial), weights(parallel))
+    for name in ("w32", "w32-seed1"):
+        log = (serial / name / "train_log.csv").read_text()
+        assert (parallel / name / "train_log.csv").read_text() == log
+    done = {e.model for e in events if e.event == "done"}
+    assert done == {"w32", "w32-seed1"}  # each worker's progress reached this process
+    again: list[TrainProgress] = []
+    train_suite(tmp_path / "parallel", config=micro, corpus=small_corpus, threads=1, workers=2,
+                progress=again.append)  # fmt: skip
+    assert {e.event for e in again} == {"skip"}  # a finished suite is not trained again

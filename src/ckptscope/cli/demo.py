@@ -24,7 +24,8 @@ def demo(
     ),
     preset: Annotated[str, typer.Option(help="Training preset.")] = "demo",
     workers: Annotated[
-        int | None, typer.Option(help="Sweep worker processes (default: one per core).")
+        int | None,
+        typer.Option(help="Processes training, sweeping and drawing (default: one per core)."),
     ] = None,
     reference: Annotated[
         bool,
@@ -41,12 +42,12 @@ def demo(
 
     start = time.perf_counter()
     suite_dir = out / "suite"
+    workers = workers or os.cpu_count() or 1
     typer.echo(f"[1/3] training the {preset!r} suite into {suite_dir}")
-    train_suite(suite_dir, preset=preset)
+    train_suite(suite_dir, preset=preset, workers=workers)
     trained = time.perf_counter()
     typer.echo(f"      trained in {trained - start:.0f} s")
     typer.echo(f"[2/3] sweeping it into {out / 'store'}")
-    workers = workers or os.cpu_count() or 1
     config = SweepConfig(
         suite=str(suite_dir),
         out=out / "store",

@@ -54,6 +54,9 @@ def train(
     ] = None,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1.")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    workers: Annotated[
+        int, typer.Option(help="Models trained at once, each in its own process (CPU).")
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Train a Pythia-like suite of sizes and seeds, checkpointed; resumes if interrupted."""
@@ -88,7 +91,13 @@ def train(
             bar.update(tasks[p.model], completed=p.step, **kwargs)
 
         path = train_suite(
-            out_dir, config=cfg, corpus=corpus, device=device, threads=threads, progress=show
+            out_dir,
+            config=cfg,
+            corpus=corpus,
+            device=device,
+            threads=threads,
+            progress=show,
+            workers=workers,
         )
     typer.echo(f"suite written to {path}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ckptscope.findings.base import Outcome, Thresholds, Verdict, register_finding
+from ckptscope.findings.base import Finding, Outcome, Thresholds, Verdict, register_finding
 from ckptscope.findings.common import labelled_curves, no_data, shape_verdict, size_trend, too_short
 from ckptscope.findings.data import Curve, FindingData
 from ckptscope.findings.shapes import arc, first_crossing
@@ -21,42 +21,52 @@ def _mean_curve(curves: dict[int | None, Curve]) -> Curve | None:
     return np.asarray(steps, dtype=np.int64), values
 
 
-@register_finding(
-    "F1", "F1", "weights",
-    "QKV and MLP weights turn heavy-tailed (QKV suddenly, near 20k steps; MLP within the "
-    "first few thousand); attention dense stays near Gaussian.",
-)  # fmt: skip
-def heavy_tails(data: FindingData, th: Thresholds) -> list[Outcome]:
-    """Per model, the excess kurtosis of the weights averaged over blocks, for attention qkv
-    (or q, k, v), MLP (in and out) and attention dense: reproduced when qkv and MLP end
-    at or above `heavy_kurtosis` and attention dense ends below it. The evidence gives
-    the first step each group crosses the threshold.
-    """
+#: the weight groups of F1: name -> the components averaged
+TAIL_GROUPS = {
+    "qkv": ("qkv", "q", "k", "v"),
+    "mlp": ("mlp_in", "mlp_out"),
+    "attn_out": ("attn_out",),
+}
+
+
+def _kurtosis_means(data: FindingData, model: str) -> dict[str, Curve]:
+    """Per weight group of :data:`TAIL_GROUPS`, the excess kurtosis averaged over blocks."""
+    means = {}
+    for name, comps in TAIL_GROUPS.items():
+        per = {}
+        for comp in comps:
+            for block, curve in data.curves(model, comp, "weight", "kurtosis").items():
+                per[(comp, block)] = curve
+        mean = _mean_curve(per)  # type: ignore[arg-type]
+        if mean is not None:
+            means[name] = mean
+    return means
+
+
+def _tails(
+    finding: Finding, data: FindingData, th: Thresholds, groups: tuple[str, ...], heavy: str,
+    light: str | None,
+) -> list[Outcome]:  # fmt: skip
+    """Reproduced when group ``heavy`` ends at or above `heavy_kurtosis` (and ``light``, if
+    given, ends below it); the evidence lists each group's final value and crossing step."""
     out = []
     for model in data.models("kurtosis"):
-        means = {}
-        for name, comps in (("qkv", ("qkv", "q", "k", "v")), ("mlp", ("mlp_in", "mlp_out")),
-                            ("attn_out", ("attn_out",))):  # fmt: skip
-            per = {}
-            for comp in comps:
-                for block, curve in data.curves(model, comp, "weight", "kurtosis").items():
-                    per[(comp, block)] = curve
-            mean = _mean_curve(per)  # type: ignore[arg-type]
-            if mean is not None:
-                means[name] = mean
-        if set(means) != {"qkv", "mlp", "attn_out"}:
-            out.append(no_data(heavy_tails, model, "qkv, MLP and attention dense kurtosis", data))
+        means = _kurtosis_means(data, model)
+        if not set(groups) <= set(means):
+            what = " and ".join(g.replace("attn_out", "attention dense") for g in groups)
+            out.append(no_data(finding, model, f"{what} kurtosis", data))
             continue
         used = th.only("min_checkpoints", "heavy_kurtosis")
-        if len(means["qkv"][0]) < th.min_checkpoints:
-            why = f"only {len(means['qkv'][0])} checkpoints (a shape needs {th.min_checkpoints})"
-            out.append(heavy_tails.outcome(model, Verdict.INCONCLUSIVE, why, **used))
+        n = len(means[heavy][0])
+        if n < th.min_checkpoints:
+            why = f"only {n} checkpoints (a shape needs {th.min_checkpoints})"
+            out.append(finding.outcome(model, Verdict.INCONCLUSIVE, why, **used))
             continue
-        final = {k: float(v[-1]) for k, (_, v) in means.items()}
-        heavy = {k: final[k] >= th.heavy_kurtosis for k in final}
-        shift = {k: first_crossing(s, v, th.heavy_kurtosis) for k, (s, v) in means.items()}
-        ok = heavy["qkv"] and heavy["mlp"] and not heavy["attn_out"]
-
+        final = {k: float(means[k][1][-1]) for k in groups}
+        shift = {k: first_crossing(*means[k], th.heavy_kurtosis) for k in groups}
+        ok = final[heavy] >= th.heavy_kurtosis and (
+            light is None or final[light] < th.heavy_kurtosis
+        )
         listing = ", ".join(
             f"{k} {final[k]:.2f}"
             + (
@@ -64,12 +74,37 @@ def heavy_tails(data: FindingData, th: Thresholds) -> list[Outcome]:
                 if shift[k] is not None
                 else ""
             )
-            for k in ("qkv", "mlp", "attn_out")
+            for k in groups
         )
-        evidence = f"final excess kurtosis, mean over blocks: {listing}"
         verdict = Verdict.REPRODUCED if ok else Verdict.NOT_REPRODUCED
-        out.append(heavy_tails.outcome(model, verdict, evidence, **used))
+        evidence = f"final excess kurtosis, mean over blocks: {listing}"
+        out.append(finding.outcome(model, verdict, evidence, **used))
     return out
+
+
+@register_finding(
+    "F1", "F1", "weights",
+    "QKV weights turn heavy-tailed (suddenly, near 20k steps); attention dense stays near "
+    "Gaussian.",
+)  # fmt: skip
+def heavy_tails(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the excess kurtosis of the weights averaged over blocks, for attention qkv
+    (or q, k, v) and attention dense: reproduced when qkv ends at or above `heavy_kurtosis`
+    and attention dense ends below it. The evidence gives the first step each crosses it.
+    """
+    return _tails(heavy_tails, data, th, ("qkv", "attn_out"), "qkv", "attn_out")
+
+
+@register_finding(
+    "F1-mlp", "F1", "weights",
+    "MLP weights turn heavy-tailed too, within the first few thousand steps.",
+)  # fmt: skip
+def heavy_mlp_tails(data: FindingData, th: Thresholds) -> list[Outcome]:
+    """Per model, the excess kurtosis of the MLP weights (in and out) averaged over blocks:
+    reproduced when it ends at or above `heavy_kurtosis`; the evidence gives the step it
+    crosses it, beside qkv's.
+    """
+    return _tails(heavy_mlp_tails, data, th, ("mlp", "qkv"), "mlp", None)
 
 
 @register_finding(

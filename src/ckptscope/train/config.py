@@ -131,6 +131,26 @@ PRESETS: dict[str, SuiteConfig] = {
             heldout_tokens=8192,
         ),
     ),
+    # About 40 minutes on 2 CPU cores (docs/presets.md): four sizes, all 6 blocks deep, for
+    # the depth and size findings; smaller learning rates for larger models, as in Pythia.
+    "study": SuiteConfig(
+        name="study",
+        sizes=(
+            ModelSize(64, 6),
+            ModelSize(128, 6),
+            ModelSize(192, 6, lr=3e-3),
+            ModelSize(256, 6, lr=2.5e-3),
+        ),
+        train=TrainConfig(
+            steps=800,
+            batch_size=16,
+            seq_len=128,
+            lr=4e-3,
+            weight_decay=0.3,
+            n_even_checkpoints=16,
+            heldout_tokens=8192,
+        ),
+    ),
     # 10-30 minutes on 2 CPU cores; room for the phenomena of the Pythia analyses.
     "small": SuiteConfig(
         name="small",

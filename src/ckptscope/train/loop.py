@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,14 +99,21 @@ def train_suite(
     device: str = "cpu",
     threads: int | None = None,  # None: auto_threads(size) per model, kept on resume
     progress: ProgressFn | None = None,
+    workers: int = 1,
 ) -> Path:
     """Train (or resume) a checkpoint suite into ``out_dir`` and return its path.
 
     ``config`` replaces ``preset`` and its overrides. ``corpus`` is a text/.xz file (default:
     the shipped corpus). Finished models are skipped; an interrupted one resumes from its
     last checkpoint and ends bit-identical to an uninterrupted run (same device and threads).
+    ``workers > 1`` trains that many models at once on the CPU, each in a spawned process
+    with ``threads`` (default: the cores shared out) torch threads, the largest first: small
+    models use one core each, so a suite of several trains in a fraction of the time. Each
+    model's weights are those of a serial run with the same thread count.
     Raises UsageError for bad input, before anything is written.
     """
+    if workers < 1:
+        raise UsageError(f"workers must be at least 1, got {workers}")
     cfg = config or resolve_config(preset, sizes=sizes, steps=steps, seeds=seeds, name=name)
     check_device(device)
     corp = load_corpus(corpus)
@@ -117,6 +126,11 @@ def train_suite(
     heldout = heldout_windows(held_ids, tc.seq_len, tc.heldout_tokens)
     TokenStream(train_ids, tc.seq_len, tc.batch_size, 0)  # checks the size before any write
     out = prepare_suite_dir(Path(out_dir), cfg, corp, corpus, len(train_ids), len(held_ids))
+    if workers > 1 and len(cfg.models()) > 1 and device == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        each = threads or max(1, (cores or 1) // workers)
+        _train_parallel(out, cfg, train_ids, heldout, each, progress, workers)
+        return out
     saved_threads = torch.get_num_threads()
     try:
         for model_name, size, seed in cfg.models():
@@ -136,6 +150,59 @@ def train_suite(
     finally:
         torch.set_num_threads(saved_threads)
     return out
+
+
+def _cost(size: ModelSize) -> int:
+    """A model's rough cost per step: its blocks' matrices and its unembedding."""
+    return size.n_layers * 12 * size.width**2 + 4096 * size.width
+
+
+def _train_parallel(
+    out: Path,
+    cfg: SuiteConfig,
+    train_ids: torch.Tensor,
+    heldout: torch.Tensor,
+    threads: int,
+    progress: ProgressFn | None,
+    workers: int,
+) -> None:
+    """Train the suite's models in ``workers`` spawned processes, relaying their progress."""
+    ctx = multiprocessing.get_context("spawn")
+    models = sorted(cfg.models(), key=lambda m: _cost(m[1]), reverse=True)
+    with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        queue = manager.Queue() if progress else None
+        pending = {pool.submit(_train_in_worker, out, name, size, seed, cfg, train_ids, heldout,
+                               threads, queue) for name, size, seed in models}  # fmt: skip
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _relay(queue, progress)
+            for job in done:
+                job.result()  # the first model that failed raises here; the others finish
+        _relay(queue, progress)
+
+
+def _relay(queue: Any, progress: ProgressFn | None) -> None:
+    """Hand the workers' queued progress records to ``progress``."""
+    while queue is not None and progress is not None and not queue.empty():
+        progress(queue.get())
+
+
+def _train_in_worker(
+    out: Path,
+    name: str,
+    size: ModelSize,
+    seed: int,
+    cfg: SuiteConfig,
+    train_ids: torch.Tensor,
+    heldout: torch.Tensor,
+    threads: int,
+    queue: Any,
+) -> None:
+    """One model in a worker process (see :func:`train_suite`)."""
+    tc = cfg.train
+    stream = TokenStream(train_ids, tc.seq_len, tc.batch_size, seed)
+    report = queue.put if queue is not None else None
+    _train_model(out / name, name, size, seed, cfg, stream, heldout, "cpu", threads, report)
 
 
 def auto_threads(size: ModelSize) -> int:
