@@ -12,7 +12,7 @@ import typer
 from ckptscope.cli._common import user_errors
 
 #: lighter fits than a research sweep's defaults, so train + sweep + report fit in 5 minutes
-DEMO_OPTIONS = {"distribution_max_samples": 8192, "fit_samples": 4096}
+DEMO_OPTIONS = {"distribution_max_samples": 4096, "fit_samples": 2048}
 #: the shipped reference the demo's report draws beside its own curves (--no-reference: none)
 DEMO_REFERENCE = "pythia-2023"
 

@@ -11,10 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
-from matplotlib.axes import Axes
 from matplotlib.figure import FigureBase
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from ckptscope.figures.catalogue import FigureSpec, Query, register, still
 from ckptscope.figures.kinds import hist_spec, line_spec
@@ -31,7 +29,7 @@ from ckptscope.plots.plotly_specs import (
     set_axes,
     typed,
 )
-from ckptscope.plots.style import PALETTE, depth_color, latest, panels
+from ckptscope.plots.style import PALETTE, depth_color, latest, log_ticks, panels
 from ckptscope.stats.families import NU_MAX
 from ckptscope.store import Store
 
@@ -63,15 +61,6 @@ hist_spec("F1", "Weight histograms over training, all blocks pooled", "distribut
 def _qq_rows(store, q: Query) -> pd.DataFrame:
     return thinned_arrays(store, q, "distributions", kind=[k for k, _ in QQ_KINDS],
                           component=list(MATRICES), param="weight")  # fmt: skip
-
-
-def log_ticks(ax: Axes) -> None:
-    """Labelled major ticks at 1, 2, 5 x 10^k on both log axes (as plain numbers), no minor ticks: a QQ range
-    under a decade still reads (and minor log ticks cost more to draw than the lines)."""
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))  # short: 1.2, 50
-        axis.set_minor_locator(NullLocator())
 
 
 def _qq_animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Animation:

@@ -35,7 +35,7 @@ from ckptscope.plots.plotly_specs import (
     set_axes,
     typed,
 )
-from ckptscope.plots.style import STEP_CMAP, latest, panels, safe_name
+from ckptscope.plots.style import STEP_CMAP, latest, log_ticks, panels, safe_name
 from ckptscope.store import Store
 
 MAX_SPECTRUM_POINTS = 120
@@ -97,6 +97,7 @@ def _static(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Fig
         part = _block_rows(rows, block)
         for step, s in zip(part.step, part["values"], strict=True):
             ax.loglog(*_positive(s), color=cmap(norm(step)), lw=0.8, alpha=0.8)
+        log_ticks(ax)
         ax.set_title(_label(rows, block), fontsize=9)
         ax.set_xlabel("rank")
         ax.set_ylabel("singular value")
@@ -119,6 +120,7 @@ def _animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> 
         ax.loglog(*_positive(part["values"].iloc[-1]), color="0.7", lw=1.0,
                   label=f"step {part.step.iloc[-1]}")  # fmt: skip
         (line,) = ax.loglog([], [], color="C3", lw=1.2)
+        log_ticks(ax)
         lines.append((line, part))
         ax.set_title(_label(rows, block), fontsize=9)
         ax.set_xlabel("rank")

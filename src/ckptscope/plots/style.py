@@ -16,6 +16,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 from matplotlib.gridspec import GridSpec
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from ckptscope.names import model_order
 
@@ -62,6 +63,16 @@ def latest(steps: np.ndarray, step: int) -> int | None:
 def depth_color(block: int, n_blocks: int) -> tuple[float, float, float, float]:
     """Colour of a block's line: dark for early blocks, bright for late ones."""
     return colormaps[DEPTH_CMAP](block / max(1, n_blocks - 1))
+
+
+def log_ticks(ax: Axes) -> None:
+    """Labelled major ticks at 1, 2, 5 x 10^k on both (log) axes, as short numbers, and no
+    minor ticks: a range under a decade still reads, and minor log ticks, labelled on such a
+    range, cost more to draw than the lines."""
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        axis.set_minor_locator(NullLocator())
 
 
 def step_axis(ax: Axes, log_steps: bool) -> None:
