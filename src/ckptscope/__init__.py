@@ -3,8 +3,9 @@
 ``import ckptscope as cs`` gives the Python API: ``cs.sweep`` (``api.py``), ``cs.Store``,
 ``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
 post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
-read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.SweepConfig``. Names load on first use, so importing the package stays
-fast and imports neither torch nor matplotlib.
+read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.ModelSource``
+(models held in memory as a suite), ``cs.SweepConfig``. Names load on first use, so
+importing the package stays fast and imports neither torch nor matplotlib.
 """
 
 from importlib import import_module
@@ -21,6 +22,7 @@ _API = {
     "sweep": "ckptscope.api",
     "Store": "ckptscope.store",
     "open_suite": "ckptscope.sources",
+    "ModelSource": "ckptscope.sources",
     "SweepConfig": "ckptscope.engine.sweep",
     "figure": "ckptscope.figures",
     "reference": "ckptscope.references",

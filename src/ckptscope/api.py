@@ -74,21 +74,59 @@ def sweep_config(
 
 
 def sweep(
-    suite: str | Path | Suite, out: str | Path, *, progress: bool = True, **options: Any
+    suite: str | Path | Suite | None = None,
+    out: str | Path | None = None,
+    *,
+    models: str | Iterable[str] | Mapping[Any, Any] | Suite | None = None,
+    name: str | None = None,
+    tokenizer: str | Path | None = None,
+    progress: bool = True,
+    **options: Any,
 ) -> SweepResult:
-    """Sweep a suite into a store (resumes: stored tasks are skipped).
+    """Sweep a suite, or models held in memory, into a store (stored tasks are skipped).
 
     ``suite`` is a folder, ``hf:org/repo``, ``pythia:160m`` or a :class:`Suite` object; the
-    keywords are :func:`sweep_config`'s (``models``, ``steps``, ``analyses``, ``executor``,
-    ``workers``, ``device``, ``seed``, ``data``, ``max_disk``, ``address``, ``options``).
+    keywords are :func:`sweep_config`'s (``models``: names of the suite's models, ``steps``,
+    ``analyses``, ``executor``, ``workers``, ``device``, ``seed``, ``data``, ``max_disk``,
+    ``address``, ``options``).
     With ``executor="process"`` the workers are spawned processes that import the calling
     script again: in a script (not a notebook), call ``sweep`` under
     ``if __name__ == "__main__":``.
+
+    In-memory models, swept without writing their weights (a
+    :class:`~ckptscope.sources.memory.ModelSource`; ``executor="local"`` only): ``models``
+    is ``{step: obj}`` for one model (named ``name``, else after its ``model_type``) or
+    ``{model_name: {step: obj}}``, each ``obj`` a ``transformers`` model, a
+    ``(state_dict, config)`` pair or a callable returning one; or a ``ModelSource``. The
+    rows are those of the same weights saved with ``save_pretrained`` and swept from a
+    folder. ``tokenizer`` is a folder of tokenizer files for the activation analyses::
+
+        cs.sweep(models={0: model_at_0, 1000: model_at_1000}, out="runs/store",
+                 analyses=["weights", "spectra"])
     """
+    from ckptscope.errors import UsageError
     from ckptscope.sources.base import Suite
 
     source = suite if isinstance(suite, Suite) else None
-    config = sweep_config(source.name if source is not None else suite, out, **options)
+    if isinstance(models, Mapping | Suite):
+        if suite is not None:
+            raise UsageError(
+                f"give in-memory models= or a suite, not both (got suite {str(suite)!r}); "
+                "the store is out="
+            )
+        from ckptscope.sources.memory import model_source
+
+        source = model_source(models, model=name, tokenizer=tokenizer)
+        models = None
+    elif name is not None or tokenizer is not None:
+        raise UsageError("name= and tokenizer= go with in-memory models={step: model}")
+    elif suite is None:
+        raise UsageError("sweep needs a suite, or in-memory models=")
+    if out is None:
+        raise UsageError("sweep needs out=, the store to write")
+    config = sweep_config(
+        source.name if source is not None else suite, out, models=models, **options
+    )
     return run_sweep_with_progress(config, suite=source, progress=progress)
 
 

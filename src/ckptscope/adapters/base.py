@@ -122,6 +122,15 @@ class Adapter(ABC):
         return False
 
     # -- names ------------------------------------------------------------------------
+    #: In-memory parameter name -> stored name, where a ``transformers`` model names a
+    #: tensor in memory otherwise than in the files ``save_pretrained`` writes; raw names
+    #: (``canonical``, ``raw_name``) are the stored ones.
+    memory_names: ClassVar[dict[str, str]] = {}
+
+    def stored_name(self, memory_name: str) -> str:
+        """The name ``save_pretrained`` stores an in-memory parameter under."""
+        return self.memory_names.get(memory_name, memory_name)
+
     @abstractmethod
     def canonical(self, raw_name: str) -> Component | None:
         """The canonical place of a raw tensor name; None for non-parameters (buffers)."""

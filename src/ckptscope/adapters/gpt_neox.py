@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ckptscope.adapters._naming import NameTable
 from ckptscope.adapters.base import Adapter, Component, HeadWeights, ReadFn, register_adapter
 from ckptscope.adapters.circuits import split_out
@@ -30,6 +32,8 @@ class GPTNeoXAdapter(Adapter):
 
     name = "gpt_neox"
     model_types = ("gpt_neox",)
+    # transformers 5 calls the unembedding ``lm_head`` in memory, ``embed_out`` on disk
+    memory_names: ClassVar[dict[str, str]] = {"lm_head.weight": "embed_out.weight"}
 
     @property
     def parallel_residual(self) -> bool:

@@ -158,6 +158,8 @@ def run_sweep(
     if config.max_disk and config.executor != "local":
         # workers get a copy of the suite without its download thread
         raise UsageError("--max-disk streaming runs with --executor local only")
+    if suite is not None and suite.local_only and config.executor != "local":
+        raise UsageError(f"{suite.local_only} (not executor={config.executor!r})")
     # Refuse bad options before opening anything: one line, exit code 1, no task run.
     check_device(config.device, local=not (config.executor == "ray" and config.address))
     analyses = resolve_analyses(config.analyses)

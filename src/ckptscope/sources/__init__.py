@@ -1,4 +1,5 @@
-"""Checkpoint sources: local suites, folders of HF checkpoints and the Hugging Face Hub.
+"""Checkpoint sources: local suites, folders of HF checkpoints, the Hugging Face Hub and
+models held in memory (``ModelSource``).
 
 ``open_suite(spec)`` is the one entry point; ``select_steps`` picks steps out of a suite.
 """
@@ -13,6 +14,7 @@ from ckptscope.sources.base import Checkpoint, Suite, TensorInfo
 from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 from ckptscope.sources.folder_suite import FolderSuite
 from ckptscope.sources.hub import HubSuite
+from ckptscope.sources.memory import ModelSource, model_source
 from ckptscope.sources.pythia import expand_pythia
 from ckptscope.sources.steps import parse_step, select_steps
 
@@ -54,8 +56,10 @@ __all__ = [
     "FolderCheckpoint",
     "FolderSuite",
     "HubSuite",
+    "ModelSource",
     "Suite",
     "TensorInfo",
+    "model_source",
     "open_suite",
     "parse_step",
     "select_steps",

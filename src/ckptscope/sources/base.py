@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -71,6 +71,9 @@ class Suite(ABC):
     """A set of models, each with checkpoints at training steps."""
 
     name: str
+    #: why this suite sweeps only in the calling process (its checkpoints live in this
+    #: process's memory), or None: a sweep with another executor is refused with this line
+    local_only: ClassVar[str | None] = None
 
     @abstractmethod
     def models(self) -> list[str]:
