@@ -36,6 +36,7 @@ MODULES: tuple[str, ...] = (
     "bench_memory",
     "bench_demo",
     "bench_ray",
+    "bench_store_scale",
 )
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NO_MAIN = 3  # child exit code: the module has no main()
@@ -49,6 +50,10 @@ KNOBS = (
     "CKPTSCOPE_BENCH_SKIP_NAIVE",
     "CKPTSCOPE_BENCH_SKIP_COLD",
     "CKPTSCOPE_BENCH_DEMO_PRESET",
+    "CKPTSCOPE_BENCH_SCALE_MODELS",
+    "CKPTSCOPE_BENCH_SCALE_STEPS",
+    "CKPTSCOPE_BENCH_SCALE_ANIMATIONS",
+    "CKPTSCOPE_BENCH_SCALE_FIGURES",
 )
 
 
