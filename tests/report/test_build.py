@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -24,3 +25,19 @@ def test_workers_draw_the_same_files_and_page(report_store: Store, tmp_path: Pat
     pages = [b.html.read_text(encoding="utf-8") for b in built.values() if b.html]
     figures = [re.findall(r'data-figure="([^"]+)"', p) for p in pages]
     assert figures[0] == figures[1] and set(figures[0]) == set(IDS)
+
+
+def test_notes_reach_the_provenance_escaped(report_store: Store, tmp_path: Path) -> None:
+    from ckptscope.cli.demo import training_note
+    from ckptscope.train.config import PRESETS
+
+    note = training_note("demo")
+    tc = PRESETS["demo"].train
+    assert f"{tc.steps} steps" in note and f"learning rate {tc.lr:g}" in note
+    opts = ReportOptions(animations=False, notes=(note, "<b>raw</b>"))
+    page = build_report(report_store, tmp_path, opts, ids=["F7"]).html
+    assert page is not None
+    text = page.read_text(encoding="utf-8")
+    provenance = text[text.index('<section id="provenance">') :]
+    assert html.escape(note) in provenance and "&lt;b&gt;raw&lt;/b&gt;" in provenance
+    assert "<b>raw</b>" not in text

@@ -17,6 +17,20 @@ DEMO_OPTIONS = {"distribution_max_samples": 4096, "fit_samples": 2048}
 DEMO_REFERENCE = "pythia-2023"
 
 
+def training_note(preset: str) -> str:
+    """How an offline preset was trained, and what that means for reading its figures."""
+    from ckptscope.train.config import PRESETS
+
+    tc = PRESETS[preset].train
+    return (
+        f"This suite was trained offline by ckptscope (preset {preset!r}): {tc.steps} steps of "
+        f"{tc.batch_size} x {tc.seq_len} tokens, peak learning rate {tc.lr:g}, weight decay "
+        f"{tc.weight_decay:g}. The learning rate and weight decay are higher than Pythia's "
+        "(at most 1e-3 and 0.01 x lr) to compress the dynamics the post saw over 143,000 steps "
+        "into a few hundred: compare shapes and orders, not step numbers (docs/presets.md)."
+    )
+
+
 @user_errors
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the suite, store and report.")] = Path(
@@ -63,7 +77,10 @@ def demo(
             Store(out / "store"),
             out / "report",
             ReportOptions(
-                log_steps=True, workers=workers, reference=DEMO_REFERENCE if reference else None
+                log_steps=True,
+                workers=workers,
+                reference=DEMO_REFERENCE if reference else None,
+                notes=(training_note(preset),),
             ),
             progress=bar.update,
         )

@@ -56,6 +56,7 @@ class ReportOptions:
     workers: int = 1  # processes drawing figures in parallel (1: this process)
     max_frames: int = MAX_FRAMES
     reference: str | None = None  # a shipped reference drawn beside F7-F11 (e.g. pythia-2023)
+    notes: tuple[str, ...] = ()  # lines for the provenance (e.g. how an offline suite was trained)
 
     def query(self) -> Query:
         return Query(self.models, self.log_steps, self.max_frames)
@@ -173,7 +174,7 @@ def build_report(
             for spec in sorted(chosen, key=_cost, reverse=True):
                 jobs[spec.id] = pool.submit(_draw_by_id, str(store.root), spec.id, out_dir, opts)
         with store.pinned():
-            page = PageData(store, opts.query(), opts.reference).prefetch()
+            page = PageData(store, opts.query(), opts.reference, opts.notes).prefetch()
             for done, spec in enumerate(chosen, start=1):
                 try:
                     job = jobs.get(spec.id)

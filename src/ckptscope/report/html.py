@@ -127,6 +127,7 @@ def provenance_html(data: PageData, static_paths: Sequence[Path], out_path: Path
         + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items.items())
         + "</dl>"
     ]
+    parts += [f'<p class="note">{esc(note)}</p>' for note in data.notes]
     t = data.tasks
     if len(t):
         models = t.groupby(["suite", "model"]).step.agg(["nunique", "min", "max"]).reset_index()

@@ -58,8 +58,10 @@ class PageData:
     failures, evaluation batches) while worker processes draw them.
     """
 
-    def __init__(self, store: Store, query: Query, reference: str | None = None) -> None:
-        self.store, self.query, self.reference = store, query, reference
+    def __init__(
+        self, store: Store, query: Query, reference: str | None = None, notes: Sequence[str] = ()
+    ) -> None:
+        self.store, self.query, self.reference, self.notes = store, query, reference, list(notes)
         self.tasks = self.keep(store.table("tasks"))
         self.verdicts: pd.DataFrame | None = None
         self.events = self.failures = self.batches = pd.DataFrame()
