@@ -58,7 +58,9 @@ def test_tiny_corpus(tmp_path: Path, micro: SuiteConfig) -> None:
 
 
 def test_unknown_preset(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=r"unknown preset 'huge'; known: tiny, demo, study, small"):
+    with pytest.raises(
+        UsageError, match=r"unknown preset 'huge'; known: tiny, demo, study, reference, small"
+    ):
         train_suite(tmp_path / "s", "huge")
 
 

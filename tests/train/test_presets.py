@@ -15,8 +15,8 @@ from ckptscope.train import checkpoint_steps, train_suite
 from ckptscope.train.config import PRESETS
 
 #: the fewest blocks of a preset's deepest model, and its fewest sizes and widest model
-DEPTH = {"demo": 4, "study": 6, "small": 4}
-SIZES = {"study": (3, 256)}
+DEPTH = {"demo": 4, "study": 6, "reference": 6, "small": 4}
+SIZES = {"study": (3, 256), "reference": (2, 512)}
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +40,11 @@ def test_preset_deep_and_wide_enough_for_its_findings(name: str) -> None:
     if name in SIZES:
         count, width = SIZES[name]
         assert len(sizes) >= count and max(s.width for s in sizes) >= width
-        assert min(s.n_layers for s in sizes) >= DEPTH[name]  # sizes compare at one depth
+        assert min(s.n_layers for s in sizes) >= DEPTH[name]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["demo", "study"])
+@pytest.mark.parametrize("name", ["demo", "study", "reference"])
 def test_preset_architecture_runs_the_whole_pipeline(name: str, tmp_path: Path) -> None:
     """Each preset's sizes, a few steps: train, sweep every weight analysis, judge."""
     cfg = PRESETS[name]

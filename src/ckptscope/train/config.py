@@ -155,6 +155,21 @@ PRESETS: dict[str, SuiteConfig] = {
             heldout_tokens=8192,
         ),
     ),
+    # For a GPU (`--device cuda`): Pythia-70m's width and wider, 8 and 12 blocks, 1.87 epochs
+    # of the shipped corpus. Not yet run: no GPU was at hand where it was written.
+    "reference": SuiteConfig(
+        name="reference",
+        sizes=(ModelSize(512, 8, lr=2e-3), ModelSize(768, 12, lr=1.2e-3)),
+        train=TrainConfig(
+            steps=2400,
+            batch_size=16,
+            seq_len=128,
+            lr=2e-3,
+            weight_decay=0.3,
+            n_even_checkpoints=24,
+            heldout_tokens=16384,
+        ),
+    ),
     # 10-30 minutes on 2 CPU cores; room for the phenomena of the Pythia analyses.
     "small": SuiteConfig(
         name="small",
