@@ -52,13 +52,23 @@ def demo(
     from ckptscope.progress import ProgressBar
     from ckptscope.report import ReportOptions, build_report
     from ckptscope.store import Store
-    from ckptscope.train import train_suite
+    from ckptscope.train import TrainProgress, train_suite
+    from ckptscope.train.config import PRESETS
 
     start = time.perf_counter()
     suite_dir = out / "suite"
     workers = workers or os.cpu_count() or 1
     typer.echo(f"[1/3] training the {preset!r} suite into {suite_dir}")
-    train_suite(suite_dir, preset=preset, workers=workers)
+    models = PRESETS[preset].models() if preset in PRESETS else []
+    total = len(models) * PRESETS[preset].train.steps if preset in PRESETS else None
+    steps_done: dict[str, int] = {}
+    with ProgressBar("train", unit="step") as bar:
+
+        def show(p: TrainProgress) -> None:
+            steps_done[p.model] = p.step
+            bar.update(sum(steps_done.values()), total, f"{p.model} step {p.step}")
+
+        train_suite(suite_dir, preset=preset, workers=workers, progress=show)
     trained = time.perf_counter()
     typer.echo(f"      trained in {trained - start:.0f} s")
     typer.echo(f"[2/3] sweeping it into {out / 'store'}")
