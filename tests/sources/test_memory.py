@@ -273,3 +273,15 @@ def test_a_failing_callable_fails_its_checkpoint_only(tmp_path):
     result = cs.sweep(source, tmp_path / "s", analyses="weights", progress=False)
     assert result.written == 1 and len(result.failed) == 2
     assert "gpt2 step 2: a str, not a transformers model" in " ".join(result.failed.values())
+
+
+def test_activation_passes_never_write_into_the_users_models(tmp_path, ids):
+    """The activations pass reuses one model across checkpoints; a later step in another
+    dtype is cast into it, which must not land in an earlier step's (the user's) tensors."""
+    first = build("gpt_neox")
+    later = perturbed(first).to(torch.bfloat16)
+    before = {k: v.clone() for k, v in first.state_dict().items()}
+    cs.sweep(models={0: first, 10: later}, out=tmp_path / "s", analyses=["activations"],
+             data=ids, options=EVAL, progress=False)  # fmt: skip
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, before[name]), name

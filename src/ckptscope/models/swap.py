@@ -122,9 +122,14 @@ class SwappableModel:
                 f"{ckpt.model} step {ckpt.step}: tensor {raw!r} has shape "
                 f"{tuple(tensor.shape)}, the model expects {tuple(target.shape)}"
             )
-        if tensor.dtype == target.dtype and tensor.device == target.device:
+        if (
+            tensor.dtype == target.dtype
+            and tensor.device == target.device
+            and ckpt.reads_are_private
+        ):
             # The read tensor is ours: adopt its memory instead of a second full copy (on a
-            # busy CPU a parallel copy_ of every tensor costs more than the read itself).
+            # busy CPU a parallel copy_ of every tensor costs more than the read itself). A
+            # model held in memory is copied: a later checkpoint's copy_ would write into it.
             target.data = tensor.contiguous()
         else:
             target.copy_(tensor)  # casts to the model's dtype and device in one pass

@@ -36,6 +36,9 @@ class Checkpoint(ABC):
 
     model: str
     step: int
+    #: whether ``read`` returns tensors the caller may keep and write into (a file's
+    #: tensors); False where they are someone else's (a model held in memory)
+    reads_are_private: bool = True
 
     @abstractmethod
     def config(self) -> dict[str, Any]:

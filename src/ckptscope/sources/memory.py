@@ -53,6 +53,8 @@ class StoredWeights:
 class MemoryCheckpoint(Checkpoint):
     """One model at one step, served from memory."""
 
+    reads_are_private = False  # the user's own parameters: never written into
+
     def __init__(
         self, model: str, step: int, weights: StoredWeights, tokenizer: Path | None = None
     ) -> None:
