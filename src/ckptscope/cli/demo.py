@@ -59,8 +59,8 @@ def demo(
     suite_dir = out / "suite"
     workers = workers or os.cpu_count() or 1
     typer.echo(f"[1/3] training the {preset!r} suite into {suite_dir}")
-    models = PRESETS[preset].models() if preset in PRESETS else []
-    total = len(models) * PRESETS[preset].train.steps if preset in PRESETS else None
+    cfg = PRESETS.get(preset)  # an unknown preset: train_suite names the known ones
+    total = len(cfg.models()) * cfg.train.steps if cfg else None
     steps_done: dict[str, int] = {}
     with ProgressBar("train", unit="step") as bar:
 

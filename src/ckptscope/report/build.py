@@ -20,6 +20,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,35 +110,49 @@ def _part_files(
 
 
 def draw_figure(
-    store: Store, spec: FigureSpec, out_dir: Path | None, opts: ReportOptions
+    page: PageData, spec: FigureSpec, out_dir: Path | None, opts: ReportOptions
 ) -> FigureViews:
-    """One figure: its files into ``out_dir`` (None: none) and its interactive views.
+    """One figure of ``page``'s store: its files into ``out_dir`` (None: none) and its
+    interactive views.
 
-    The rows are queried once for both. With ``opts.reference`` the figure is also drawn
-    beside that reference, from one query of the overlay's rows.
+    The rows are queried once for both. With a reference the figure is also drawn beside
+    it, from one query of the overlay's rows.
     """
-    q = opts.query()
+    store, q = page.store, page.query
     with store.pinned():
-        rows, overlay = figure_rows(store, spec, q, opts.reference)
-        views = figure_views(PageData(store, q, opts.reference), spec, rows, overlay)
+        rows, overlay = figure_rows(store, spec, q, page.reference)
+        views = figure_views(page, spec, rows, overlay)
     if out_dir is None or rows.empty:
         return views
     for stem, part in spec.file_parts(rows):
         views.paths += _part_files(spec, part, q, out_dir / stem, opts)
-    if overlay is not None and opts.reference:
-        stem = out_dir / f"{spec.id}_vs_{safe_name(opts.reference)}"
-        views.paths += save(overlay_drawing(spec, overlay, opts.reference), stem, opts.formats)
+    if overlay is not None and page.reference:
+        stem = out_dir / f"{spec.id}_vs_{safe_name(page.reference)}"
+        views.paths += save(overlay_drawing(spec, overlay, page.reference), stem, opts.formats)
     return views
 
 
 def draw_files(store: Store, spec: FigureSpec, out_dir: Path, opts: ReportOptions) -> list[Path]:
     """Write one figure's files (nothing when the store has no rows for it)."""
-    return draw_figure(store, spec, out_dir, opts).paths
+    with store.pinned():
+        return draw_figure(PageData(store, opts.query(), opts.reference), spec, out_dir, opts).paths
 
 
-def _draw_by_id(store_root: str, fig_id: str, out_dir: Path, opts: ReportOptions) -> FigureViews:
-    """What a worker process runs: open the store, draw one figure."""
-    return draw_figure(Store(store_root, create=False), FIGURES[fig_id], out_dir, opts)
+#: a worker process's page data, over its store pinned for the process's lifetime
+_WORKER: dict[str, PageData] = {}
+_WORKER_PINS = ExitStack()
+
+
+def _open_worker(store_root: str, opts: ReportOptions) -> None:
+    """Pool initializer: open and pin the store once, read what every figure shares."""
+    store = Store(store_root, create=False)
+    _WORKER_PINS.enter_context(store.pinned())
+    _WORKER["page"] = PageData(store, opts.query(), opts.reference)
+
+
+def _draw_by_id(fig_id: str, out_dir: Path, opts: ReportOptions) -> FigureViews:
+    """What a worker process runs: draw one figure from the worker's pinned store."""
+    return draw_figure(_WORKER["page"], FIGURES[fig_id], out_dir, opts)
 
 
 def _cost(spec: FigureSpec) -> int:
@@ -166,19 +181,20 @@ def build_report(
     pool = None
     if opts.workers > 1 and len(chosen) > 1:
         ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=min(opts.workers, len(chosen)), mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=min(opts.workers, len(chosen)), mp_context=ctx,
+                                   initializer=_open_worker, initargs=(str(store.root), opts))  # fmt: skip
     results: list[FigureViews] = []
     try:
         jobs: dict[str, Future[FigureViews]] = {}
         if pool is not None:  # the slowest first, so no worker is left with one long figure
             for spec in sorted(chosen, key=_cost, reverse=True):
-                jobs[spec.id] = pool.submit(_draw_by_id, str(store.root), spec.id, out_dir, opts)
+                jobs[spec.id] = pool.submit(_draw_by_id, spec.id, out_dir, opts)
         with store.pinned():
             page = PageData(store, opts.query(), opts.reference, opts.notes).prefetch()
             for done, spec in enumerate(chosen, start=1):
                 try:
                     job = jobs.get(spec.id)
-                    views = job.result() if job else draw_figure(store, spec, out_dir, opts)
+                    views = job.result() if job else draw_figure(page, spec, out_dir, opts)
                 except Exception as err:  # one broken figure never costs the others
                     log.warning("figure %s could not be drawn: %s", spec.id, err)
                     line = f"{spec.id} ({spec.title}): could not be drawn: {err}".splitlines()[0]

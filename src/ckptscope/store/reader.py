@@ -64,7 +64,10 @@ class TableReader:
         if self._pinned is not None:
             yield self
             return
-        con = self.connect()
+        try:
+            con = self.connect()
+        except duckdb.Error as err:
+            raise ValueError(f"cannot open store {self.location}: {first_line(err)}") from None
         self._pinned = con
         try:
             yield self
@@ -72,14 +75,15 @@ class TableReader:
             self._pinned = None
             con.close()
 
-    def _read(self, sql: str, params: list[Any]) -> pd.DataFrame:
-        """Run ``sql`` on the pinned connection, or on a fresh one closed afterwards."""
-        con = self._pinned if self._pinned is not None else self.connect()
-        try:
+    def _read(self, sql: str, params: list[Any], select: bool = False) -> pd.DataFrame:
+        """Run ``sql`` on the pinned connection, or on a fresh one for this read only
+        (``select``: refuse anything but one SELECT first)."""
+        with self.pinned():
+            con = self._pinned
+            assert con is not None
+            if select:
+                check_select(con, sql)
             return con.execute(sql, params).df()
-        finally:
-            if con is not self._pinned:
-                con.close()
 
     def _create_views(self, con: duckdb.DuckDBPyConnection, snap: Snapshot) -> list[str]:
         """Create a view per table; returns the local files the views read."""
@@ -108,17 +112,9 @@ class TableReader:
         ``store.connect(writable=True)`` and run SQL on it yourself.
         """
         try:
-            con = self._pinned if self._pinned is not None else self.connect()
-        except duckdb.Error as err:
-            raise ValueError(f"cannot open store {self.location}: {first_line(err)}") from None
-        try:
-            check_select(con, sql)
-            return con.execute(sql).df()
+            return self._read(sql, [], select=True)
         except duckdb.Error as err:
             raise ValueError(f"query failed: {first_line(err)}") from None
-        finally:
-            if con is not self._pinned:
-                con.close()
 
     def table(self, name: str, **where: Any) -> pd.DataFrame:
         """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``)."""
