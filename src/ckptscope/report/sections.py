@@ -118,6 +118,8 @@ class FigureViews:
     notes: list[str] = field(default_factory=list)
     missing: str | None = None  # the sweep that would fill a figure with no rows
     paths: list[Path] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # the line saying it could not be drawn
+    deferred: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # parts to draw
 
 
 def figure_rows(
