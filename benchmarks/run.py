@@ -37,6 +37,7 @@ MODULES: tuple[str, ...] = (
     "bench_demo",
     "bench_ray",
     "bench_store_scale",
+    "bench_startup",
 )
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NO_MAIN = 3  # child exit code: the module has no main()
