@@ -75,6 +75,10 @@ def export(
     )
     with exporter:
         done = export_store(opened, exporter, model_list, metric_list, suite)
+    if to == "wandb":
+        from ckptscope.export.wandb import stop_wandb_service
+
+        stop_wandb_service()  # the offline files are whole when the command returns
     where = f"{out}" if to == "tensorboard" else f"{out / 'wandb'} (offline; `wandb sync` it)"
     typer.echo(
         f"exported {done.runs} run(s), {done.steps} steps: {done.scalars} scalars, "

@@ -109,6 +109,18 @@ class WandbExporter(Exporter):
             run.finish()
 
     def close(self) -> None:
-        """Finish every run this exporter started; a given run stays open."""
+        """Finish every run this exporter started; a given run stays open.
+
+        W&B's service process writes the offline files and may still be writing when this
+        returns: they are whole once it stops (at exit, or :func:`stop_wandb_service`).
+        """
         for key in list(self._runs):
             self.end_run(*key)
+
+
+def stop_wandb_service() -> None:
+    """Stop this process's W&B service, so every offline run file is whole on disk.
+
+    Ends every W&B run of the process, a user's own too: for a command that is done.
+    """
+    require_wandb().teardown()
