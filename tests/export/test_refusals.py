@@ -40,6 +40,7 @@ def test_cli_refusals_before_any_work(small_store, tmp_path):
     a_file.write_text("x")
     for to in ("tensorboard", "wandb"):
         _refused([store, str(a_file), "--to", to], f"DIR {a_file} exists and is not a folder")
+    _refused([store, str(a_file / "sub"), "--to", "tensorboard"], "is not a folder")
     assert a_file.read_text() == "x"
 
 

@@ -166,3 +166,13 @@ def test_unsafe_names_stay_inside_dir(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name == "up"] == []
     scalars, _ = read_run(out / "s" / "x_y_z")
     assert "embed/-/norm" in scalars
+
+
+def test_an_exporters_own_metric_filter(small_store, tmp_path):
+    with TensorBoardExporter(tmp_path / "tb", metrics=["loss", "hist"]) as exporter:
+        export_store(small_store, exporter, models=["a"])
+        exporter.write_step(small_store, "b", 5)
+    scalars, hists = read_run(tmp_path / "tb" / "s" / "a")
+    assert set(scalars) == {"model/-/loss"} and set(hists) == {"mlp_in/0/hist", "mlp_in/1/hist"}
+    scalars, hists = read_run(tmp_path / "tb" / "s" / "b")
+    assert set(scalars) == {"model/-/loss"} and {s for t in hists for s in hists[t]} == {5}

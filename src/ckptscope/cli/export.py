@@ -24,7 +24,7 @@ def _names(text: str | None, option: str) -> list[str] | None:
 
 @user_errors
 def export(
-    store: Annotated[str, typer.Argument(help="Store folder or fsspec URL.")],
+    store: Annotated[str, typer.Argument(metavar="STORE", help="Store folder or fsspec URL.")],
     dest: Annotated[
         str | None,
         typer.Argument(

@@ -114,6 +114,9 @@ def output_dir(path: str | Path, what: str) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{what} {out} exists and is not a folder")
+    existing = next((p for p in out.absolute().parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UsageError(f"{what} {out} cannot be created: {existing} is not a folder")
     return out
 
 
@@ -179,9 +182,11 @@ def export_store(
     metrics: Sequence[str] | None = None,
     suite: str | None = None,
 ) -> ExportSummary:
-    """Write every scalar and histogram row of ``store`` (filtered) through ``exporter``."""
-    plan = plan_export(store, models, metrics, suite)
-    exporter.metrics = plan.metrics
+    """Write every scalar and histogram row of ``store`` (filtered) through ``exporter``.
+
+    ``metrics`` defaults to the exporter's own filter.
+    """
+    plan = plan_export(store, models, exporter.metrics if metrics is None else metrics, suite)
     steps = scalars = histograms = 0
     with store.pinned():
         for run in plan.runs:
