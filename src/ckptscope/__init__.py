@@ -4,8 +4,9 @@
 ``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
 post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
 read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.ModelSource``
-(models held in memory as a suite), ``cs.SweepConfig``. Names load on first use, so
-importing the package stays fast and imports neither torch nor matplotlib.
+(models held in memory as a suite), ``cs.SweepConfig``, ``cs.TensorBoardExporter`` and
+``cs.WandbExporter`` (a store's rows to TensorBoard or W&B, ``export/``). Names load on
+first use, so importing the package stays fast and imports neither torch nor matplotlib.
 """
 
 from importlib import import_module
@@ -26,6 +27,8 @@ _API = {
     "SweepConfig": "ckptscope.engine.sweep",
     "figure": "ckptscope.figures",
     "reference": "ckptscope.references",
+    "TensorBoardExporter": "ckptscope.export",
+    "WandbExporter": "ckptscope.export",
 }
 
 __all__ = ["__version__", "findings", *_API]
