@@ -23,20 +23,25 @@ OPTIONS = (
     ("window", f"also a heatmap per run of this many consecutive checkpoints (>= {MIN_POINTS}; "
                "default: none, only the whole run and its early and late halves)"),
     ("log", "correlate log update sizes (default true: they span orders of magnitude)"),
+    ("detrend", "subtract each checkpoint's mean over the matrices first, i.e. the shared "
+                "learning-rate schedule (default false)"),
 )  # fmt: skip
 
 
 def _rows(store: Store, q: Query) -> pd.DataFrame:
-    log = q.option("log", True)
-    if not isinstance(log, bool):
-        raise UsageError(f"option log: true or false, got {log!r}")
-    return update_correlations(update_rows(store, q.models), window=q.option("window"), log=log)
+    log, detrend = q.option("log", True), q.option("detrend", False)
+    for name, value in (("log", log), ("detrend", detrend)):
+        if not isinstance(value, bool):
+            raise UsageError(f"option {name}: true or false, got {value!r}")
+    return update_correlations(update_rows(store, q.models), window=q.option("window"), log=log,
+                               detrend=detrend)  # fmt: skip
 
 
 def _title(rows: pd.DataFrame, q: Query) -> str:
     scale = "log " if q.option("log", True) else ""
-    return (f"{FIG_ID}: correlation of {scale}update sizes per step between matrices, "
-            f"{rows.model.iloc[0]}")  # fmt: skip
+    shared = ", each step's mean over matrices removed" if q.option("detrend", False) else ""
+    return (f"{FIG_ID}: correlation of {scale}update sizes per step between matrices"
+            f"{shared}, {rows.model.iloc[0]}")  # fmt: skip
 
 
 def _static(part: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Figure:
@@ -53,7 +58,10 @@ register(FigureSpec(
     "checkpoints, between the per-step update sizes (relative distance from the previous "
     "checkpoint per step; derivation update_rates) of every pair of matrices, for the whole "
     "run and its early and late halves (by checkpoint count). Log sizes by default. A "
-    "checkpoint missing any matrix's value is left out of that window.", "weights",
+    "checkpoint missing any matrix's value is left out of that window. All matrices share "
+    "the learning-rate schedule, so the raw sizes correlate near 1; the option detrend "
+    "removes each step's mean over matrices to show which ones move together beyond it.",
+    "weights",
     "scalars: rel_dist_prev_per_step (matrices, per block), correlated per window", _rows,
     _static, _interactive, files=lambda r: per(r, "model", f"{FIG_ID}_"),
     views=lambda r: per(r, "model"), options=OPTIONS))  # fmt: skip

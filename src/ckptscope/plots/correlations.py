@@ -44,8 +44,9 @@ def _windows(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 def _caption(name: str, part: pd.DataFrame) -> str:
     first = part.iloc[0]
-    return (f"{name}: steps {int(first.start_step)}-{int(first.end_step)}, "
-            f"{int(first.n_points)} checkpoints")  # fmt: skip
+    span = f"steps {int(first.start_step)}-{int(first.end_step)}"
+    where = name if name == span else f"{name}: {span}"
+    return f"{where}, {int(first.n_points)} checkpoints"
 
 
 def corr_grid(rows: pd.DataFrame, title: str, into: FigureBase | None = None) -> Figure:

@@ -38,7 +38,7 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     floor = REL_FLOOR * float(np.max(np.abs(x[ok])))
     dev = x[ok] - med
     if scale <= floor:  # most values equal: only the ones that differ stand out
-        out[ok] = np.where(np.abs(dev) <= floor, 0.0, np.sign(dev) * np.inf)
+        out[ok] = np.where(np.abs(dev) <= floor, 0.0, np.where(dev > 0, np.inf, -np.inf))
     else:
         out[ok] = dev / scale
     return out

@@ -13,6 +13,13 @@ By default the correlation is of ``log`` update sizes: they span orders of magni
 run, and on a linear scale the few largest (earliest) updates would decide every
 coefficient. A checkpoint where any series has no (or no positive) value is left out of
 that window, so all coefficients of a window use the same checkpoints.
+
+Every matrix shares the learning-rate schedule, so raw update sizes rise and fall together
+and correlate near 1 almost everywhere. With ``detrend`` each checkpoint's mean over the
+series (on the chosen scale) is subtracted first: what is left is each matrix's share of
+the step's update, and its correlations show which matrices speed up or slow down
+together. (Removing the mean makes the series sum to zero at each checkpoint, which pulls
+the average correlation slightly below zero.)
 """
 
 from __future__ import annotations
@@ -79,8 +86,8 @@ def _series_order(columns: Sequence[tuple[str, int | None]]) -> list[tuple[str, 
                                            -1 if cb[1] is None else cb[1]))  # fmt: skip
 
 
-def update_correlations(rows: pd.DataFrame, *, window: int | None = None,
-                        log: bool = True) -> pd.DataFrame:  # fmt: skip
+def update_correlations(rows: pd.DataFrame, *, window: int | None = None, log: bool = True,
+                        detrend: bool = False) -> pd.DataFrame:  # fmt: skip
     """Correlations between update-size series per model and window (module docstring).
 
     ``rows``: scalar rows of one metric (model, step, component, block, value). Returns
@@ -106,6 +113,8 @@ def update_correlations(rows: pd.DataFrame, *, window: int | None = None,
             at = values[np.isin(steps, picked)]
             used = steps[np.isin(steps, picked)][np.isfinite(at).all(axis=1)]
             at = at[np.isfinite(at).all(axis=1)]  # (checkpoints, series)
+            if detrend:
+                at = at - at.mean(axis=1, keepdims=True)  # the step's shared factor
             if len(at) < MIN_POINTS:
                 continue
             r = pearson(at)
@@ -113,4 +122,5 @@ def update_correlations(rows: pd.DataFrame, *, window: int | None = None,
                 for j, (cj, bj) in enumerate(series):
                     out.append((model, label, int(used[0]), int(used[-1]), len(at), ci, bi, cj,
                                 bj, float(r[i, j])))  # fmt: skip
-    return pd.DataFrame(out, columns=COLUMNS)
+    df = pd.DataFrame(out, columns=COLUMNS)
+    return df.astype({"row_block": "Int64", "col_block": "Int64"})
