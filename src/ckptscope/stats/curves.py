@@ -51,6 +51,7 @@ class CurveFit:
     params: tuple[float, ...] | None  # (a, b, p, c), c in steps; None when the fit failed
     n_points: int
     error: str | None = None
+    at_bound: tuple[str, ...] = ()  # parameters the fit left on a bound (less trustworthy)
 
     @property
     def ok(self) -> bool:
@@ -104,5 +105,8 @@ def fit_rise_decay(steps: np.ndarray, values: np.ndarray) -> CurveFit:
             best = (sse, popt)
     if best is None:
         return CurveFit(FAMILY, None, n, reason)
-    a, b, p, c = (float(v) for v in best[1])
-    return CurveFit(FAMILY, (a, b, p, c * scale), n)
+    popt = best[1]
+    at_bound = tuple(name for name, v, lo, hi in zip(PARAMS, popt, _LOWER, _UPPER, strict=True)
+                     if np.isclose(v, lo, rtol=1e-6, atol=1e-9) or np.isclose(v, hi, rtol=1e-6))  # fmt: skip
+    a, b, p, c = (float(v) for v in popt)
+    return CurveFit(FAMILY, (a, b, p, c * scale), n, at_bound=at_bound)

@@ -6,7 +6,7 @@ extrapolated from the early steps (``extrapolation``). Figures draw these frames
 (:mod:`ckptscope.figures.views`); nothing here draws or writes to the store.
 """
 
-from ckptscope.views.extrapolation import extrapolate_norms, norm_rows
+from ckptscope.views.extrapolation import extrapolate_norms, norm_extrapolation, norm_rows
 from ckptscope.views.heads import head_rows, mark_heads, rank_heads
 from ckptscope.views.update_structure import pearson, update_correlations, update_rows
 
@@ -14,6 +14,7 @@ __all__ = [
     "extrapolate_norms",
     "head_rows",
     "mark_heads",
+    "norm_extrapolation",
     "norm_rows",
     "pearson",
     "rank_heads",

@@ -8,7 +8,8 @@ the checkpoints: suites are often log-spaced early); the family is
 compared with what was measured after the fit range: the relative error at the last step
 ``|predicted - measured| / |measured|`` and the largest relative error over the held-out
 checkpoints. A trajectory too short to fit, or a fit that fails, is a row with its reason in
-``status`` and NaN numbers, never an exception.
+``status`` and NaN numbers, never an exception; a fit that left a parameter on its bound
+says so in ``status`` (``ok, at a bound: p``): the family had to be stretched to follow it.
 """
 
 from __future__ import annotations
@@ -96,12 +97,21 @@ def extrapolate_norms(rows: pd.DataFrame, fit_fraction: float = DEFAULT_FRACTION
         elif not held.any():
             row["status"] = "no checkpoint after the fit range"
         else:
-            row["status"] = "ok"
+            row["status"] = "ok" + (
+                f", at a bound: {' '.join(fit.at_bound)}" if fit.at_bound else ""
+            )
         table.append(row)
         curves.append(pd.DataFrame({"model": str(model), "component": comp, "block": block,
                                     "param": param, "step": steps, "value": values,
                                     "predicted": pred, "fit_end_step": row["fit_end_step"],
                                     "in_fit": in_fit}))  # fmt: skip
-    tab = pd.DataFrame(table, columns=TABLE)
+    tab = pd.DataFrame(table, columns=TABLE).astype({"block": "Int64"})
     cur = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVES)
     return tab, cur
+
+
+def norm_extrapolation(store: Any, fit_fraction: float = DEFAULT_FRACTION,
+                       models: Sequence[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """The :data:`TABLE` of a store's weight norms (``ckptscope extrapolate STORE``)."""
+    fraction = check_fraction(fit_fraction)  # before reading the store
+    return extrapolate_norms(norm_rows(store, models), fraction)[0]
