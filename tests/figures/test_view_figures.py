@@ -188,3 +188,16 @@ def test_norm_extrapolation_figure(tmp_path: Path) -> None:
     assert (x0, x1) == (0.0, 500.0)
     with pytest.raises(UsageError, match="option fit_fraction"):
         figure("norm_extrap", store, options={"fit_fraction": 2})
+
+
+def test_report_draws_the_new_figures(update_store, far_store, tmp_path: Path) -> None:
+    from ckptscope.report import ReportOptions, build_report
+
+    for store, ids in ((update_store[0], ["update_corr"]), (far_store, ["heads_circuits"])):
+        out = tmp_path / ids[0]
+        built = build_report(store, out, ReportOptions(animations=False), ids)
+        assert built.missing == [] and built.html is not None
+        assert any(p.suffix == ".png" for p in built.paths)
+        page = built.html.read_text()
+        assert "could not be drawn" not in page
+    assert "8 (10 to 80)" in (tmp_path / "update_corr" / "report.html").read_text()
