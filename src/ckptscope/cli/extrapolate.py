@@ -41,10 +41,12 @@ def extrapolate(
     with pd.option_context("display.max_rows", 500, "display.width", 200,
                            "display.float_format", "{:.4g}".format):  # fmt: skip
         typer.echo(shown.to_string(index=False))
-    ok = table[table.status == "ok"]
+    ok = table[table.status.str.startswith("ok")]
+    bound = int((ok.status != "ok").sum())
     if len(ok):
-        typer.echo(f"{len(ok)} of {len(table)} fitted; relative error at the last step: median "
-                   f"{ok.rel_error_last.median():.1%}, worst {ok.rel_error_last.max():.1%}")  # fmt: skip
+        typer.echo(f"{len(ok)} of {len(table)} fitted ({bound} with a parameter at its bound); "
+                   f"relative error at the last step: median {ok.rel_error_last.median():.1%}, "
+                   f"worst {ok.rel_error_last.max():.1%}")  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
