@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
-from ckptscope.figures.catalogue import NoFigureData, Query, get
+from ckptscope.figures.catalogue import NoFigureData, Query, check_options, get
 from ckptscope.figures.reference import draw_overlay
 from ckptscope.plots.plotly_specs import Spec
 from ckptscope.plots.style import MAX_FRAMES, stack
@@ -33,6 +34,7 @@ def figure(
     max_frames: int = MAX_FRAMES,
     stills: bool = False,
     reference: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Figure | go.Figure:
     """Draw one figure from ``store``; writes no file (Jupyter shows the result inline).
 
@@ -43,10 +45,12 @@ def figure(
     and the reference's, normalised (:mod:`ckptscope.figures.reference`). With
     ``interactive=True`` the plotly figure of the first view (a warning names the others;
     narrow them down with ``models=``). Raises :class:`NoFigureData` naming the analysis to
-    sweep when the store has no rows for the figure.
+    sweep when the store has no rows for the figure. ``options``: the figure's own options
+    (``sort_by`` of the per-head figures, ...: docs/figures.md); UsageError for one it lacks.
     """
     spec = get(fig_id)
-    q = Query(tuple(models) if models else None, log_steps, max_frames)
+    q = Query(tuple(models) if models else None, log_steps, max_frames,
+              check_options(spec, options))  # fmt: skip
     if reference is not None:
         drawn = draw_overlay(spec, store, q, reference, interactive)
         return _plotly(drawn) if interactive else drawn

@@ -87,13 +87,17 @@ class PageData:
 
     def provenance(self, spec: FigureSpec, rows: pd.DataFrame) -> dict[str, str]:
         """Where a view's rows come from: analysis, rows, suites, models, steps, version."""
-        steps = sorted(int(s) for s in set(rows["step"])) if len(rows) else []
+        steps = sorted(int(s) for s in set(rows["step"])) if len(rows) and "step" in rows else []
+        span = f"{len(steps)} ({steps[0]} to {steps[-1]})" if steps else "none"
+        if len(rows) and "step" not in rows:  # rows of windows of checkpoints (update_corr)
+            span = (f"{int(rows['n_points'].max())} ({int(rows['start_step'].min())} to "
+                    f"{int(rows['end_step'].max())})")  # fmt: skip
         prov = {
             "analysis": spec.analysis,
             "data": spec.source,
             "suite": ", ".join(sorted(set(rows["suite"]))) if "suite" in rows else "",
             "models": ", ".join(model_order(rows["model"])) if len(rows) else "",
-            "steps": f"{len(steps)} ({steps[0]} to {steps[-1]})" if steps else "none",
+            "steps": span,
             "ckptscope": __version__,
         }
         if spec.animation is not None and len(self.tasks):
