@@ -134,7 +134,7 @@ def update_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, np.nd
 
 def test_update_heatmaps_are_the_correlations(update_store) -> None:
     store, vals = update_store
-    fig = figure("update_corr", store)
+    fig = figure("update_corr", store, options={"detrend": False})
     images = {ax.get_title(): ax.images[0].get_array() for ax in fig.axes if ax.images}
     assert set(images) == {"whole run: steps 10-80, 8 checkpoints",
                            "early half: steps 10-40, 4 checkpoints",
@@ -146,11 +146,16 @@ def test_update_heatmaps_are_the_correlations(update_store) -> None:
     np.testing.assert_allclose(late, np.corrcoef(x[4:], rowvar=False), rtol=1e-10)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["embed", "qkv 0", "mlp_in 0"]
-    raw = figure("update_corr", store, options={"log": False, "window": 4})
+    raw = figure("update_corr", store, options={"log": False, "window": 4, "detrend": False})
     titles = [ax.get_title() for ax in raw.axes if ax.images]
     assert "steps 10-40, 4 checkpoints" in titles and "steps 50-80, 4 checkpoints" in titles
     first = next(ax for ax in raw.axes if ax.get_title().startswith("whole"))
     np.testing.assert_allclose(first.images[0].get_array(), np.corrcoef(vals, rowvar=False),
+                               rtol=1e-10)  # fmt: skip
+    x -= x.mean(axis=1, keepdims=True)  # the default: each step's mean over matrices removed
+    default = figure("update_corr", store)
+    whole = next(ax for ax in default.axes if ax.get_title().startswith("whole"))
+    np.testing.assert_allclose(whole.images[0].get_array(), np.corrcoef(x, rowvar=False),
                                rtol=1e-10)  # fmt: skip
     spec = figure("update_corr", store, interactive=True)
     assert [t.type for t in spec.data] == ["heatmap"] * 3

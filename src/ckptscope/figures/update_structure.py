@@ -24,12 +24,12 @@ OPTIONS = (
                "default: none, only the whole run and its early and late halves)"),
     ("log", "correlate log update sizes (default true: they span orders of magnitude)"),
     ("detrend", "subtract each checkpoint's mean over the matrices first, i.e. the shared "
-                "learning-rate schedule (default false)"),
+                "learning-rate schedule (default true; false: the raw sizes)"),
 )  # fmt: skip
 
 
 def _rows(store: Store, q: Query) -> pd.DataFrame:
-    log, detrend = q.option("log", True), q.option("detrend", False)
+    log, detrend = q.option("log", True), q.option("detrend", True)
     for name, value in (("log", log), ("detrend", detrend)):
         if not isinstance(value, bool):
             raise UsageError(f"option {name}: true or false, got {value!r}")
@@ -39,7 +39,7 @@ def _rows(store: Store, q: Query) -> pd.DataFrame:
 
 def _title(rows: pd.DataFrame, q: Query) -> str:
     scale = "log " if q.option("log", True) else ""
-    shared = ", each step's mean over matrices removed" if q.option("detrend", False) else ""
+    shared = ", each step's mean over matrices removed" if q.option("detrend", True) else ""
     return (f"{FIG_ID}: correlation of {scale}update sizes per step between matrices"
             f"{shared}, {rows.model.iloc[0]}")  # fmt: skip
 
@@ -59,8 +59,9 @@ register(FigureSpec(
     "checkpoint per step; derivation update_rates) of every pair of matrices, for the whole "
     "run and its early and late halves (by checkpoint count). Log sizes by default. A "
     "checkpoint missing any matrix's value is left out of that window. All matrices share "
-    "the learning-rate schedule, so the raw sizes correlate near 1; the option detrend "
-    "removes each step's mean over matrices to show which ones move together beyond it.",
+    "the learning-rate schedule, so the raw sizes correlate near 1: by default each step's "
+    "mean over matrices is removed first, to show which ones move together beyond it "
+    "(option detrend=false: the raw sizes).",
     "weights",
     "scalars: rel_dist_prev_per_step (matrices, per block), correlated per window", _rows,
     _static, _interactive, files=lambda r: per(r, "model", f"{FIG_ID}_"),
