@@ -4,7 +4,9 @@
 ``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
 post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
 read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.ModelSource``
-(models held in memory as a suite), ``cs.SweepConfig``. Names load on first use, so
+(models held in memory as a suite), ``cs.SweepConfig``, ``cs.group_table`` (every model's
+suite, size, variant and seed) and ``cs.compare`` (two groups of runs side by side,
+``groups/compare.py``). Names load on first use, so
 importing the package stays fast and imports neither torch nor matplotlib.
 """
 
@@ -26,6 +28,8 @@ _API = {
     "SweepConfig": "ckptscope.engine.sweep",
     "figure": "ckptscope.figures",
     "reference": "ckptscope.references",
+    "compare": "ckptscope.groups",
+    "group_table": "ckptscope.groups",
 }
 
 __all__ = ["__version__", "findings", *_API]

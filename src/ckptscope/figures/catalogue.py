@@ -27,16 +27,20 @@ from ckptscope.plots.plotly_specs import Spec
 from ckptscope.plots.style import MAX_FRAMES, pick_steps
 
 if TYPE_CHECKING:
+    from ckptscope.groups import Runs
     from ckptscope.store import Store
 
 
 @dataclass(frozen=True)
 class Query:
-    """Which rows a figure shows: models (None: all), step axis, frames per animation."""
+    """Which rows a figure shows: models (None: all), step axis, frames per animation, and
+    ``runs``: the chosen models' groups, how lines name them and draw seeds (None: each
+    model as stored, no seed bands; :func:`ckptscope.groups.select_runs`)."""
 
     models: tuple[str, ...] | None = None
     log_steps: bool = False
     max_frames: int = MAX_FRAMES
+    runs: Runs | None = None
 
 
 #: stills per small-multiples figure of an animation
