@@ -82,6 +82,8 @@ class Runs:
     band: str = "minmax"
     #: whether a filter chose them (else: every model of the store)
     filtered: bool = False
+    #: the groups file that grouped them (None: their names did)
+    groups_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.band not in BANDS:
@@ -174,4 +176,5 @@ def select_runs(
         chosen = [g for g in chosen if {g.group, g.label} & set(want_groups)]
     if not chosen:
         raise UsageError("the --suites/--models/--groups filters together choose no model")
-    return Runs(tuple(chosen), band, bool(want_suites or want_models or want_groups))
+    filtered = bool(want_suites or want_models or want_groups)
+    return Runs(tuple(chosen), band, filtered, None if groups_file is None else str(groups_file))
