@@ -100,6 +100,8 @@ def test_filters_refuse_unknown_names(store) -> None:
         cs.figure("F7", store, groups=["w99"])
     with pytest.raises(UsageError, match="--models: no 'w16'"):
         cs.figure("F7", store, models=["w16"])
+    with pytest.raises(UsageError, match="filters together choose no model"):
+        cs.figure("F7", store, suites="tiny", groups="tinyB/w64")
     fig = cs.figure("F14", store, groups=["tinyB/w64"], models=["w64", "w64-seed1"])
     assert [line.get_label() for line in fig.axes[0].lines] == ["w64 (2 seeds)"]
 

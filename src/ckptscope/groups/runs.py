@@ -161,20 +161,21 @@ def select_runs(
     """
     if band not in BANDS:
         raise UsageError(f"--band {band!r}; bands: {', '.join(BANDS)}")
-    chosen = model_groups(store, groups_file)
+    every = model_groups(store, groups_file)
     want_suites, want_models, want_groups = _names(suites), _names(models), _names(groups)
+    chosen = every
     if want_suites:
-        _check("--suites", want_suites, {g.suite for g in chosen}, store)
+        _check("--suites", want_suites, {g.suite for g in every}, store)
         chosen = [g for g in chosen if g.suite in want_suites]
     if want_models:
-        known = {g.model for g in chosen} | {f"{g.suite}/{g.model}" for g in chosen}
+        known = {g.model for g in every} | {f"{g.suite}/{g.model}" for g in every}
         _check("--models", want_models, known, store)
         chosen = [g for g in chosen if {g.model, f"{g.suite}/{g.model}"} & set(want_models)]
     if want_groups:
-        known = {g.group for g in chosen} | {g.label for g in chosen}
+        known = {g.group for g in every} | {g.label for g in every}
         _check("--groups", want_groups, known, store)
         chosen = [g for g in chosen if {g.group, g.label} & set(want_groups)]
-    if not chosen:
-        raise UsageError("the --suites/--models/--groups filters together choose no model")
     filtered = bool(want_suites or want_models or want_groups)
+    if filtered and not chosen:
+        raise UsageError("the --suites/--models/--groups filters together choose no model")
     return Runs(tuple(chosen), band, filtered, None if groups_file is None else str(groups_file))
