@@ -5,8 +5,10 @@
 post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
 read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.ModelSource``
 (models held in memory as a suite), ``cs.SweepConfig``, ``cs.TensorBoardExporter`` and
-``cs.WandbExporter`` (a store's rows to TensorBoard or W&B, ``export/``). Names load on
-first use, so importing the package stays fast and imports neither torch nor matplotlib.
+``cs.WandbExporter`` (a store's rows to TensorBoard or W&B, ``export/``), ``cs.group_table``
+(every model's suite, size, variant and seed) and ``cs.compare`` (two groups of runs side
+by side, ``groups/compare.py``). Names load on first use, so importing the package stays
+fast and imports neither torch nor matplotlib.
 """
 
 from importlib import import_module
@@ -29,6 +31,8 @@ _API = {
     "reference": "ckptscope.references",
     "TensorBoardExporter": "ckptscope.export",
     "WandbExporter": "ckptscope.export",
+    "compare": "ckptscope.groups",
+    "group_table": "ckptscope.groups",
 }
 
 __all__ = ["__version__", "findings", *_API]

@@ -111,7 +111,7 @@ def test_options_are_checked(even_store: Store, tmp_path: Path) -> None:
             figure("heads_qkv", even_store, options={"outlier_k": bad})
     with pytest.raises(NoFigureData, match="--analyses spectra"):
         figure("heads_qkv", Store(tmp_path / "empty"))
-    with pytest.raises(NoFigureData):
+    with pytest.raises(UsageError, match="--models: no 'nobody'"):
         figure("heads_qkv", even_store, models=["nobody"])
 
 

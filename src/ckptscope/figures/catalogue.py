@@ -27,18 +27,22 @@ from ckptscope.plots.plotly_specs import Spec
 from ckptscope.plots.style import MAX_FRAMES, pick_steps
 
 if TYPE_CHECKING:
+    from ckptscope.groups import Runs
     from ckptscope.store import Store
 
 
 @dataclass(frozen=True)
 class Query:
     """Which rows a figure shows: models (None: all), step axis, frames per animation, and
-    the figure's own options (``(name, value)`` pairs, checked by :func:`check_options`)."""
+    the figure's own options (``(name, value)`` pairs, checked by :func:`check_options`);
+    ``runs``: the chosen models' groups, how lines name them and draw seeds (None: each
+    model as stored, no seed bands; :func:`ckptscope.groups.select_runs`)."""
 
     models: tuple[str, ...] | None = None
     log_steps: bool = False
     max_frames: int = MAX_FRAMES
     options: tuple[tuple[str, Any], ...] = ()
+    runs: Runs | None = None
 
     def option(self, name: str, default: Any = None) -> Any:
         """The value of a figure option, ``default`` when it is not given."""

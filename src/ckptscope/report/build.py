@@ -33,6 +33,7 @@ import pandas as pd
 from ckptscope.figures import FIGURES, FigureSpec
 from ckptscope.figures.catalogue import MULTIPLES, Query
 from ckptscope.figures.reference import overlay_drawing
+from ckptscope.groups import Runs, select_runs
 from ckptscope.plots.animation import Animation, tile, write_animation
 from ckptscope.plots.style import MAX_FRAMES, pick_steps, safe_name, save, save_image
 from ckptscope.report.html import write_page
@@ -52,7 +53,13 @@ def default_workers() -> int:
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """How figures are drawn: step axis, formats, animations, which models, processes."""
+    """How figures are drawn: step axis, formats, animations, which models, processes.
+
+    ``suites``, ``models``, ``groups`` choose models (:func:`ckptscope.groups.select_runs`:
+    each name must be in the store); ``band`` is how line figures draw a group of several
+    seeds (``minmax``, ``sd``, ``none``); ``groups_file`` groups models whose names do not
+    say their seed (docs/comparisons.md).
+    """
 
     log_steps: bool = False
     formats: tuple[str, ...] = ("png",)
@@ -62,9 +69,18 @@ class ReportOptions:
     max_frames: int = MAX_FRAMES
     reference: str | None = None  # a shipped reference drawn beside F7-F11 (e.g. pythia-2023)
     notes: tuple[str, ...] = ()  # lines for the provenance (e.g. how an offline suite was trained)
+    suites: tuple[str, ...] | None = None
+    groups: tuple[str, ...] | None = None
+    groups_file: str | None = None
+    band: str = "minmax"
 
-    def query(self) -> Query:
-        return Query(self.models, self.log_steps, self.max_frames)
+    def query(self, runs: Runs | None = None) -> Query:
+        return Query(self.models, self.log_steps, self.max_frames, runs=runs)
+
+    def runs(self, store: Store) -> Runs:
+        """The models these options choose from ``store``, with their groups."""
+        return select_runs(store, suites=self.suites, models=self.models, groups=self.groups,
+                           groups_file=self.groups_file, band=self.band)  # fmt: skip
 
 
 @dataclass
@@ -127,7 +143,7 @@ def draw_figure(
     The rows are queried once for both. With a reference the figure is also drawn beside
     it, from one query of the overlay's rows. With ``split``, an animated figure of several
     parts draws only its first and returns the others in ``views.deferred`` as
-    ``(stem, rows)``, for :func:`draw_part` in other processes.
+    ``(stem, rows)``, each drawn as a job of its own in another process.
     """
     store, q = page.store, page.query
     with store.pinned():
@@ -148,8 +164,11 @@ def draw_figure(
 
 def draw_files(store: Store, spec: FigureSpec, out_dir: Path, opts: ReportOptions) -> list[Path]:
     """Write one figure's files (nothing when the store has no rows for it)."""
+    runs = opts.runs(store)
+    store = runs.restrict(store)
     with store.pinned():
-        return draw_figure(PageData(store, opts.query(), opts.reference), spec, out_dir, opts).paths
+        page = PageData(store, opts.query(runs), opts.reference)
+        return draw_figure(page, spec, out_dir, opts).paths
 
 
 #: a worker process's page data, over its store pinned for the process's lifetime
@@ -157,16 +176,13 @@ _WORKER: dict[str, PageData] = {}
 _WORKER_PINS = ExitStack()
 
 
-def _open_worker(store_root: str, opts: ReportOptions) -> None:
+def _open_worker(store_root: str, opts: ReportOptions, q: Query) -> None:
     """Pool initializer: open and pin the store once, read what every figure shares."""
     store = Store(store_root, create=False)
+    if q.runs is not None:
+        store = q.runs.restrict(store)
     _WORKER_PINS.enter_context(store.pinned())
-    _WORKER["page"] = PageData(store, opts.query(), opts.reference)
-
-
-def _draw_by_id(fig_id: str, out_dir: Path, opts: ReportOptions) -> FigureViews:
-    """What a worker process runs: draw one figure from the worker's pinned store."""
-    return draw_figure(_WORKER["page"], FIGURES[fig_id], out_dir, opts)
+    _WORKER["page"] = PageData(store, q, opts.reference)
 
 
 def _draw_split(fig_id: str, out_dir: Path, opts: ReportOptions) -> FigureViews:
@@ -174,11 +190,11 @@ def _draw_split(fig_id: str, out_dir: Path, opts: ReportOptions) -> FigureViews:
     return draw_figure(_WORKER["page"], FIGURES[fig_id], out_dir, opts, split=True)
 
 
-def draw_part(
+def _draw_part(
     fig_id: str, stem: str, part: pd.DataFrame, out_dir: Path, opts: ReportOptions
 ) -> list[Path]:
     """One deferred part of a figure (its rows as the figure's job queried them)."""
-    return _part_files(FIGURES[fig_id], part, opts.query(), out_dir / stem, opts)
+    return _part_files(FIGURES[fig_id], part, _WORKER["page"].query, out_dir / stem, opts)
 
 
 def _cost(spec: FigureSpec) -> int:
@@ -201,6 +217,8 @@ def build_report(
     if unknown:
         raise ValueError(f"unknown figure {unknown[0]!r}; figures: {', '.join(FIGURES)}")
     chosen = [FIGURES[i] for i in (ids or FIGURES)]
+    runs = opts.runs(store)  # unknown suites, models, groups: refused before any work
+    store, q = runs.restrict(store), opts.query(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     built = BuiltReport(out_dir)
     total = len(chosen) + 1
@@ -208,11 +226,11 @@ def build_report(
     if opts.workers > 1 and len(chosen) > 1:
         ctx = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(max_workers=min(opts.workers, len(chosen)), mp_context=ctx,
-                                   initializer=_open_worker, initargs=(str(store.root), opts))  # fmt: skip
+                                   initializer=_open_worker, initargs=(str(store.root), opts, q))  # fmt: skip
     views_of: dict[str, FigureViews] = {}
     try:
         with store.pinned():
-            page = PageData(store, opts.query(), opts.reference, opts.notes)
+            page = PageData(store, q, opts.reference, opts.notes)
             if pool is None:
                 for done, spec in enumerate(chosen, start=1):
                     draw = partial(draw_figure, page, spec, out_dir, opts)
@@ -286,7 +304,7 @@ def _draw_in_pool(
                 views_of[spec.id] = views
                 parts[spec.id] = [None] * len(deferred)
                 for i, (stem, rows) in enumerate(deferred):
-                    jobs[pool.submit(draw_part, spec.id, stem, rows, out_dir, opts)] = (spec, i)
+                    jobs[pool.submit(_draw_part, spec.id, stem, rows, out_dir, opts)] = (spec, i)
                     left[spec.id] += 1
             else:
                 try:
@@ -303,4 +321,4 @@ def _draw_in_pool(
 
 
 __all__ = ["BuiltReport", "ReportOptions", "build_report", "default_workers", "draw_figure",
-           "draw_files", "draw_part"]  # fmt: skip
+           "draw_files"]  # fmt: skip
