@@ -4,7 +4,8 @@
 ``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
 post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
 read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.ModelSource``
-(models held in memory as a suite), ``cs.SweepConfig``. Names load on first use, so
+(models held in memory as a suite), ``cs.SweepConfig``, ``cs.Watcher`` (analyse a model
+while it trains: ``watch/``). Names load on first use, so
 importing the package stays fast and imports neither torch nor matplotlib.
 """
 
@@ -26,6 +27,7 @@ _API = {
     "SweepConfig": "ckptscope.engine.sweep",
     "figure": "ckptscope.figures",
     "reference": "ckptscope.references",
+    "Watcher": "ckptscope.watch",
 }
 
 __all__ = ["__version__", "findings", *_API]
