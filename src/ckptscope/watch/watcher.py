@@ -194,7 +194,11 @@ class Watcher:
                         log.warning("%s: closing logger %r: %s", self.name, logger, one_line(err))
         self._held.held.clear()
         self.budget.spent += self._clock() - start
-        return self.summary
+        summary = self.summary
+        log.info("%s: watched %d steps in %.1f s, %.1f%% of %.1f s training; over budget: %s",
+                 self.name, len(summary.steps_watched), summary.watch_seconds,
+                 100 * summary.share, summary.training_seconds, summary.skipped or "none")  # fmt: skip
+        return summary
 
     def __enter__(self) -> Watcher:
         return self
