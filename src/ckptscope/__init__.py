@@ -4,11 +4,12 @@
 ``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
 post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
 read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.ModelSource``
-(models held in memory as a suite), ``cs.SweepConfig``, ``cs.TensorBoardExporter`` and
-``cs.WandbExporter`` (a store's rows to TensorBoard or W&B, ``export/``), ``cs.group_table``
-(every model's suite, size, variant and seed) and ``cs.compare`` (two groups of runs side
-by side, ``groups/compare.py``). Names load on first use, so importing the package stays
-fast and imports neither torch nor matplotlib.
+(models held in memory as a suite), ``cs.SweepConfig``, ``cs.Watcher`` (analyse a model
+while it trains: ``watch/``), ``cs.TensorBoardExporter`` and ``cs.WandbExporter`` (a store's
+rows to TensorBoard or W&B, ``export/``), ``cs.group_table`` (every model's suite, size,
+variant and seed) and ``cs.compare`` (two groups of runs side by side,
+``groups/compare.py``). Names load on first use, so importing the package stays fast and
+imports neither torch nor matplotlib.
 """
 
 from importlib import import_module
@@ -33,6 +34,7 @@ _API = {
     "WandbExporter": "ckptscope.export",
     "compare": "ckptscope.groups",
     "group_table": "ckptscope.groups",
+    "Watcher": "ckptscope.watch",
 }
 
 __all__ = ["__version__", "findings", *_API]
