@@ -91,3 +91,27 @@ def test_train_watch_cli_then_report(tmp_path: Path, corpus: Path) -> None:
     assert (store / "report" / "report.html").is_file()
     bad = runner.invoke(app, [*args[:-3], "--watch-budget", "2", "--watch", str(store)])
     assert bad.exit_code == 1 and "budget 2.0 is not a fraction" in bad.output
+
+
+def test_an_interrupted_watched_run_resumes_with_every_distance(
+    tmp_path: Path, corpus: Path
+) -> None:
+    from ckptscope.train import TrainProgress
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(p: TrainProgress) -> None:
+        if p.event == "checkpoint" and p.step == 4:
+            raise Stop
+
+    whole = TrainWatch(tmp_path / "whole", analyses=("weights",), budget=1.0)
+    train_suite(tmp_path / "a", config=MICRO, corpus=corpus, watch=whole)
+    resumed = TrainWatch(tmp_path / "resumed", analyses=("weights",), budget=1.0)
+    with pytest.raises(Stop):
+        train_suite(tmp_path / "b", config=MICRO, corpus=corpus, watch=resumed, progress=interrupt)
+    train_suite(tmp_path / "b", config=MICRO, corpus=corpus, watch=resumed)
+    a, b = table(cs.Store(whole.store), "scalars"), table(cs.Store(resumed.store), "scalars")
+    late = b[(b.step > 4) & b.metric.isin(["dist_init", "dist_prev"])]
+    assert len(late) > 0 and set(late.metric) == {"dist_init", "dist_prev"}
+    pd.testing.assert_frame_equal(a, b)

@@ -194,6 +194,37 @@ def test_a_resumed_run_appends(tmp_path: Path) -> None:
     assert set(dist.step) == {2, 4, 8, 16}
 
 
+def test_held_weights_give_a_resumed_run_its_distances(tmp_path: Path) -> None:
+    schedule = [0, 2, 4, 8, 12, 16]
+    torch.manual_seed(0)
+    model, clock = tiny(), FakeClock()
+    initial = copy.deepcopy(model)
+    first = cs.Watcher(tmp_path, model, schedule, ["weights"], name="toy", clock=clock)
+
+    def tick(watcher):
+        def on_step(step: int) -> None:
+            clock.now += 1.0
+            watcher.step(step)
+
+        return on_step
+
+    opt = train(model, 8, tick(first))
+    at_8 = copy.deepcopy(model)
+    second = cs.Watcher(tmp_path, model, schedule, ["weights"], name="toy", clock=clock)
+    second.hold(0, initial)
+    second.hold(8, at_8)
+    train(model, 16, tick(second), start=8, opt=opt)
+    assert second.close().steps_watched == [12, 16]
+    store = cs.Store(tmp_path)
+    assert set(store.scalars(metric="dist_init").step) == set(schedule)
+    assert set(store.scalars(metric="dist_prev").step) == {2, 4, 8, 12, 16}
+    refs = _task_refs(store).set_index("step")
+    assert refs.loc[12, "previous_step"] == 8 and refs.loc[12, "initial_step"] == 0
+    for bad in (3, -1, True):
+        with pytest.raises(UsageError, match="hold step"):
+            second.hold(bad, initial)
+
+
 class FakeLogger:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, int]] = []

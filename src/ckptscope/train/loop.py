@@ -312,6 +312,10 @@ def _train_model(
         from ckptscope.watch.training import suite_watcher
 
         watcher = suite_watcher(watch, model, name, cfg.name, sorted(ckpt_steps))
+        if start > 0:  # the initial weights, saved, for the distances from them
+            initial = build_model(size, cfg.vocab_size, tc.seq_len, seed)
+            ck.load_weights(initial, ck.step_dir(model_dir, 0))
+            watcher.hold(0, initial)
         watcher.step(start)  # step 0, or the resumed step (in the store already)
     for step in range(start, tc.steps):
         lr = lr_at(step, tc, peak)

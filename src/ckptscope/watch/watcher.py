@@ -76,8 +76,9 @@ class Watcher:
     them, once for several watchers of one store).
 
     Steps already in the store are skipped, so a new Watcher on the store of a resumed run
-    appends. The rows of the first step it watches after a resume have no distances to the
-    initial or previous weights unless it watches those steps itself (it holds no copy).
+    appends. Distances from the initial weights need a copy of them: after a resume, hand
+    the watcher the saved initial weights with :meth:`hold` (the offline trainer does);
+    calling ``step`` at the resumed step gives it the previous weights.
     """
 
     def __init__(
@@ -173,6 +174,21 @@ class Watcher:
                 self._watch(step, now)
         self._resumed_at = self._clock()
         self.budget.spent += self._resumed_at - now
+
+    def hold(self, step: int, model: nn.Module) -> None:
+        """Keep a copy of ``model`` as the weights at ``step``, an earlier scheduled step
+        not watched by this watcher: the initial weights after a resume, for the distances
+        from them, or the last checkpoint before it, for the distances from the previous
+        weights (the latest held step is the next watched step's previous). Nothing is
+        analysed or written."""
+        if isinstance(step, bool) or not isinstance(step, int) or step not in self.steps:
+            raise UsageError(f"hold step {step!r} is not one of the watch schedule's steps")
+        if self._last_step is not None and step > self._last_step:
+            raise UsageError(f"hold step {step} is after the watched step {self._last_step}")
+        with untouched():
+            self._held.held[step] = snapshot(model, f"held model {self.name!r} at step {step}")
+        if self._previous is None or step > self._previous:
+            self._previous = step
 
     def close(self) -> WatchSummary:
         """Run the store's derivations (as a sweep ends), close the loggers; idempotent."""
