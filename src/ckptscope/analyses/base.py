@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -213,9 +213,24 @@ class Analysis(ABC):
     #: the option names it reads (the fields of ``Options``); others are refused
     options: ClassVar[frozenset[str]] = frozenset()
 
+    #: whether ``run_series`` does better than ``run`` on each context in turn (the sweep
+    #: then hands it consecutive checkpoints of one model at once)
+    series: ClassVar[bool] = False
+
     @abstractmethod
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
         """Records for one checkpoint."""
+
+    def run_series(self, ctxs: Sequence[CheckpointContext]) -> list[list[Record] | Exception]:
+        """Records of each of ``ctxs`` (one model's checkpoints in step order), or the
+        exception that failed it: one checkpoint's failure does not fail the others."""
+        out: list[list[Record] | Exception] = []
+        for ctx in ctxs:
+            try:
+                out.append(list(self.run(ctx)))
+            except Exception as err:
+                out.append(err)
+        return out
 
     def parse_options(self, extra: Mapping[str, Any]) -> Any:
         """Its ``Options`` from the sweep's options; ValueError naming a bad value.
