@@ -34,7 +34,7 @@ from ckptscope.analyses.base import (
 )
 from ckptscope.errors import CheckpointError
 from ckptscope.sources.base import Checkpoint
-from ckptscope.stats.moments import l2_distance_and_norm, moments
+from ckptscope.stats.moments import moments_and_distances
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,17 @@ class _Series:
         """The tensors ``item`` needs that are not held yet (on the reader thread).
 
         Stored dtype, uncached: moments upcast chunk by chunk to float64 themselves.
-        Moved to ``options.device`` here, so that the copy overlaps the statistics.
+        Moved to ``options.device`` (and made contiguous) here, so that the copy overlaps
+        the statistics.
         """
         out: dict[_Source, _Read] = {}
         for src, i, which in item.reads:
             ctx = self.ctxs[i]
             try:
                 tensor = ctx.read(item.comp, which, dtype=None, cache=False)
-                out[src] = tensor.to(ctx.options.device)
+                # contiguous here, once: a view (q of a fused qkv) would be copied by every
+                # reshape of the statistics, and would keep the whole fused tensor alive
+                out[src] = tensor.to(ctx.options.device).contiguous()
             except Exception as err:  # whose failure it is depends on who uses it
                 out[src] = err
         return out
@@ -179,11 +182,24 @@ class _Series:
         for ref in refs.values():
             if isinstance(ref, Exception) and not isinstance(ref, CheckpointError):
                 raise ref  # not a corrupt reference: as if this checkpoint's own read failed
-        m = moments(w)
+        usable = _usable_refs(ctx, refs, self.unreadable[i])
+        distinct = list({id(t): t for t in usable.values()}.values())  # previous == initial
+        m, pairs = moments_and_distances(w, tuple(distinct))
+        by_id = {id(t): pair for t, pair in zip(distinct, pairs, strict=True)}
         metrics = m.as_metrics()
         if m.nonfinite:
             metrics["nonfinite"] = float(m.nonfinite)
-        metrics.update(_distances(ctx, w, m.norm, refs, self.unreadable[i]))
+        for which, prefix in _REFS:
+            ref_ckpt = getattr(ctx, which)
+            if ref_ckpt is ctx.checkpoint:
+                dist, ref_norm = 0.0, m.norm
+            elif which in usable:
+                dist, ref_norm = by_id[id(usable[which])]
+            else:
+                continue
+            metrics[f"dist_{prefix}"] = dist
+            if ref_norm > 0:  # undefined for zero-initialised biases: left out
+                metrics[f"rel_dist_{prefix}"] = dist / ref_norm
         self.records[i].extend(scalars_for(item.comp, metrics))
 
 
@@ -196,33 +212,23 @@ def _adapter_group(groups: list[Adapter], adapter: Adapter) -> int:
     return len(groups) - 1
 
 
-def _distances(
-    ctx: CheckpointContext,
-    w: torch.Tensor,
-    norm: float,
-    refs: dict[str, _Read],
-    unreadable: set[str],
-) -> dict[str, float]:
-    """Distances of ``w`` to the initial and previous checkpoints' same tensor."""
-    metrics: dict[str, float] = {}
-    done: dict[int, tuple[float, float]] = {}  # id of the reference -> (dist, ref norm)
-    for which, prefix in _REFS:
-        ref_ckpt = ctx.initial if which == "initial" else ctx.previous
-        if ref_ckpt is None or which in unreadable:
+def _usable_refs(
+    ctx: CheckpointContext, refs: dict[str, _Read], unreadable: set[str]
+) -> dict[str, torch.Tensor]:
+    """The reference tensors to measure distances to (not the checkpoint itself).
+
+    A reference that could not be read costs only the distances to it, not this step:
+    it is named once and left out for the rest of this checkpoint's tensors.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for which, _ in _REFS:
+        ref_ckpt = getattr(ctx, which)
+        if ref_ckpt is None or ref_ckpt is ctx.checkpoint or which in unreadable:
             continue
-        if ref_ckpt is ctx.checkpoint:
-            dist, ref_norm = 0.0, norm
-        else:
-            ref = refs[which]
-            if isinstance(ref, Exception):
-                # A corrupt reference costs only the distances to it, not this step.
-                log.warning("%s step %s: no distances to it: %s", ctx.model, ctx.step, ref)
-                unreadable.add(which)
-                continue
-            if id(ref) not in done:
-                done[id(ref)] = l2_distance_and_norm(w, ref)
-            dist, ref_norm = done[id(ref)]
-        metrics[f"dist_{prefix}"] = dist
-        if ref_norm > 0:  # undefined for zero-initialised biases: left out
-            metrics[f"rel_dist_{prefix}"] = dist / ref_norm
-    return metrics
+        ref = refs[which]
+        if isinstance(ref, Exception):
+            log.warning("%s step %s: no distances to it: %s", ctx.model, ctx.step, ref)
+            unreadable.add(which)
+            continue
+        out[which] = ref
+    return out
