@@ -254,15 +254,34 @@ def register_analysis(cls: type[Analysis]) -> type[Analysis]:
 
 def available_analyses() -> list[str]:
     """Names of every registered analysis."""
-    import ckptscope.analyses  # noqa: F401  (registers the built-in analyses)
+    from ckptscope.analyses import load_all
 
+    load_all()
     return sorted(_ANALYSES)
 
 
 def get_analysis(name: str) -> Analysis:
-    """An instance of the registered analysis ``name``."""
-    import ckptscope.analyses  # noqa: F401
+    """An instance of the registered analysis ``name``.
 
+    Imports only the built-in module of that name when it registers it (start-up of a
+    sweep that runs one analysis), else every module.
+    """
+    import importlib.util
+
+    from ckptscope.analyses import load_all
+
+    if name not in _ANALYSES:
+        module = f"ckptscope.analyses.{name}"
+        if (
+            isinstance(name, str)
+            and name.isidentifier()
+            and not name.startswith("_")
+            and name != "base"
+            and importlib.util.find_spec(module) is not None
+        ):
+            importlib.import_module(module)
+        if name not in _ANALYSES:
+            load_all()
     try:
         return _ANALYSES[name]()
     except KeyError:
@@ -296,6 +315,7 @@ def register_derivation(cls: type[Derivation]) -> type[Derivation]:
 
 def available_derivations() -> list[Derivation]:
     """An instance of every registered derivation."""
-    import ckptscope.analyses  # noqa: F401
+    from ckptscope.analyses import load_all
 
+    load_all()
     return [cls() for _, cls in sorted(_DERIVATIONS.items())]
