@@ -30,6 +30,7 @@ from benchmarks.common import REPO, RESULT_ENV, BenchResult, Ratio, machine
 
 MODULES: tuple[str, ...] = (
     "bench_weights",
+    "bench_weights_e2e",
     "bench_spectra",
     "bench_spectra_gpu",
     "bench_swap",
@@ -48,6 +49,7 @@ KNOBS = (
     "CKPTSCOPE_BENCH_SHAPES",
     "CKPTSCOPE_BENCH_CHECKPOINTS",
     "CKPTSCOPE_BENCH_REPEATS",
+    "CKPTSCOPE_BENCH_E2E_REPEATS",
     "CKPTSCOPE_BENCH_SKIP_NAIVE",
     "CKPTSCOPE_BENCH_SKIP_COLD",
     "CKPTSCOPE_BENCH_DEMO_PRESET",
