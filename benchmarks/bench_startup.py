@@ -6,14 +6,11 @@ once into the bench cache; the tiny preset in quick mode):
 
 - ``ckptscope --help``, ``ckptscope query --store STORE SQL`` and ``ckptscope report --help``;
 - which heavy modules each command imports (``ckptscope --help``, ``query``, ``suites`` and
-  ``report`` of one figure: none of torch and numba; the report needs matplotlib);
-- a weights sweep of the demo suite into a fresh store: seconds from the process's start
-  (the parent's clock just before it spawns the child) to its first tensor read, and to
-  its end.
+  ``report`` of one figure: none of torch and numba; the report needs matplotlib).
 
-Goals (2 cores): ``query`` on the demo store <= 1 s; a weights sweep reads its first
-tensor <= 1.5 s after start; ``--help``, ``query``, ``suites`` and ``report`` import neither
-torch nor numba.
+Goals (2 cores): ``query`` on the demo store <= 1 s; ``--help``, ``query``, ``suites`` and
+``report`` import neither torch nor numba. A weights sweep's start-up (to its first weight
+file) is measured by ``bench_weights_e2e.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ from pathlib import Path
 from benchmarks.common import BenchResult, Ratio, cache_dir, env_int, quick
 
 QUERY_BUDGET_S = 1.0
-FIRST_TENSOR_BUDGET_S = 1.5
 HEAVY = ("torch", "numba", "scipy", "matplotlib")
 
 #: runs the CLI in-process with argv, then prints which heavy modules it imported
@@ -44,26 +40,6 @@ except SystemExit:
     pass
 heavy = sorted(m for m in {heavy!r} if m in sys.modules)
 print("IMPORTED " + ",".join(heavy))
-"""
-
-#: a weights sweep that prints the wall clock of its first tensor read and of its end
-_SWEEP = """
-import sys, time
-from ckptscope.sources.folder_checkpoint import FolderCheckpoint
-first = []
-read = FolderCheckpoint.read
-def timed(self, name):
-    if not first:
-        first.append(time.time())
-    return read(self, name)
-FolderCheckpoint.read = timed
-from ckptscope.cli.app import app
-try:
-    app(["sweep", sys.argv[1], "--out", sys.argv[2], "--analyses", "weights"],
-        standalone_mode=False)
-except SystemExit:
-    pass
-print("FIRST", first[0] if first else -1, "END", time.time())
 """
 
 
@@ -105,36 +81,16 @@ def _demo(preset: str) -> Path:
     return root
 
 
-def _first_tensor(suite: Path, repeats: int) -> tuple[float, float]:
-    """Median seconds from spawn to the first tensor read, and to the end of the sweep."""
-    firsts, totals = [], []
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="ckptscope-startup-") as tmp:
-            start = time.time()
-            out = subprocess.run(
-                [sys.executable, "-c", _SWEEP, str(suite), str(Path(tmp) / "s")],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            line = next(x for x in out.splitlines() if x.startswith("FIRST"))
-            _, first, _, end = line.split()
-            firsts.append(float(first) - start)
-            totals.append(float(end) - start)
-    return statistics.median(firsts), statistics.median(totals)
-
-
 def main() -> BenchResult:
-    """Time the start-up of the light commands and of a weights sweep."""
+    """Time the start-up of the light commands and what they import."""
     preset = os.environ.get("CKPTSCOPE_BENCH_DEMO_PRESET") or ("tiny" if quick() else "demo")
     repeats = env_int("CKPTSCOPE_BENCH_REPEATS", 3, quick_default=1)
     root = _demo(preset)
-    store, suite = root / "store", root / "suite"
+    store = root / "store"
     sql = "SELECT model, count(*) AS n FROM scalars GROUP BY model"
     help_s = _wall([*_cli(), "--help"], repeats)
     query_s = _wall([*_cli(), "query", "--store", str(store), sql], repeats)
     report_help_s = _wall([*_cli(), "report", "--help"], repeats)
-    first_s, sweep_s = _first_tensor(suite, repeats)
     with tempfile.TemporaryDirectory(prefix="ckptscope-startup-") as tmp:
         imports = {
             "--help": _imported(["--help"]),
@@ -160,8 +116,6 @@ def main() -> BenchResult:
         ("`ckptscope --help`", f"{help_s:.2f} s"),
         ("`ckptscope query` on the demo store", f"{query_s:.2f} s"),
         ("`ckptscope report --help`", f"{report_help_s:.2f} s"),
-        ("weights sweep: start to first tensor read", f"{first_s:.2f} s"),
-        ("weights sweep: start to end", f"{sweep_s:.2f} s"),
         *((f"heavy modules imported by {k}", ", ".join(v) or "none") for k, v in imports.items()),
     ]
     ratios = [
@@ -170,12 +124,6 @@ def main() -> BenchResult:
             query_s / QUERY_BUDGET_S,
             "<= 1",
             query_s <= QUERY_BUDGET_S,
-        ),
-        Ratio(
-            "weights sweep's first tensor read / 1.5 s",
-            first_s / FIRST_TENSOR_BUDGET_S,
-            "<= 1",
-            first_s <= FIRST_TENSOR_BUDGET_S,
         ),
         Ratio("light commands importing torch or numba", float(not light), "0", light),
     ]
