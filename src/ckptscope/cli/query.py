@@ -21,22 +21,44 @@ def query(
     ] = None,
 ) -> None:
     """Query a store with DuckDB SQL, e.g. "select * from scalars where metric='norm'"."""
-    import pandas as pd
-
     from ckptscope.store import Store
     from ckptscope.store.layout import store_location
 
     if reference is not None:
         from ckptscope.references import reference as open_reference
 
-        df = open_reference(reference).query(sql)
+        columns, rows = open_reference(reference).query_rows(sql)
     else:
-        df = Store(store_location(store), create=False).query(sql)
-    if csv:
-        typer.echo(df.to_csv(index=False), nl=False)
-    else:
-        with pd.option_context("display.max_rows", 200, "display.width", 160):
-            typer.echo(df.to_string(index=False))
+        columns, rows = Store(store_location(store), create=False).query_rows(sql)
+    typer.echo(as_csv(columns, rows) if csv else as_table(columns, rows), nl=not csv)
+
+
+def _cell(value: object) -> str:
+    """A value as the table shows it: floats to 6 significant digits, NULL as NaN/None."""
+    if isinstance(value, float):
+        return "NaN" if value != value else f"{value:.6g}"
+    return str(value)
+
+
+def as_table(columns: list[str], rows: list[tuple[object, ...]]) -> str:
+    """Rows as an aligned text table, every column right-aligned under its name."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = [[c.rjust(w) for c, w in zip(columns, widths, strict=True)]]
+    lines += [[v.rjust(w) for v, w in zip(row, widths, strict=True)] for row in cells]
+    return "\n".join(" ".join(line) for line in lines) if columns else "(no columns)"
+
+
+def as_csv(columns: list[str], rows: list[tuple[object, ...]]) -> str:
+    """Rows as CSV with a header line (floats at full precision, NULL as an empty field)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return out.getvalue()
 
 
 def register(app: typer.Typer) -> None:

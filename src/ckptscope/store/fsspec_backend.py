@@ -29,7 +29,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ckptscope.store import layout, schema
@@ -153,6 +152,8 @@ class FsspecBackend(Backend):
         self.remove(rel)  # no rename on an object store: the next sweep recomputes it
 
     def source(self, con: duckdb.DuckDBPyConnection, table: str, files: list[str]) -> str:
+        import pyarrow.dataset as ds  # imports pandas: only where a dataset is read
+
         data: Any = ds.dataset(
             [self._p(f) for f in files],
             format="parquet",

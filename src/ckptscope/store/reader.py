@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 from ckptscope.errors import first_line
 from ckptscope.store import schema
@@ -99,8 +102,7 @@ class TableReader:
                 con.execute(f"CREATE VIEW {table} AS SELECT {columns} FROM {source}{where}")
                 allowed += self.backend.allowed_paths(files)
             else:
-                con.register(f"_{table}_empty", schema.SCHEMAS[table].empty_table())
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM _{table}_empty")
+                con.execute(f"CREATE VIEW {table} AS {_empty_select(schema.SCHEMAS[table])}")
         return allowed
 
     def _where(self) -> str:
@@ -127,6 +129,19 @@ class TableReader:
         """
         try:
             return self._read(sql, [], select=True)
+        except duckdb.Error as err:
+            raise ValueError(f"query failed: {first_line(err)}") from None
+
+    def query_rows(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """:meth:`query`'s answer as column names and plain tuples, without pandas (what the
+        command line prints: pandas would double its start-up)."""
+        try:
+            with self.pinned():
+                con = self._pinned
+                assert con is not None
+                check_select(con, sql)
+                cursor = con.execute(sql)
+                return [d[0] for d in cursor.description], cursor.fetchall()
         except duckdb.Error as err:
             raise ValueError(f"query failed: {first_line(err)}") from None
 
@@ -179,3 +194,21 @@ class TableReader:
     def events(self) -> pd.DataFrame:
         """Events found by derivations (phase changes, duplicate checkpoints)."""
         return self.table("events")
+
+
+#: Arrow types of the store's schemas as DuckDB SQL types
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE"}
+
+
+def _empty_select(table_schema: pa.Schema) -> str:
+    """A SELECT of no rows with ``table_schema``'s columns and types, in SQL only (registering
+    an empty Arrow table would make DuckDB import pandas, half of a query's start-up)."""
+    columns = []
+    for field in table_schema:
+        kind = str(field.type)
+        if kind.startswith("list<item: "):
+            sql = _SQL_TYPES[kind.removeprefix("list<item: ").removesuffix(">")] + "[]"
+        else:
+            sql = _SQL_TYPES[kind]
+        columns.append(f'CAST(NULL AS {sql}) AS "{field.name}"')
+    return f"SELECT {', '.join(columns)} WHERE FALSE"

@@ -33,7 +33,6 @@ from ckptscope.store import layout
 from ckptscope.store.backend import Backend
 from ckptscope.store.compact import compact
 from ckptscope.store.errors import StoreError, StoreSchemaError
-from ckptscope.store.fsspec_backend import FsspecBackend
 from ckptscope.store.layout import TaskKey
 from ckptscope.store.local import LocalBackend
 from ckptscope.store.lock import shared_lock
@@ -183,6 +182,8 @@ class Store(TableReader):
 def backend_for(root: str | os.PathLike[str]) -> Backend:
     """The backend of a store location: a URL through fsspec, anything else a folder."""
     if layout.is_url(root):
+        from ckptscope.store.fsspec_backend import FsspecBackend  # pyarrow.dataset: slow
+
         return FsspecBackend(str(root))
     return LocalBackend(Path(root))
 
