@@ -4,7 +4,8 @@
 ``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
 post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
 read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.ModelSource``
-(models held in memory as a suite), ``cs.SweepConfig``. Names load on first use, so
+(models held in memory as a suite), ``cs.SweepConfig``, ``cs.init_from_final`` (the
+init-from-final training experiment, ``experiments/``). Names load on first use, so
 importing the package stays fast and imports neither torch nor matplotlib.
 """
 
@@ -26,6 +27,7 @@ _API = {
     "SweepConfig": "ckptscope.engine.sweep",
     "figure": "ckptscope.figures",
     "reference": "ckptscope.references",
+    "init_from_final": "ckptscope.experiments",
 }
 
 __all__ = ["__version__", "findings", *_API]
