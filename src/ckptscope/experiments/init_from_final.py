@@ -31,7 +31,13 @@ from typing import Any
 from ckptscope.errors import CkptscopeError, UsageError
 from ckptscope.experiments.inits import INITS
 from ckptscope.experiments.results import InitFromFinalResult, summarise
-from ckptscope.experiments.source import SourceModel, check_data, experiment_config, read_source
+from ckptscope.experiments.source import (
+    SourceModel,
+    check_data,
+    experiment_config,
+    load_final,
+    read_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +147,7 @@ def run_init_from_final(
     source = read_source(config.suite, config.model)
     check_device(config.device)
     corpus, corpus_path = check_data(source)
+    load_final(source)  # refuse unreadable or non-finite final weights before any training
     train = source.train
     if config.steps is not None:
         train = replace(train, steps=config.steps)
@@ -217,7 +224,6 @@ def _train_run(
     from ckptscope.data.corpus import load_corpus
     from ckptscope.data.tokenizer import encode_cached
     from ckptscope.experiments.inits import init_from
-    from ckptscope.experiments.source import load_final
     from ckptscope.train import checkpoints as ck
     from ckptscope.train.loop import _train_model
     from ckptscope.train.stream import TokenStream, heldout_windows
