@@ -49,7 +49,7 @@ class InitFromFinalResult:
     target_rule: str
     smooth: int
     rows: tuple[InitRow, ...]
-    verdicts: dict[str, str]  # init -> faster / slower / not distinguishable (vs standard)
+    verdicts: dict[str, str]  # init -> steps to target and final loss against standard
     figure: Path
     markdown: Path
     html: Path
@@ -119,12 +119,17 @@ def verdicts(rows: list[InitRow]) -> dict[str, str]:
     for r in rows:
         if std is None or r.init == "standard":
             continue
-        word = compare(r.heldout_steps, std.heldout_steps)
-        out[r.init] = {
-            "lower": "faster than standard (every seed)",
-            "higher": "slower than standard (every seed)",
-            "overlap": "not distinguishable from standard (seed ranges overlap)",
-        }[word]
+        speed = {
+            "lower": "reached the target faster than standard (every seed)",
+            "higher": "reached the target slower than standard (every seed)",
+            "overlap": "steps to target not distinguishable from standard (seed ranges overlap)",
+        }[compare(r.heldout_steps, std.heldout_steps)]
+        final = {
+            "lower": "final held-out loss lower than standard (every seed)",
+            "higher": "final held-out loss higher than standard (every seed)",
+            "overlap": "final held-out loss not distinguishable from standard (ranges overlap)",
+        }[compare(r.final_heldout, std.final_heldout)]
+        out[r.init] = f"{speed}; {final}"
     return out
 
 
