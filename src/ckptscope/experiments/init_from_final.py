@@ -207,7 +207,7 @@ def _train_all(
         futures = {pool.submit(_train_run, *job): job[2].name for job in jobs}
         for future, run in futures.items():
             future.result()
-            say(f"trained {run}")
+            say(f"{run}: trained (or already finished)")
 
 
 def _train_run(
