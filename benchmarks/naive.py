@@ -73,3 +73,31 @@ def naive_sweep(folders: list[Path]) -> NaiveTimes:
     for folder in folders:
         times.stats = naive_checkpoint(folder, times)
     return times
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python benchmarks/naive.py SUITE``: the naive sweep over every checkpoint folder.
+
+    SUITE holds ``<model>/step<N>/`` folders (or is one model's folder of ``step<N>``
+    folders); they are swept in step order and the phase times printed.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("suite", type=Path)
+    args = parser.parse_args(argv)
+    folders = sorted(
+        (p.parent for p in args.suite.glob("**/config.json")),
+        key=lambda p: (str(p.parent), int(p.name.removeprefix("step"))),
+    )
+    if not folders:
+        raise SystemExit(f"no checkpoint folders (with config.json) under {args.suite}")
+    times = naive_sweep(folders)
+    print(
+        f"{len(folders)} checkpoints: load {times.load:.1f} s, moments {times.moments:.1f} s, "
+        f"histogram {times.histogram:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

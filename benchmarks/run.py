@@ -30,6 +30,7 @@ from benchmarks.common import REPO, RESULT_ENV, BenchResult, Ratio, machine
 
 MODULES: tuple[str, ...] = (
     "bench_weights",
+    "bench_weights_e2e",
     "bench_spectra",
     "bench_spectra_gpu",
     "bench_swap",
@@ -37,6 +38,7 @@ MODULES: tuple[str, ...] = (
     "bench_demo",
     "bench_ray",
     "bench_store_scale",
+    "bench_startup",
 )
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NO_MAIN = 3  # child exit code: the module has no main()
@@ -47,6 +49,7 @@ KNOBS = (
     "CKPTSCOPE_BENCH_SHAPES",
     "CKPTSCOPE_BENCH_CHECKPOINTS",
     "CKPTSCOPE_BENCH_REPEATS",
+    "CKPTSCOPE_BENCH_E2E_REPEATS",
     "CKPTSCOPE_BENCH_SKIP_NAIVE",
     "CKPTSCOPE_BENCH_SKIP_COLD",
     "CKPTSCOPE_BENCH_DEMO_PRESET",

@@ -60,6 +60,10 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                         Array(comp, b, "weight", "singular_values", s),
                         Scalar(comp, b, "weight", "alpha", 2 + t),
                     ]
+            for c, p in (("ov", "circuit"), ("qk", "circuit"), ("q", "weight"), ("k", "weight"),
+                         ("v", "weight")):  # fmt: skip
+                spectra += [Scalar(c, b, p, "spectral_norm", 1 + t * (h + 1) + 3 * (h == 3), h)
+                            for b in range(N_BLOCKS) for h in range(4)]  # fmt: skip
             for comp in ("ln1", "ln2", "mlp_in", "mlp_out"):
                 for b in range(N_BLOCKS):
                     weights.append(Scalar(comp, b, "bias", "norm", 1 + t * (b + 1)))

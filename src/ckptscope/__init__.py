@@ -4,9 +4,13 @@
 ``cs.figure`` (a matplotlib or plotly Figure from the catalogue), ``cs.findings`` (the
 post's findings as verdicts, a DataFrame), ``cs.reference`` (a shipped dataset as a
 read-only store: the post's own Pythia numbers), ``cs.open_suite``, ``cs.ModelSource``
-(models held in memory as a suite), ``cs.SweepConfig``, ``cs.init_from_final`` (the
-init-from-final training experiment, ``experiments/``). Names load on first use, so
-importing the package stays fast and imports neither torch nor matplotlib.
+(models held in memory as a suite), ``cs.SweepConfig``, ``cs.Watcher`` (analyse a model
+while it trains: ``watch/``), ``cs.TensorBoardExporter`` and ``cs.WandbExporter`` (a store's
+rows to TensorBoard or W&B, ``export/``), ``cs.group_table`` (every model's suite, size,
+variant and seed) and ``cs.compare`` (two groups of runs side by side,
+``groups/compare.py``). Names load on first use, so importing the package stays fast and
+imports neither torch nor matplotlib. ``cs.init_from_final`` runs the init-from-final
+training experiment (``experiments/``).
 """
 
 from importlib import import_module
@@ -28,6 +32,11 @@ _API = {
     "figure": "ckptscope.figures",
     "reference": "ckptscope.references",
     "init_from_final": "ckptscope.experiments",
+    "TensorBoardExporter": "ckptscope.export",
+    "WandbExporter": "ckptscope.export",
+    "compare": "ckptscope.groups",
+    "group_table": "ckptscope.groups",
+    "Watcher": "ckptscope.watch",
 }
 
 __all__ = ["__version__", "findings", *_API]

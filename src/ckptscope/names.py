@@ -81,10 +81,11 @@ def model_size(name: str) -> float | None:
     """A model's size from its name: ``pythia-160m`` -> 1.6e8, ``w128`` -> 128 (a width).
 
     Sizes compare only between names that parse the same way; ``None`` when the name does
-    not parse. The ``-seedN`` / ``-deduped`` / ``-v0`` suffixes and a ``suite/`` prefix are
-    ignored.
+    not parse. The ``-seedN`` / ``-deduped`` / ``-v0`` suffixes (in any number), a
+    ``suite/`` prefix and a trailing `` (3 seeds)`` (a line of several seeds) are ignored.
     """
-    base = re.sub(r"-(seed\d+|deduped|v0)$", "", name.lower())
+    base = re.sub(r"\s*\([^()]*\)$", "", name.lower())
+    base = re.sub(r"(-(seed\d+|deduped|v0))+$", "", base)
     m = re.search(r"(\d+(?:\.\d+)?)([kmb])$", base)
     if m:
         return float(m.group(1)) * _SCALE[m.group(2)]

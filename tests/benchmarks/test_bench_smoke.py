@@ -43,3 +43,28 @@ def test_weights_benchmark_quick_mode_produces_ratios(tmp_path):
     ):
         assert math.isfinite(ratios[label]) and ratios[label] > 0
     assert (tmp_path / "suites" / "tiny-bench-2" / "tiny-bench" / "step1000").is_dir()
+
+
+def test_weights_e2e_benchmark_quick_mode_has_its_goal_rows(tmp_path):
+    out = tmp_path / "result.json"
+    env = {
+        **os.environ,
+        "CKPTSCOPE_BENCH_QUICK": "1",
+        "CKPTSCOPE_BENCH_DIR": str(tmp_path / "suites"),
+        "CKPTSCOPE_BENCH_RESULT": str(out),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_weights_e2e"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    ratios = {r["label"]: r for r in result["ratios"]}
+    goal = ratios["weights sweep vs naive, fresh processes, 2 ckpts"]
+    assert goal["target"] == ">= 20" and math.isfinite(goal["value"]) and goal["value"] > 0
+    start = ratios["ckptscope: seconds to the first weight file opened"]
+    assert 0 < start["value"] < 600  # the audit hook saw a weight file opened

@@ -42,7 +42,17 @@ def test_json_and_markdown(planted) -> None:
     store = _store(planted)
     result = runner.invoke(app, ["findings", str(store.root), "--format", "json"])
     records = json.loads(result.output)
-    keys = {"finding", "figure", "claim", "model", "verdict", "evidence", "thresholds"}
+    keys = {
+        "finding",
+        "figure",
+        "claim",
+        "model",
+        "verdict",
+        "evidence",
+        "thresholds",
+        "group",
+        "seed",
+    }
     assert all(set(r) == keys for r in records)
     f7 = {r["model"]: r for r in records if r["finding"] == "F7"}
     assert f7["pythia-160m"]["verdict"] == "reproduced"

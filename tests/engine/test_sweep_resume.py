@@ -61,10 +61,12 @@ def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(neox_folder_suite, tm
     got, want = _frame(killed), _frame(reference)
     assert len(got) == len(want) and not got.duplicated(SORT).any()
     pd.testing.assert_frame_equal(got, want)
-    if not url:
-        assert not any((killed / ".tmp").iterdir())
-    else:  # an attempt killed before its commit left files that are not read
-        assert len(Store(killed).done()) == 10
+    # A kill during a write leaves a staging folder that is never read (the rows above
+    # are equal) and that the store removes once it is stale (store/check.py); with the
+    # in-process series, tasks are written together, so the kill often lands mid-write.
+    assert len(Store(killed).done()) == 10
+    if not url:  # at most the one write the kill interrupted
+        assert len(list((killed / ".tmp").iterdir())) <= 1
 
 
 def test_cli_sweep_and_query(neox_folder_suite, tmp_path):

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import pytest
 from matplotlib.figure import Figure
 
+from ckptscope.errors import UsageError
 from ckptscope.figures import FIGURES, SECTIONS, NoFigureData, figure
 from ckptscope.figures.docs import render
 from ckptscope.store import Store
@@ -54,7 +55,7 @@ def test_unknown_id_and_missing_data(tmp_path: Path, report_store: Store) -> Non
     empty = Store(tmp_path / "empty")
     with pytest.raises(NoFigureData, match="--analyses weights --out"):
         figure("F7", empty)
-    with pytest.raises(NoFigureData, match="--analyses embeddings"):
+    with pytest.raises(UsageError, match="--models: no 'no-such-model' in"):
         figure("F13", report_store, models=["no-such-model"])
 
 

@@ -41,3 +41,25 @@ def test_notes_reach_the_provenance_escaped(report_store: Store, tmp_path: Path)
     provenance = text[text.index('<section id="provenance">') :]
     assert html.escape(note) in provenance and "&lt;b&gt;raw&lt;/b&gt;" in provenance
     assert "<b>raw</b>" not in text
+
+
+def test_a_figure_that_fails_costs_only_itself(
+    report_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from ckptscope.figures import FIGURES
+
+    def boom(store: Store, q: object) -> None:
+        raise RuntimeError("planted failure\nsecond line")
+
+    monkeypatch.setitem(FIGURES, "F7", dataclasses.replace(FIGURES["F7"], rows=boom))
+    opts = ReportOptions(animations=False)
+    built = build_report(report_store, tmp_path, opts, ids=["F1", "F7"])
+    assert built.missing == [
+        "F7 (" + FIGURES["F7"].title + "): could not be drawn: planted failure"
+    ]
+    assert any(p.name.startswith("F1") for p in built.paths)
+    assert not any(p.name.startswith("F7") for p in built.paths)
+    page = built.html.read_text(encoding="utf-8") if built.html else ""
+    assert "F7: could not draw this figure: planted failure" in html.unescape(page)

@@ -105,3 +105,29 @@ def backend(request, monkeypatch):
         )  # optional extra; make setup installs it, so CI runs both
     monkeypatch.setenv("CKPTSCOPE_MOMENTS", "" if request.param == "fused" else "torch")
     return request.param
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_moments_and_distances_equal_the_separate_calls_exactly(monkeypatch, dtype):
+    """The one-pass form gives the separate calls' values bit for bit: several spans,
+    several blocks per span, a ragged end, a non-finite value, and two references."""
+    from ckptscope.stats import moments as mod
+
+    monkeypatch.setattr(mod, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(mod, "WORKERS", 2)
+    g = torch.Generator().manual_seed(3)
+    n = 7 * 300_001  # > 2 blocks of 1M elements; spans of whole chunks
+    t = (torch.randn(n, generator=g) * 0.02 + 0.001).to(dtype)
+    refs = tuple((torch.randn(n, generator=g) * 0.02).to(dtype) for _ in range(2))
+    for nan in (False, True):
+        if nan:
+            t[n // 3] = float("nan")
+        got, pairs = mod.moments_and_distances(
+            t.reshape(-1, 7), tuple(r.reshape(-1, 7) for r in refs)
+        )
+        assert got == moments(t) and got.nonfinite == int(nan)
+        for ref, pair in zip(refs, pairs, strict=True):
+            np.testing.assert_equal(pair, l2_distance_and_norm(t, ref))  # NaN distance too
+            assert math.isnan(pair[0]) is nan
+    ref64 = refs[0].double().numpy()
+    assert pairs[0][1] == pytest.approx(float(np.linalg.norm(ref64)), rel=1e-12)

@@ -119,3 +119,22 @@ def test_old_staging_leftovers_are_removed_when_opened_for_writing(tmp_path):
     assert not old.exists() and fresh.exists()  # a running sweep's stage is kept
     check_store(tmp_path, repair=True)
     assert list((tmp_path / ".tmp").iterdir()) == []
+
+
+def test_names_of_dots_stay_inside_the_store(tmp_path):
+    root = tmp_path / "store"
+    store = Store(root)
+    for suite, model in (("..", ".."), (".", "..."), ("a", "..")):
+        store.write_task(
+            TaskKey(suite, model, 0, "w"), [Scalar("embed", None, "weight", "norm", 1.0)]
+        )
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files and all(p.resolve().is_relative_to(root.resolve()) for p in files)
+    assert not any(part in (".", "..") for p in files for part in p.relative_to(root).parts)
+    assert sorted(store.scalars()[["suite", "model"]].itertuples(index=False, name=None)) == [
+        (".", "..."),
+        ("..", ".."),
+        ("a", ".."),
+    ]
+    with pytest.raises(ValueError, match="empty name"):
+        store.write_task(TaskKey("", "m", 0, "w"), [Scalar("embed", None, "weight", "norm", 1.0)])

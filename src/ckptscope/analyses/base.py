@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -213,9 +213,24 @@ class Analysis(ABC):
     #: the option names it reads (the fields of ``Options``); others are refused
     options: ClassVar[frozenset[str]] = frozenset()
 
+    #: whether ``run_series`` does better than ``run`` on each context in turn (the sweep
+    #: then hands it consecutive checkpoints of one model at once)
+    series: ClassVar[bool] = False
+
     @abstractmethod
     def run(self, ctx: CheckpointContext) -> Iterable[Record]:
         """Records for one checkpoint."""
+
+    def run_series(self, ctxs: Sequence[CheckpointContext]) -> list[list[Record] | Exception]:
+        """Records of each of ``ctxs`` (one model's checkpoints in step order), or the
+        exception that failed it: one checkpoint's failure does not fail the others."""
+        out: list[list[Record] | Exception] = []
+        for ctx in ctxs:
+            try:
+                out.append(list(self.run(ctx)))
+            except Exception as err:
+                out.append(err)
+        return out
 
     def parse_options(self, extra: Mapping[str, Any]) -> Any:
         """Its ``Options`` from the sweep's options; ValueError naming a bad value.
@@ -239,15 +254,34 @@ def register_analysis(cls: type[Analysis]) -> type[Analysis]:
 
 def available_analyses() -> list[str]:
     """Names of every registered analysis."""
-    import ckptscope.analyses  # noqa: F401  (registers the built-in analyses)
+    from ckptscope.analyses import load_all
 
+    load_all()
     return sorted(_ANALYSES)
 
 
 def get_analysis(name: str) -> Analysis:
-    """An instance of the registered analysis ``name``."""
-    import ckptscope.analyses  # noqa: F401
+    """An instance of the registered analysis ``name``.
 
+    Imports only the built-in module of that name when it registers it (start-up of a
+    sweep that runs one analysis), else every module.
+    """
+    import importlib.util
+
+    from ckptscope.analyses import load_all
+
+    if name not in _ANALYSES:
+        module = f"ckptscope.analyses.{name}"
+        if (
+            isinstance(name, str)
+            and name.isidentifier()
+            and not name.startswith("_")
+            and name != "base"
+            and importlib.util.find_spec(module) is not None
+        ):
+            importlib.import_module(module)
+        if name not in _ANALYSES:
+            load_all()
     try:
         return _ANALYSES[name]()
     except KeyError:
@@ -281,6 +315,7 @@ def register_derivation(cls: type[Derivation]) -> type[Derivation]:
 
 def available_derivations() -> list[Derivation]:
     """An instance of every registered derivation."""
-    import ckptscope.analyses  # noqa: F401
+    from ckptscope.analyses import load_all
 
+    load_all()
     return [cls() for _, cls in sorted(_DERIVATIONS.items())]

@@ -24,8 +24,15 @@ def findings(
     reference: Annotated[
         str | None, typer.Option(help="A shipped dataset instead of a store: pythia-2023.")
     ] = None,
+    groups_file: Annotated[
+        str | None,
+        typer.Option(
+            help="TOML/JSON file giving models' size, variant, seed (docs/comparisons.md)."
+        ),
+    ] = None,
 ) -> None:
-    """Print a verdict per finding of the post and model, with its evidence."""
+    """Print a verdict per finding of the post and model (seed), with its evidence, and per
+    group of seeds the share that reproduce each finding."""
     from ckptscope.findings import findings as run
     from ckptscope.findings.render import as_json, as_markdown, as_text
     from ckptscope.store import Store
@@ -43,7 +50,7 @@ def findings(
     else:
         source = Store(store_location(store), create=False)
     missing = f"the {reference} dataset does not hold them" if reference else None
-    df = run(source, models=chosen, missing=missing)
+    df = run(source, models=chosen, missing=missing, groups_file=groups_file)
     render = {"table": as_text, "markdown": as_markdown, "json": as_json}[format]
     typer.echo(render(df), nl=False)
 

@@ -37,6 +37,24 @@ def report(
         str | None,
         typer.Option(help="Draw a shipped reference (e.g. pythia-2023) beside F7-F11, normalised."),
     ] = None,
+    suites: Annotated[
+        str | None, typer.Option(help="Comma-separated suites to draw (default: all).")
+    ] = None,
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated groups to draw (suite/label or label; `ckptscope groups`)."
+        ),
+    ] = None,
+    groups_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML/JSON file giving models' size, variant, seed (docs/comparisons.md)."
+        ),
+    ] = None,
+    band: Annotated[
+        str, typer.Option(help="Seed band of line figures: minmax, sd (mean +- 1 sd) or none.")
+    ] = "minmax",
 ) -> None:
     """Draw every figure whose data is in the store; name the analysis for the rest."""
     from ckptscope.progress import ProgressBar
@@ -51,8 +69,12 @@ def report(
         formats=("png", "svg") if svg else ("png",),
         animations=animations,
         workers=workers or default_workers(),
-        models=tuple(m.strip() for m in models.split(",")) if models else None,
+        models=_names(models),
         reference=reference,
+        suites=_names(suites),
+        groups=_names(groups),
+        groups_file=str(groups_file) if groups_file else None,
+        band=band,
     )
     if reference is not None and reference not in available():
         raise UsageError(f"unknown reference {reference!r}; available: {', '.join(available())}")
@@ -69,6 +91,11 @@ def report(
     typer.echo(f"{len(built.paths)} files in {built.out_dir}")
     if built.html is not None:
         typer.echo(f"report: {built.html}")
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    names = tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+    return names or None
 
 
 def register(app: typer.Typer) -> None:

@@ -57,6 +57,13 @@ def train(
     workers: Annotated[
         int, typer.Option(help="Models trained at once, each in its own process (CPU).")
     ] = 1,
+    watch: Annotated[
+        Path | None,
+        typer.Option(help="Store to analyse each model into while it trains (as a sweep would)."),
+    ] = None,
+    watch_budget: Annotated[
+        float, typer.Option(help="Share of training time the --watch analyses may take.")
+    ] = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Train a Pythia-like suite of sizes and seeds, checkpointed; resumes if interrupted."""
@@ -64,6 +71,13 @@ def train(
 
     from ckptscope.train import resolve_config, train_suite
 
+    watching = None
+    if watch is not None:
+        from ckptscope.watch.training import TrainWatch
+
+        watching = TrainWatch(watch, budget=watch_budget)
+    elif watch_budget != 0.05:
+        raise UsageError("--watch-budget goes with --watch STORE")
     cfg = resolve_config(
         preset,
         sizes=parse_sizes(sizes) if sizes else None,
@@ -98,8 +112,11 @@ def train(
             threads=threads,
             progress=show,
             workers=workers,
+            watch=watching,
         )
     typer.echo(f"suite written to {path}")
+    if watch is not None:
+        typer.echo(f"watched into {watch}: `ckptscope report {watch}` draws it")
 
 
 def register(app: typer.Typer) -> None:

@@ -63,3 +63,27 @@ def plan_sweep(
                 )
             previous = step
     return tasks, skipped
+
+
+#: consecutive checkpoints of one model run together by the in-process sweep
+#: (``runner.run_series``): each series reads every checkpoint once, plus the model's
+#: initial checkpoint and the series' first "previous" once each, instead of up to three
+#: files per checkpoint; its tasks are stored when the series ends, so an interrupted
+#: sweep redoes at most this many checkpoints
+SERIES_STEPS = 8
+
+
+def series_groups(
+    tasks: list[CheckpointTask], size: int = SERIES_STEPS
+) -> list[list[CheckpointTask]]:
+    """``tasks`` cut into runs of at most ``size`` consecutive tasks of one model."""
+    if size < 1:
+        raise ValueError(f"series size must be >= 1, got {size}")
+    groups: list[list[CheckpointTask]] = []
+    for task in tasks:
+        last = groups[-1] if groups else None
+        if last is not None and last[-1].model == task.model and len(last) < size:
+            last.append(task)
+        else:
+            groups.append([task])
+    return groups

@@ -17,8 +17,8 @@ from ckptscope.analyses.base import (
 )
 from ckptscope.devices import check_device
 from ckptscope.engine.executors import make_executor
-from ckptscope.engine.plan import CheckpointTask, plan_sweep
-from ckptscope.engine.runner import TaskOutcome, run_checkpoint
+from ckptscope.engine.plan import CheckpointTask, plan_sweep, series_groups
+from ckptscope.engine.runner import TaskOutcome, run_checkpoint, run_series
 from ckptscope.errors import CheckpointError, UsageError
 from ckptscope.sources.base import Suite
 from ckptscope.store import Store, StoreError, TaskKey
@@ -207,13 +207,26 @@ def _run_locked(
     extra = {**config.extra, **extra_data(config)}
     options = SweepOptions(device=config.device, seed=config.seed, extra=extra)
     executor = make_executor(config.executor, workers=config.workers, address=config.address)
-    items = [(suite, store, task, options) for task in tasks]
+    # In this process (and unless the suite streams into a bounded disk, which holds only
+    # three checkpoints), consecutive checkpoints of a model run as one series: each file
+    # is read once per series (runner.run_series). Other executors get one task per item.
+    series = config.executor == "local" and not getattr(suite, "max_disk", None)
+    fn: Callable[..., TaskOutcome | list[TaskOutcome]] = run_series if series else run_checkpoint
+    items: list[tuple[Any, ...]] = (
+        [(suite, store, group, options) for group in series_groups(tasks)]
+        if series
+        else [(suite, store, task, options) for task in tasks]
+    )
     try:
-        for i, outcome in enumerate(executor.map_unordered(run_checkpoint, items), start=1):
-            _collect(result, outcome)
-            if progress is not None:
-                t = outcome.task
-                progress(Progress(i, len(tasks), t.model, t.step, time.perf_counter() - start))
+        i = 0
+        for got in executor.map_unordered(fn, items):
+            for outcome in got if isinstance(got, list) else [got]:
+                i += 1
+                _collect(result, outcome)
+                if progress is not None:
+                    t = outcome.task
+                    elapsed = time.perf_counter() - start
+                    progress(Progress(i, len(tasks), t.model, t.step, elapsed))
         for name, err in run_derivations(store, suite.name).items():
             result.failed[f"derive:{name}"] = err
     except StoreError as err:  # the store cannot be written (disk full, read-only): stop

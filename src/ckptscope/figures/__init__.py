@@ -5,7 +5,16 @@ plotly figure) and writes no file; :data:`FIGURES` lists the specs in catalogue 
 report (:mod:`ckptscope.report.build`) iterates the same specs to write files and the page.
 """
 
-from ckptscope.figures import activations, distributions, embeddings, spectra, weights  # noqa: F401
+from ckptscope.figures import (  # noqa: F401
+    activations,
+    distributions,
+    embeddings,
+    extrapolation,
+    heads,
+    spectra,
+    update_structure,
+    weights,
+)
 from ckptscope.figures.catalogue import (
     SECTIONS,
     FigureSpec,

@@ -14,29 +14,39 @@ their specs here. New optional fields (e.g. a per-figure verdict) go at the end 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from matplotlib.figure import Figure, FigureBase
 
-from ckptscope.errors import CkptscopeError
+from ckptscope.errors import CkptscopeError, UsageError
 from ckptscope.plots.animation import Animation, small_multiples
 from ckptscope.plots.plotly_specs import Spec
 from ckptscope.plots.style import MAX_FRAMES, pick_steps
 
 if TYPE_CHECKING:
+    from ckptscope.groups import Runs
     from ckptscope.store import Store
 
 
 @dataclass(frozen=True)
 class Query:
-    """Which rows a figure shows: models (None: all), step axis, frames per animation."""
+    """Which rows a figure shows: models (None: all), step axis, frames per animation, and
+    the figure's own options (``(name, value)`` pairs, checked by :func:`check_options`);
+    ``runs``: the chosen models' groups, how lines name them and draw seeds (None: each
+    model as stored, no seed bands; :func:`ckptscope.groups.select_runs`)."""
 
     models: tuple[str, ...] | None = None
     log_steps: bool = False
     max_frames: int = MAX_FRAMES
+    options: tuple[tuple[str, Any], ...] = ()
+    runs: Runs | None = None
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The value of a figure option, ``default`` when it is not given."""
+        return dict(self.options).get(name, default)
 
 
 #: stills per small-multiples figure of an animation
@@ -70,6 +80,7 @@ class FigureSpec:
     views: Parts | None = None  # (caption suffix, rows) per interactive figure; default: one
     multiples: bool = False  # also a static grid of stills at MULTIPLES steps (animated only)
     overlay: tuple[tuple[str, str, str], ...] = ()  # keys a reference can be drawn beside
+    options: tuple[tuple[str, str], ...] = ()  # (name, help) of the options it takes
 
     @property
     def static_is_still(self) -> bool:
@@ -130,7 +141,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
 
 #: catalogue order: the post's figure numbers, each extra after the figure it extends
 ORDER = ("F1", "F2", "tails", "fits", "F3", "F4", "F5", "F6", "loss", "F7", "F8", "F9", "F10",
-         "F11", "F12", "F13", "F14", "F15", "F16", "esd", "update")  # fmt: skip
+         "F11", "F12", "F13", "F14", "F15", "F16", "esd", "heads_circuits", "heads_qkv", "update",
+         "update_corr", "norm_extrap")  # fmt: skip
 _REGISTRY: dict[str, FigureSpec] = {}
 
 
@@ -154,9 +166,21 @@ def get(fig_id: str) -> FigureSpec:
     return _REGISTRY[fig_id]
 
 
+def check_options(
+    spec: FigureSpec, options: Mapping[str, Any] | None
+) -> tuple[tuple[str, Any], ...]:
+    """``options`` as :attr:`Query.options`; UsageError naming an option the figure lacks."""
+    known = dict(spec.options)
+    for name in options or {}:
+        if name not in known:
+            takes = ", ".join(known) if known else "none"
+            raise UsageError(f"figure {spec.id}: unknown option {name!r}; its options: {takes}")
+    return tuple(sorted((options or {}).items()))
+
+
 def describe(spec: FigureSpec) -> dict[str, Any]:
     """The documented fields of a spec (for docs/figures.md)."""
     return {"id": spec.id, "title": spec.title, "analysis": spec.analysis,
             "section": SECTIONS[spec.section][0], "rows": spec.source,
             "animated": spec.animation is not None, "caption": spec.caption,
-            "overlay": bool(spec.overlay)}  # fmt: skip
+            "overlay": bool(spec.overlay), "options": dict(spec.options)}  # fmt: skip

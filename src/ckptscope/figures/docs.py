@@ -43,6 +43,7 @@ def render() -> str:
                 if d["overlay"]
                 else ""
             )
+            + "".join(f"- option `{k}`: {v}\n" for k, v in d["options"].items())
         )
     return HEADER + "\n".join(rows) + "\n\n" + "\n".join(details)
 

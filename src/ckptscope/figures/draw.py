@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
-from ckptscope.figures.catalogue import NoFigureData, Query, get
+from ckptscope.figures.catalogue import NoFigureData, Query, check_options, get
 from ckptscope.figures.reference import draw_overlay
+from ckptscope.figures.rows import label_models
 from ckptscope.plots.plotly_specs import Spec
 from ckptscope.plots.style import MAX_FRAMES, stack
 
@@ -33,6 +36,11 @@ def figure(
     max_frames: int = MAX_FRAMES,
     stills: bool = False,
     reference: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    suites: list[str] | tuple[str, ...] | str | None = None,
+    groups: list[str] | tuple[str, ...] | str | None = None,
+    groups_file: str | Path | None = None,
+    band: str = "minmax",
 ) -> Figure | go.Figure:
     """Draw one figure from ``store``; writes no file (Jupyter shows the result inline).
 
@@ -43,14 +51,33 @@ def figure(
     and the reference's, normalised (:mod:`ckptscope.figures.reference`). With
     ``interactive=True`` the plotly figure of the first view (a warning names the others;
     narrow them down with ``models=``). Raises :class:`NoFigureData` naming the analysis to
-    sweep when the store has no rows for the figure.
+    sweep when the store has no rows for the figure. ``options``: the figure's own options
+    (``sort_by`` of the per-head figures, ...: docs/figures.md); UsageError for one it lacks.
+
+    ``suites``, ``models``, ``groups`` choose models (each name must be in the store,
+    :func:`ckptscope.groups.select_runs`); lines are keyed by (suite, model), named
+    ``suite/model`` when several suites are drawn. In line figures a group of two or more
+    seeds is drawn as its mean with a ``band`` (``minmax``, ``sd`` or ``none``: each seed
+    alone); ``groups_file`` groups models whose names do not say their seed
+    (docs/comparisons.md).
     """
+    from ckptscope.groups import select_runs
+
     spec = get(fig_id)
-    q = Query(tuple(models) if models else None, log_steps, max_frames)
+    runs = select_runs(store, suites=suites, models=models, groups=groups,
+                       groups_file=groups_file, band=band)  # fmt: skip
+    store = runs.restrict(store)
+    q = Query(
+        tuple(models) if models else None,
+        log_steps,
+        max_frames,
+        options=check_options(spec, options),
+        runs=runs,
+    )
     if reference is not None:
         drawn = draw_overlay(spec, store, q, reference, interactive)
         return _plotly(drawn) if interactive else drawn
-    rows = spec.rows(store, q)
+    rows = label_models(spec.rows(store, q), q)
     if rows.empty:
         raise NoFigureData(spec.hint(getattr(store, "location", store.root)))
     if interactive:

@@ -32,15 +32,21 @@ def line_spec(fig_id: str, title: str, analysis: str, caption: str, section: str
               prepare: Prepare | None = None, overlay: bool = False) -> FigureSpec:  # fmt: skip
     """Register a figure of the scalar rows ``keys`` against step (static and interactive).
 
-    Rows carry the phase changes found on them (column ``event``); ``prepare`` selects or
-    marks rows further (e.g. ``gaussian_like``, drawn on the band of ``bands``);
+    Rows carry the phase changes found on them (column ``event``); with ``q.runs`` a group
+    of several seeds is one line, its mean with a band (:func:`ckptscope.groups.seed_bands`);
+    ``prepare`` selects or marks rows further (e.g. ``gaussian_like``, drawn on the band of ``bands``);
     ``overlay``: a reference can be drawn beside these keys (:mod:`.reference`).
     """
     label = f"{fig_id}: {title}"
 
     def rows(store: Store, q: Query) -> pd.DataFrame:
         found = scalars(store, q, keys)
-        return with_events(store, q, prepare(store, q, found) if prepare else found)
+        found = with_events(store, q, prepare(store, q, found) if prepare else found)
+        if q.runs is None or found.empty:
+            return found
+        from ckptscope.groups.bands import seed_bands
+
+        return seed_bands(found, q.runs)  # a group of several seeds: its mean and band
 
     def static(part: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Figure:
         return line_grid(part, keys, label, log_steps=q.log_steps, log_y=log_y, bands=bands,

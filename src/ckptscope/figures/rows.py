@@ -78,3 +78,15 @@ def with_events(store: Store, q: Query, rows: pd.DataFrame) -> pd.DataFrame:
     for key, message in zip(_tensor_keys(ev), ev["message"], strict=True):
         found[key] = f"{found[key]}; {message}" if key in found else str(message)
     return rows.assign(event=[found.get(k) for k in _tensor_keys(rows)])
+
+
+def label_models(rows: pd.DataFrame, q: Query) -> pd.DataFrame:
+    """``rows`` with each model named as figures show it: ``suite/model`` when the chosen
+    models span several suites (lines of seed groups are named already)."""
+    runs = q.runs
+    if runs is None or not runs.several_suites or rows.empty or "suite" not in rows:
+        return rows
+    pairs = set(runs.pairs)
+    names = [runs.label(s, m) if (s, m) in pairs else m
+             for s, m in zip(rows["suite"].astype(str), rows["model"].astype(str), strict=True)]  # fmt: skip
+    return rows.assign(model=names)

@@ -4,7 +4,10 @@
 ``activations``, ``spectra``) and returns one row per (finding, model): ``finding``,
 ``figure``, ``claim`` (the post's, quoted), ``model``, ``verdict`` (reproduced,
 not_reproduced, inconclusive, no_data), ``evidence`` (numbers and steps) and
-``thresholds`` (JSON). docs/findings.md lists the checks and their thresholds.
+``thresholds`` (JSON), and the model's ``group`` and ``seed`` (:mod:`ckptscope.groups`;
+a size comparison's group is ``(all sizes)``, its seed empty). :func:`seed_shares` gives,
+per group, how many of its seeds reproduce each finding ("F7: 5/5 seeds").
+docs/findings.md lists the checks and their thresholds; docs/comparisons.md the groups.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,7 +31,9 @@ from ckptscope.findings.base import (
 )
 from ckptscope.findings.data import FindingData, ScalarReader
 
-COLUMNS = ["finding", "figure", "claim", "model", "verdict", "evidence", "thresholds"]
+COLUMNS = ["finding", "figure", "claim", "model", "verdict", "evidence", "thresholds", "group",
+           "seed"]  # fmt: skip
+SHARE_COLUMNS = ["finding", "group", "seeds", "reproduced", "share"]
 
 
 def findings(
@@ -35,12 +41,17 @@ def findings(
     models: Sequence[str] | None = None,
     thresholds: Thresholds | None = None,
     missing: str | None = None,
+    groups_file: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Every finding's verdict per model (and per suite for size comparisons).
+    """Every finding's verdict per model, i.e. per seed (and per suite for size comparisons).
 
-    ``missing`` replaces the sweep hint of ``no_data`` verdicts (for a shipped dataset).
+    ``missing`` replaces the sweep hint of ``no_data`` verdicts (for a shipped dataset);
+    ``groups_file`` groups models whose names do not say their seed (docs/comparisons.md).
     """
+    from ckptscope.groups import model_groups
+
     data = FindingData(store, models, missing)
+    groups = model_groups(store, groups_file)  # a bad groups file: refused before any check
     th = thresholds or Thresholds()
     everyone = data.all_models()
     rows = []
@@ -55,7 +66,25 @@ def findings(
                 finding.outcome(m, Verdict.NO_DATA, hint) for m in everyone if m not in seen
             ]
         rows += [o.as_row() for o in outcomes]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    of = {(f"{g.suite}/{g.model}" if data.several_suites else g.model): g for g in groups}
+    for row in rows:
+        g = of.get(row["model"])
+        row["group"] = g.group if g else row["model"]
+        row["seed"] = g.seed if g else None
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"seed": "Int64"})
+
+
+def seed_shares(df: pd.DataFrame) -> pd.DataFrame:
+    """Per finding and group of seeds: how many seeds, how many reproduce it, and the share
+    as text ("2/3 seeds"); size comparisons (one row per suite) are left out."""
+    if df.empty or "group" not in df:
+        return pd.DataFrame(columns=SHARE_COLUMNS)
+    seeds = df[df["model"] != ALL_SIZES]
+    out = []
+    for (finding, group), part in seeds.groupby(["finding", "group"], sort=False):
+        n, k = len(part), int((part["verdict"] == str(Verdict.REPRODUCED)).sum())
+        out.append((finding, group, n, k, f"{k}/{n} seeds"))
+    return pd.DataFrame(out, columns=SHARE_COLUMNS)
 
 
 def _order(finding: Finding) -> tuple[int, str]:
@@ -83,4 +112,5 @@ __all__ = [
     "Thresholds",
     "Verdict",
     "findings",
+    "seed_shares",
 ]

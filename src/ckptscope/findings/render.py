@@ -1,4 +1,8 @@
-"""The findings table as text: a grid (findings x models), Markdown, or JSON records."""
+"""The findings table as text: a grid (findings x models), Markdown, or JSON records.
+
+Below the grid, where a group has two or more seeds, a second grid gives per group the
+share of its seeds that reproduce each finding ("2/3 seeds").
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,20 @@ def grid(df: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(index=order, columns=models)
 
 
+def seed_grid(df: pd.DataFrame) -> pd.DataFrame:
+    """Findings as rows, groups of two or more seeds as columns, "k/n seeds" in each cell."""
+    from ckptscope.findings import seed_shares
+
+    shares = seed_shares(df)
+    shares = shares[shares["seeds"] >= 2]
+    if shares.empty:
+        return pd.DataFrame()
+    table = shares.pivot_table(index="finding", columns="group", values="share",
+                               aggfunc="first", sort=False).fillna("")  # fmt: skip
+    order = [f for f in dict.fromkeys(df["finding"]) if f in table.index]
+    return table.reindex(index=order, columns=list(dict.fromkeys(shares["group"])))
+
+
 def as_text(df: pd.DataFrame) -> str:
     """A plain-text grid and, below it, each verdict's evidence."""
     if df.empty:
@@ -37,6 +55,9 @@ def as_text(df: pd.DataFrame) -> str:
         "yes reproduced, no not reproduced, ? inconclusive, - no data",
         "",
     ]
+    seeds = seed_grid(df)
+    if not seeds.empty:
+        lines += ["Seeds that reproduce each finding, per group:", seeds.to_string(), ""]
     for row in df.itertuples():
         lines.append(f"{row.finding} [{row.model}] {row.verdict}: {row.evidence}")
     return "\n".join(lines) + "\n"
@@ -54,12 +75,19 @@ def as_markdown(df: pd.DataFrame) -> str:
     for finding, row in table.iterrows():
         cells = [str(v).replace("_", " ") for v in row]
         out.append(f"| {finding} | {claims[finding]} | " + " | ".join(cells) + " |")
+    seeds = seed_grid(df)
+    if not seeds.empty:
+        groups = list(seeds.columns)
+        out += ["", "Seeds that reproduce each finding, per group:", "",
+                "| finding | " + " | ".join(groups) + " |",
+                "| --- | " + " | ".join("---" for _ in groups) + " |"]  # fmt: skip
+        out += [f"| {f} | " + " | ".join(str(v) for v in row) + " |" for f, row in seeds.iterrows()]
     return "\n".join(out) + "\n"
 
 
 def as_json(df: pd.DataFrame) -> str:
     """A JSON list of objects: finding, figure, claim, model, verdict, evidence, thresholds."""
-    records = df.to_dict(orient="records")
+    records = df.astype(object).where(df.notna(), None).to_dict(orient="records")
     for r in records:
         r["thresholds"] = json.loads(r["thresholds"])
     return json.dumps(records, indent=2) + "\n"

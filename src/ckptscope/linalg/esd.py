@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 # Eigenvalues below this fraction of the largest are treated as zero by the power-law fit
 # (rank-deficient matrices, Gram-method round-off; see linalg/spectra.py).
@@ -50,6 +53,8 @@ def fit_esd_power_law(
     n_all = lam.size
     if n_all < 2:
         return EsdPowerLawFit(math.nan, math.nan, math.nan, n_all)
+    import torch
+
     dev = torch.device(device or "cpu")
     if n_all < GPU_MIN_VALUES:
         dev = torch.device("cpu")  # below this, kernel launches cost more than the scan

@@ -1,11 +1,42 @@
-"""Models for activation and gradient analyses: swap, residual hooks, evaluation batch."""
+"""Models for activation and gradient analyses: swap, residual hooks, evaluation batch.
 
-from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batch
-from ckptscope.models.cache import WorkerCache
-from ckptscope.models.forward import forward_backward
-from ckptscope.models.hooks import capture_residuals, find_blocks, residual_hooks
-from ckptscope.models.resid_stats import ResidualStats
-from ckptscope.models.swap import SwappableModel, parse_dtype
+Names are imported on first use (PEP 562): ``models.cache`` alone stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the module that defines it (imported on first use)
+_LAZY = {
+    "BatchConfig": "ckptscope.models.batch",
+    "EvalBatch": "ckptscope.models.batch",
+    "NoEvalData": "ckptscope.models.batch",
+    "eval_batch": "ckptscope.models.batch",
+    "WorkerCache": "ckptscope.models.cache",
+    "forward_backward": "ckptscope.models.forward",
+    "capture_residuals": "ckptscope.models.hooks",
+    "find_blocks": "ckptscope.models.hooks",
+    "residual_hooks": "ckptscope.models.hooks",
+    "ResidualStats": "ckptscope.models.resid_stats",
+    "SwappableModel": "ckptscope.models.swap",
+    "parse_dtype": "ckptscope.models.swap",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "BatchConfig",

@@ -19,7 +19,7 @@ from ckptscope.names import model_order
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import Spec, animate, at_step, plot_text, typed
 from ckptscope.plots.style import fixed_margins, latest, panels
-from ckptscope.stats import UniversalGrid, display_edges, rebin
+from ckptscope.stats.histogram import UniversalGrid, display_edges, rebin
 
 DISPLAY_BINS = 121
 

@@ -2,7 +2,8 @@
 
 Same panels, names, colours and marks as the static figure: a line per block coloured by
 depth (a legend entry per block) or a line per model in its colour; phase changes as
-stars with their message on hover; fits at their bounds on a band labelled Gaussian-like.
+stars with their message on hover; fits at their bounds on a band labelled Gaussian-like;
+a line of several seeds (columns ``lo``/``hi``) with its band, filled in its colour.
 Every panel has its axis titles.
 """
 
@@ -31,6 +32,7 @@ from ckptscope.plots.plotly_specs import (
     plot_text,
     set_axes,
     step_axis_buttons,
+    translucent,
     typed,
 )
 from ckptscope.plots.style import model_colors
@@ -66,6 +68,18 @@ def _marks(sel: pd.DataFrame, by: str, label_of, color_of, band, metric: str,
     return out
 
 
+def _band(line: pd.DataFrame, color: str, label: str, ref: dict[str, str]) -> list[Spec]:
+    """A line's seed band (columns ``lo``/``hi``): an upper edge and a lower one filled to it."""
+    if "lo" not in line or not line["lo"].notna().any():
+        return []
+    name = str(line["band"].iloc[0]) if "band" in line else "seed band"
+    edge = {"type": "scatter", "mode": "lines", "x": typed(line.step, "i4"), "line": {"width": 0},
+            "legendgroup": label, "showlegend": False, "name": plot_text(name),
+            "hoverinfo": "skip", **ref}  # fmt: skip
+    return [{**edge, "y": typed(line["hi"])},
+            {**edge, "y": typed(line["lo"]), "fill": "tonexty", "fillcolor": translucent(color, 0.2)}]  # fmt: skip
+
+
 def _naming(per_block: bool, depth: list[str], colors: dict[str, str]):
     """(column a line is per, its legend label, its colour) for block or model lines."""
     if per_block:
@@ -98,6 +112,7 @@ def lines_figure(df: pd.DataFrame, keys: Sequence[Key], title: str, log_steps: b
             for name, line in line_part(part).groupby(by, dropna=False, sort=True):
                 line = line.sort_values("step")
                 label = label_of(name)
+                data += _band(line, color_of(name), label, ref)
                 data.append({"type": "scatter", "mode": "lines+markers", "x": typed(line.step, "i4"),
                              "y": typed(line.value), "name": label, "legendgroup": label,
                              "showlegend": label not in shown, "marker": {"size": 3},

@@ -5,7 +5,9 @@ line per block coloured by depth (a colourbar says which); rows without blocks d
 per key with a line per model, each model in its colour of :func:`model_colors` in every
 panel. Keys an architecture lacks (``qkv`` in Llama, ``q``/``k``/``v`` in GPT-NeoX) are left
 out. Phase changes (column ``event``) are stars on their line; fits at their bounds (column
-``gaussian_like``) are markers on a band labelled Gaussian-like (see :mod:`.marks`).
+``gaussian_like``) are markers on a band labelled Gaussian-like (see :mod:`.marks`). A line
+of several seeds (columns ``lo``, ``hi``, ``band`` from :func:`ckptscope.groups.seed_bands`)
+is drawn with its band, shaded in its colour.
 Axes and panels are named with :mod:`ckptscope.names`.
 """
 
@@ -21,6 +23,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm
 from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from ckptscope.names import metric_name, tensor_name
 from ckptscope.plots.marks import (
@@ -93,8 +96,21 @@ def draw_marks(ax: Axes, sel: pd.DataFrame, color_of: Mapping[object, object], b
                 color=color_of.get(name, "0.3"), zorder=4)  # fmt: skip
 
 
+def draw_band(ax: Axes, line: pd.DataFrame, color: object) -> None:
+    """The seed band of a line (columns ``lo``/``hi``), shaded in the line's colour."""
+    if "lo" in line and line["lo"].notna().any():
+        ax.fill_between(line.step, line["lo"], line["hi"], color=color, alpha=0.2, lw=0)
+
+
+def band_names(sel: pd.DataFrame) -> list[str]:
+    """What the seed bands of these rows show ("min-max over seeds"), if any."""
+    if "band" not in sel:
+        return []
+    return sorted({str(b) for b in sel["band"].dropna() if b})
+
+
 def _legend(ax: Axes, sel: pd.DataFrame, models: bool) -> None:
-    extra = []
+    extra: list[object] = [Patch(color="0.6", alpha=0.4, label=b) for b in band_names(sel)]
     if len(event_part(sel)):
         extra.append(Line2D([], [], ls="none", marker=EVENT_MARKER[0], mec="k", color="w",
                             ms=9, label="phase change"))  # fmt: skip
@@ -144,12 +160,14 @@ def line_grid(
             for block, line in line_part(sel).groupby("block"):
                 line = line.sort_values("step")
                 ax.plot(line.step, line.value, color=depth[int(block)], lw=1.2)
+                draw_band(ax, line, depth[int(block)])
             by, color_of = "block", depth
         else:
             sel = sel.assign(model=sel.model.astype(str))
             for name in model_order(sel.model.unique()):
                 line = line_part(sel[sel.model == name]).sort_values("step")
                 ax.plot(line.step, line.value, label=name, color=colors[name], lw=1.4)
+                draw_band(ax, line, colors[name])
             by, color_of = "model", colors
         log = key[2] in log_y
         if log:

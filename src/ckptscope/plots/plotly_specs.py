@@ -115,3 +115,14 @@ def animate(layout: Spec, steps: Sequence[int], frames: Sequence[list[Spec]], ti
 def at_step(rows: pd.DataFrame, step: int) -> pd.DataFrame:
     """Rows of one step."""
     return rows[rows.step == step]
+
+
+def translucent(color: str, alpha: float) -> str:
+    """A colour (``#rrggbb`` or ``rgb(r, g, b)``) as ``rgba(...)`` with ``alpha``."""
+    if color.startswith("#") and len(color) == 7:
+        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    elif color.startswith("rgb"):
+        r, g, b = (int(float(v)) for v in color[color.index("(") + 1 : -1].split(",")[:3])
+    else:
+        return color
+    return f"rgba({r},{g},{b},{alpha})"

@@ -39,7 +39,7 @@ from plotly.offline import get_plotlyjs
 from ckptscope import __version__
 from ckptscope.figures import FIGURES, FigureSpec
 from ckptscope.figures.catalogue import Query
-from ckptscope.report.replication import replication_html, suite_lines
+from ckptscope.report.replication import replication_html, seed_share_html, suite_lines
 from ckptscope.report.sections import (
     Fig,
     FigureViews,
@@ -175,6 +175,46 @@ def _shown_meta(meta: str | None) -> str:
     return json.dumps(doc, sort_keys=True)
 
 
+#: rows of a comparison's summary shown on the page (``ckptscope compare`` prints all)
+MAX_COMPARISON_ROWS = 60
+
+
+def comparisons_html(data: PageData, index: int) -> tuple[str, int]:
+    """The comparison section (empty without comparable groups) and the next figure index."""
+    from ckptscope.report.comparisons import comparison_views
+
+    runs = data.query.runs
+    views = comparison_views(data.store, runs.groups_file if runs is not None else None)
+    if not views:
+        return "", index
+    parts = ['<section id="comparisons"><h2>Comparisons across runs</h2><p class="finding">'
+             "Groups of the same size in another variant or suite. A tensor's metric differs "
+             "where |mean b - mean a| &gt; max(spread a, spread b), a spread being the highest "
+             "minus the lowest seed at that step (0 for one seed, so then every difference "
+             "counts); <code>docs/comparisons.md</code>.</p>"]  # fmt: skip
+    for v in views:
+        n = len(v.summary)
+        parts.append(f"<h3>{esc(v.a)} vs {esc(v.b)} ({esc(v.seeds)})</h3>")
+        said = (f"{n} step ranges where a tensor's metric differs beyond the seed spread"
+                if n else "No tensor's metric differs beyond the seed spread.")  # fmt: skip
+        parts.append(f'<p class="note">{esc(said)}</p>')
+        if n:
+            shown = v.summary.head(MAX_COMPARISON_ROWS)
+            parts.append(table_html(shown, list(shown.columns), ""))
+            if n > MAX_COMPARISON_ROWS:
+                parts.append(f'<p class="note">{n - MAX_COMPARISON_ROWS} more: run <code>'
+                             f"ckptscope compare STORE --a {esc(v.a)} --b {esc(v.b)}</code></p>")  # fmt: skip
+        if v.spec is not None:
+            prov = {"a": v.a, "b": v.b, "seeds": v.seeds, "metric": str(v.metric)}
+            fig = Fig("compare", f"{v.a} vs {v.b}: {v.metric}", v.spec, prov,
+                      "Not a figure of the post: each group's mean over seeds with its band, and "
+                      "b - a shaded +- the larger seed spread.")  # fmt: skip
+            parts.append(figure_html(fig, index))
+            index += 1
+        parts += [f'<p class="note">{esc(note)}</p>' for note in v.notes]
+    return "".join(parts) + "</section>", index
+
+
 # -- the page -------------------------------------------------------------------------
 
 
@@ -244,11 +284,14 @@ def write_page(
     assert verdicts is not None
     drawn = {fig.fig_id for sec in sections for fig in sec.figures}
     body = [f'<section id="findings"><h2>The post\'s findings in this suite</h2>'
-            f"{replication_html(verdicts, esc, drawn)}</section>"]  # fmt: skip
+            f"{replication_html(verdicts, esc, drawn)}{seed_share_html(verdicts, esc)}"
+            "</section>"]  # fmt: skip
     measured, anchored, index = suite_lines(verdicts), set(), 0
     for sec in sections:
         body.append(section_html(sec, index, measured, anchored))
         index += len(sec.figures)
+    compared, index = comparisons_html(data, index)
+    body.append(compared)
     phase, warnings = events_html(data)
     fail_cols = ["suite", "model", "step", "analysis", "error", "time"]
     body.append(
@@ -260,6 +303,7 @@ def write_page(
         f"{provenance_html(data, static_paths, Path(out_path))}</section>"
     )
     links = [("findings", "Findings")] + [(s.key, s.title) for s in sections] + [
+        *([("comparisons", "Comparisons")] if compared else []),
         ("events", "Phase changes"), ("integrity", "Integrity"), ("failures", "Failures"),
         ("provenance", "Provenance")]  # fmt: skip
     nav = "".join(f'<a href="#{esc(k)}">{esc(t)}</a>' for k, t in links)

@@ -2,7 +2,8 @@
 
 A table of findings (rows) by models (columns), each cell coloured by its verdict, its
 evidence on hover and below, and a link to the first figure that shows it; plus, per
-figure, the one-line "This suite: ..." summary that goes under the post's caption.
+figure, the one-line "This suite: ..." summary that goes under the post's caption; and,
+where a group has two or more seeds, the share of its seeds that reproduce each finding.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ckptscope.findings.render import grid
+from ckptscope.findings.render import grid, seed_grid
 
 WORDS = {
     "reproduced": "reproduced",
@@ -72,3 +73,21 @@ def suite_lines(df: pd.DataFrame) -> dict[str, str]:
         said = "; ".join(f"{v} in {', '.join(ms)}" for v, ms in by_verdict.items())
         out.setdefault(str(fig), []).append(f"{finding} {said}")
     return {fig: "This suite: " + ". ".join(parts) + "." for fig, parts in out.items()}
+
+
+def seed_share_html(df: pd.DataFrame, esc: Callable[[object], str]) -> str:
+    """Findings by groups of two or more seeds: "k/n seeds" reproduce it (empty: none)."""
+    table = seed_grid(df)
+    if table.empty:
+        return ""
+    head = "<th>finding</th>" + "".join(f"<th>{esc(g)}</th>" for g in table.columns)
+    body = "".join(
+        f"<tr><td>{esc(f)}</td>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+        for f, row in table.iterrows()
+    )
+    return (
+        '<h3>Across seeds</h3><p class="finding">Per group of seeds: how many of its seeds '
+        "reproduce each finding (each seed's verdict is in the table above).</p>"
+        f'<table class="replication seeds"><thead><tr>{head}</tr></thead><tbody>{body}'
+        "</tbody></table>"
+    )

@@ -20,6 +20,7 @@ from ckptscope import __version__
 from ckptscope.figures import FIGURES, SECTIONS, FigureSpec
 from ckptscope.figures.catalogue import NoFigureData, Query
 from ckptscope.figures.reference import overlay_caption, overlay_title, overlay_views, y_label
+from ckptscope.figures.rows import label_models
 from ckptscope.names import model_order
 from ckptscope.plots.overlay import overlay_figure
 from ckptscope.references import REFERENCES
@@ -70,7 +71,11 @@ class PageData:
         """Read the findings, events, failures and evaluation batches once."""
         from ckptscope.findings import findings
 
-        self.verdicts = findings(self.store, models=self.query.models)
+        runs = self.query.runs
+        groups_file = runs.groups_file if runs is not None else None
+        # a filtered store holds the chosen models only (names there may be suite/model)
+        models = None if runs is not None and runs.filtered else self.query.models
+        self.verdicts = findings(self.store, models=models, groups_file=groups_file)
         self.events = self.keep(self.store.events())
         self.failures = self.keep(self.store.failures())
         self.batches = self.keep(self.store.arrays(kind="eval_batch_info"))
@@ -87,13 +92,17 @@ class PageData:
 
     def provenance(self, spec: FigureSpec, rows: pd.DataFrame) -> dict[str, str]:
         """Where a view's rows come from: analysis, rows, suites, models, steps, version."""
-        steps = sorted(int(s) for s in set(rows["step"])) if len(rows) else []
+        steps = sorted(int(s) for s in set(rows["step"])) if len(rows) and "step" in rows else []
+        span = f"{len(steps)} ({steps[0]} to {steps[-1]})" if steps else "none"
+        if len(rows) and "step" not in rows:  # rows of windows of checkpoints (update_corr)
+            span = (f"{int(rows['n_points'].max())} ({int(rows['start_step'].min())} to "
+                    f"{int(rows['end_step'].max())})")  # fmt: skip
         prov = {
             "analysis": spec.analysis,
             "data": spec.source,
             "suite": ", ".join(sorted(set(rows["suite"]))) if "suite" in rows else "",
             "models": ", ".join(model_order(rows["model"])) if len(rows) else "",
-            "steps": f"{len(steps)} ({steps[0]} to {steps[-1]})" if steps else "none",
+            "steps": span,
             "ckptscope": __version__,
         }
         if spec.animation is not None and len(self.tasks):
@@ -118,13 +127,15 @@ class FigureViews:
     notes: list[str] = field(default_factory=list)
     missing: str | None = None  # the sweep that would fill a figure with no rows
     paths: list[Path] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # the line saying it could not be drawn
+    deferred: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # parts to draw
 
 
 def figure_rows(
     store: Store, spec: FigureSpec, q: Query, reference: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """A figure's rows, and its overlay's rows beside ``reference`` (None: none to draw)."""
-    rows = spec.rows(store, q)
+    rows = label_models(spec.rows(store, q), q)
     if not (reference and spec.overlay) or rows.empty:
         return rows, None
     try:

@@ -1,22 +1,16 @@
-"""Pure statistics on tensors and trajectories: histograms, fits, QQ data, change points."""
+"""Pure statistics on tensors and trajectories: histograms, fits, QQ data, change points.
 
-from ckptscope.stats.changepoint import Change, MetricSpec, detect_changes, pelt
-from ckptscope.stats.fits import (
-    FAMILIES,
-    FITTERS,
-    MAX_FIT_SAMPLES,
-    Fit,
-    FitReport,
-    TailPowerLawFit,
-    fit_all,
-    fit_gaussian,
-    fit_gennorm,
-    fit_laplace,
-    fit_logistic,
-    fit_quartic,
-    fit_student_t,
-    fit_tail_power_law,
-)
+Names are imported on first use (PEP 562): importing one submodule (``moments``,
+``fused``) does not import SciPy or transformers with the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# eager: light (NumPy, pandas), and its function ``histogram`` shares the submodule's name
+# (a lazy name would be shadowed by the submodule once imported)
 from ckptscope.stats.histogram import (
     QUANTILE_PROBS,
     UNIVERSAL_GRID,
@@ -29,7 +23,46 @@ from ckptscope.stats.histogram import (
     rebin,
     subsample,
 )
-from ckptscope.stats.qq import TAIL_PROBS, qq_location_scale, qq_power_law, standard_quantiles
+
+#: public name -> the module that defines it (imported on first use)
+_LAZY = {
+    "Change": "ckptscope.stats.changepoint",
+    "MetricSpec": "ckptscope.stats.changepoint",
+    "detect_changes": "ckptscope.stats.changepoint",
+    "pelt": "ckptscope.stats.changepoint",
+    "FAMILIES": "ckptscope.stats.fits",
+    "FITTERS": "ckptscope.stats.fits",
+    "MAX_FIT_SAMPLES": "ckptscope.stats.fits",
+    "Fit": "ckptscope.stats.fits",
+    "FitReport": "ckptscope.stats.fits",
+    "TailPowerLawFit": "ckptscope.stats.fits",
+    "fit_all": "ckptscope.stats.fits",
+    "fit_gaussian": "ckptscope.stats.fits",
+    "fit_gennorm": "ckptscope.stats.fits",
+    "fit_laplace": "ckptscope.stats.fits",
+    "fit_logistic": "ckptscope.stats.fits",
+    "fit_quartic": "ckptscope.stats.fits",
+    "fit_student_t": "ckptscope.stats.fits",
+    "fit_tail_power_law": "ckptscope.stats.fits",
+    "TAIL_PROBS": "ckptscope.stats.qq",
+    "qq_location_scale": "ckptscope.stats.qq",
+    "qq_power_law": "ckptscope.stats.qq",
+    "standard_quantiles": "ckptscope.stats.qq",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "FAMILIES",

@@ -125,6 +125,34 @@ def span_distance(a: torch.Tensor, b: torch.Tensor, begin: int, end: int) -> tup
     return math.fsum(dist), math.fsum(norm)
 
 
+def _block_rows(x: np.ndarray, chunk: int) -> tuple[np.ndarray, float, int]:
+    """Per-chunk rows of one float32/float64 block, its max |x| and non-finite count."""
+    nonfinite = 0
+    max_abs = 0.0
+    out = np.zeros((-(-x.size // chunk), 5))
+    _chunks(x, chunk, out)
+    bad = np.flatnonzero(out[:, 0] < 0)
+    if not bad.size:
+        max_abs = max(float(x.max()), -float(x.min()))
+    for c in bad:  # chunks holding NaN or inf: the same kernel on their finite values
+        v = x[c * chunk : (c + 1) * chunk]
+        v = v[np.isfinite(v)]
+        nonfinite += min(chunk, x.size - c * chunk) - v.size
+        out[c] = 0.0
+        if v.size:
+            _chunks(v, v.size, out[c : c + 1])
+    if bad.size:
+        finite = x[np.isfinite(x)]
+        if finite.size:
+            max_abs = float(np.abs(finite).max())
+    return out, max_abs, nonfinite
+
+
+def _rows_block(chunk: int) -> int:
+    """Elements per converted block for chunks of ``chunk``: whole chunks, about BLOCK."""
+    return max(chunk, BLOCK // chunk * chunk)
+
+
 def span_rows(
     flat: torch.Tensor, begin: int, end: int, chunk: int
 ) -> tuple[np.ndarray, float, int]:
@@ -135,23 +163,39 @@ def span_rows(
     rows = []
     nonfinite = 0
     max_abs = 0.0
-    block = max(chunk, BLOCK // chunk * chunk)
-    for (x,) in _blocks((flat,), begin, end, block):
-        out = np.zeros((-(-x.size // chunk), 5))
-        _chunks(x, chunk, out)
-        bad = np.flatnonzero(out[:, 0] < 0)
-        if not bad.size:
-            max_abs = max(max_abs, float(x.max()), -float(x.min()))
-        for c in bad:  # chunks holding NaN or inf: the same kernel on their finite values
-            v = x[c * chunk : (c + 1) * chunk]
-            v = v[np.isfinite(v)]
-            nonfinite += min(chunk, x.size - c * chunk) - v.size
-            out[c] = 0.0
-            if v.size:
-                _chunks(v, v.size, out[c : c + 1])
-        if bad.size:
-            finite = x[np.isfinite(x)]
-            if finite.size:
-                max_abs = max(max_abs, float(np.abs(finite).max()))
+    for (x,) in _blocks((flat,), begin, end, _rows_block(chunk)):
+        out, block_max, bad = _block_rows(x, chunk)
+        max_abs = max(max_abs, block_max)
+        nonfinite += bad
         rows.append(out)
     return (np.concatenate(rows) if rows else np.zeros((0, 5))), max_abs, nonfinite
+
+
+def span_rows_and_distances(
+    flat: torch.Tensor, refs: tuple[torch.Tensor, ...], begin: int, end: int, chunk: int
+) -> tuple[np.ndarray, float, int, list[tuple[float, float]]]:
+    """``span_rows(flat, ...)`` and ``span_distance(flat, r, ...)`` for each ref, together.
+
+    Each block of ``flat`` is converted once and stays in cache for all the kernels,
+    instead of once for the moments and again for every distance. The blocks, kernels
+    and sums are those of the two functions, so the values are theirs exactly; this
+    needs ``_rows_block(chunk) == BLOCK`` (true for the default 64K-element chunk).
+    """
+    if _rows_block(chunk) != BLOCK:
+        raise ValueError(f"chunk {chunk} does not divide the block {BLOCK}")
+    rows = []
+    nonfinite = 0
+    max_abs = 0.0
+    dist: list[list[float]] = [[] for _ in refs]
+    norm: list[list[float]] = [[] for _ in refs]
+    for x, *ys in _blocks((flat, *refs), begin, end, BLOCK):
+        out, block_max, bad = _block_rows(x, chunk)
+        max_abs = max(max_abs, block_max)
+        nonfinite += bad
+        rows.append(out)
+        for k, y in enumerate(ys):
+            d2, n2 = _dist_sums(x, y)
+            dist[k].append(d2)
+            norm[k].append(n2)
+    pairs = [(math.fsum(d), math.fsum(n)) for d, n in zip(dist, norm, strict=True)]
+    return (np.concatenate(rows) if rows else np.zeros((0, 5))), max_abs, nonfinite, pairs

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import torch
 
 from ckptscope.stats import fused
@@ -169,9 +170,7 @@ def _span_moments(flat: torch.Tensor, begin: int, end: int) -> tuple[_Part, floa
     """Moments, max |x| and the non-finite count of ``flat[begin:end]``."""
     if flat.device.type == "cpu" and fused.available():
         rows, max_abs, nonfinite = fused.span_rows(flat, begin, end, CHUNK)
-        rows = rows[rows[:, 0] > 0]
-        parts_f = [_Part(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows.tolist()]
-        return _combine(parts_f), max_abs, nonfinite
+        return _part_of_rows(rows), max_abs, nonfinite
     parts: list[_Part] = []
     max_abs = 0.0
     nonfinite = 0
@@ -198,7 +197,53 @@ def moments(t: torch.Tensor) -> Moments:
     values are counted and left out.
     """
     flat = t.reshape(-1)
-    results = _map_spans(flat, lambda b, e: _span_moments(flat, b, e))
+    return _moments_of(_map_spans(flat, lambda b, e: _span_moments(flat, b, e)))
+
+
+def moments_and_distances(
+    t: torch.Tensor, refs: tuple[torch.Tensor, ...]
+) -> tuple[Moments, list[tuple[float, float]]]:
+    """``moments(t)`` and ``l2_distance_and_norm(t, r)`` for each of ``refs``, same values.
+
+    On the CPU with the fused kernel, one pass over ``t``: each block of it is converted
+    to float32 once for all the kernels (``fused.span_rows_and_distances``) instead of
+    once per call; the spans, blocks and kernels are those of the separate calls.
+    """
+    fast = (
+        fused.available()
+        and _chunk(t) == CHUNK
+        and all(x.device.type == "cpu" and x.shape == t.shape for x in (t, *refs))
+    )
+    if not fast:
+        return moments(t), [l2_distance_and_norm(t, r) for r in refs]
+    flat = t.reshape(-1)
+    flat_refs = tuple(r.reshape(-1) for r in refs)
+
+    def span(begin: int, end: int) -> tuple[tuple[_Part, float, int], list[tuple[float, float]]]:
+        rows, max_abs, nonfinite, pairs = fused.span_rows_and_distances(
+            flat, flat_refs, begin, end, CHUNK
+        )
+        return (_part_of_rows(rows), max_abs, nonfinite), pairs
+
+    spans = _map_spans(flat, span)
+    dists = [
+        (
+            math.sqrt(math.fsum(s[1][k][0] for s in spans)),
+            math.sqrt(math.fsum(s[1][k][1] for s in spans)),
+        )
+        for k in range(len(refs))
+    ]
+    return _moments_of([s[0] for s in spans]), dists
+
+
+def _part_of_rows(rows: np.ndarray) -> _Part:
+    """The combined part of the fused kernel's per-chunk rows (empty chunks left out)."""
+    rows = rows[rows[:, 0] > 0]
+    return _combine([_Part(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows.tolist()])
+
+
+def _moments_of(results: list[tuple[_Part, float, int]]) -> Moments:
+    """Moments from each span's (part, max |x|, non-finite count)."""
     total = _combine([r[0] for r in results])
     nonfinite = sum(r[2] for r in results)
     n = total.n

@@ -43,7 +43,15 @@ FAILURE_GLOB = f"{FAILURES}/*/*/*/*.parquet"
 
 
 def quote_name(name: str) -> str:
-    """A suite, model or analysis name as one path segment (percent-encoded)."""
+    """A suite, model or analysis name as one path segment (percent-encoded).
+
+    Names of dots only (``.``, ``..``) have their dots encoded too, so no name can point at
+    a folder above or at its own; an empty name is refused.
+    """
+    if not name:
+        raise ValueError("an empty name cannot name a store folder")
+    if set(name) == {"."}:
+        return "%2E" * len(name)
     return quote(name, safe="")
 
 

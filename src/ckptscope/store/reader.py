@@ -32,6 +32,8 @@ class TableReader:
 
     backend: Backend
     suite: str | None
+    #: when set, every table is seen through these (suite, model) pairs only (``for_models``)
+    only_models: tuple[tuple[str, str], ...] | None = None
     _pinned: duckdb.DuckDBPyConnection | None = None  # set inside ``pinned()``
 
     @property
@@ -91,9 +93,7 @@ class TableReader:
         for table in TABLES:
             files = table_files(self.backend, snap, table)
             if files:
-                where = ""
-                if self.suite is not None:
-                    where = " WHERE suite = '" + self.suite.replace("'", "''") + "'"
+                where = self._where()
                 source = self.backend.source(con, table, files)
                 columns = ", ".join(f'"{c}"' for c in schema.SCHEMAS[table].names)
                 con.execute(f"CREATE VIEW {table} AS SELECT {columns} FROM {source}{where}")
@@ -102,6 +102,20 @@ class TableReader:
                 con.register(f"_{table}_empty", schema.SCHEMAS[table].empty_table())
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM _{table}_empty")
         return allowed
+
+    def _where(self) -> str:
+        """The view's filter: this store's suite and chosen models (SQL literals, escaped)."""
+
+        def text(value: str) -> str:
+            return "'" + value.replace("'", "''") + "'"
+
+        clauses = []
+        if self.suite is not None:
+            clauses.append(f"suite = {text(self.suite)}")
+        if self.only_models is not None:
+            pairs = [f"(suite = {text(s)} AND model = {text(m)})" for s, m in self.only_models]
+            clauses.append("(" + (" OR ".join(pairs) or "FALSE") + ")")
+        return " WHERE " + " AND ".join(clauses) if clauses else ""
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run one SELECT over the store's tables (scalars, arrays, events, failures, tasks).

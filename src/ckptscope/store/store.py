@@ -91,6 +91,14 @@ class Store(TableReader):
         view.suite = suite
         return view
 
+    def for_models(self, pairs: Iterable[tuple[str, str]]) -> Store:
+        """The same store, its tables restricted to these (suite, model) pairs (what the
+        ``--suites/--models/--groups`` filters of figures and reports read)."""
+        view = copy.copy(self)
+        view.only_models = tuple((str(s), str(m)) for s, m in pairs)
+        view._pinned = None  # a pinned connection's views would not see the restriction
+        return view
+
     # -- writing --------------------------------------------------------------------
     def has(self, key: TaskKey) -> bool:
         """Whether the task's results are wholly and undamaged in the store."""

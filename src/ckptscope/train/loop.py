@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import GPTNeoXForCausalLM
@@ -44,6 +44,9 @@ from ckptscope.train.objective import heldout_loss, next_token_loss, optimizer
 from ckptscope.train.schedule import checkpoint_steps, lr_at
 from ckptscope.train.stream import TokenStream, heldout_windows
 from ckptscope.train.suite import prepare_suite_dir
+
+if TYPE_CHECKING:
+    from ckptscope.watch.training import TrainWatch
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,7 @@ def train_suite(
     threads: int | None = None,  # None: auto_threads(size) per model, kept on resume
     progress: ProgressFn | None = None,
     workers: int = 1,
+    watch: TrainWatch | Path | str | None = None,
 ) -> Path:
     """Train (or resume) a checkpoint suite into ``out_dir`` and return its path.
 
@@ -110,6 +114,8 @@ def train_suite(
     with ``threads`` (default: the cores shared out) torch threads, the largest first: small
     models use one core each, so a suite of several trains in a fraction of the time. Each
     model's weights are those of a serial run with the same thread count.
+    ``watch`` (a store, or a ``TrainWatch``) analyses each model while it trains, into
+    that store, at its checkpoint steps (``ckptscope.watch``); the weights are the same.
     Raises UsageError for bad input, before anything is written.
     """
     if workers < 1:
@@ -125,11 +131,16 @@ def train_suite(
     tc = cfg.train
     heldout = heldout_windows(held_ids, tc.seq_len, tc.heldout_tokens)
     TokenStream(train_ids, tc.seq_len, tc.batch_size, 0)  # checks the size before any write
+    if watch is not None:
+        from ckptscope.watch.training import TrainWatch
+
+        watch = watch if isinstance(watch, TrainWatch) else TrainWatch(watch)
     out = prepare_suite_dir(Path(out_dir), cfg, corp, corpus, len(train_ids), len(held_ids))
     if workers > 1 and len(cfg.models()) > 1 and device == "cpu":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         each = threads or max(1, (cores or 1) // workers)
-        _train_parallel(out, cfg, train_ids, heldout, each, progress, workers)
+        _train_parallel(out, cfg, train_ids, heldout, each, progress, workers, watch)
+        _derive(watch, cfg.name)  # once all models are in: each worker saw only its own
         return out
     saved_threads = torch.get_num_threads()
     try:
@@ -146,10 +157,23 @@ def train_suite(
                 device,
                 threads,
                 progress,
+                watch,
             )
     finally:
         torch.set_num_threads(saved_threads)
+    _derive(watch, cfg.name)
     return out
+
+
+def _derive(watch: TrainWatch | None, suite: str) -> None:
+    """The store's derivations over every watched model (as a sweep ends)."""
+    if watch is not None:
+        from ckptscope.engine.sweep import run_derivations
+        from ckptscope.store import Store
+
+        store = Store(watch.store)
+        with store.sweep_lock():
+            run_derivations(store, suite)
 
 
 def _cost(size: ModelSize) -> int:
@@ -165,6 +189,7 @@ def _train_parallel(
     threads: int,
     progress: ProgressFn | None,
     workers: int,
+    watch: TrainWatch | None = None,
 ) -> None:
     """Train the suite's models in ``workers`` spawned processes, relaying their progress."""
     ctx = multiprocessing.get_context("spawn")
@@ -172,7 +197,7 @@ def _train_parallel(
     with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         queue = manager.Queue() if progress else None
         pending = {pool.submit(_train_in_worker, out, name, size, seed, cfg, train_ids, heldout,
-                               threads, queue) for name, size, seed in models}  # fmt: skip
+                               threads, queue, watch) for name, size, seed in models}  # fmt: skip
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _relay(queue, progress)
@@ -197,12 +222,13 @@ def _train_in_worker(
     heldout: torch.Tensor,
     threads: int,
     queue: Any,
+    watch: TrainWatch | None = None,
 ) -> None:
     """One model in a worker process (see :func:`train_suite`)."""
     tc = cfg.train
     stream = TokenStream(train_ids, tc.seq_len, tc.batch_size, seed)
     report = queue.put if queue is not None else None
-    _train_model(out / name, name, size, seed, cfg, stream, heldout, "cpu", threads, report)
+    _train_model(out / name, name, size, seed, cfg, stream, heldout, "cpu", threads, report, watch)
 
 
 def auto_threads(size: ModelSize) -> int:
@@ -232,6 +258,7 @@ def _train_model(
     device: str,
     threads: int | None,
     progress: ProgressFn | None,
+    watch: TrainWatch | None = None,
     init_state: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
     """Train (or resume, or skip when finished) one model into ``model_dir``.
@@ -288,6 +315,16 @@ def _train_model(
         _checkpoint(
             model, opt, model_dir, 0, tc, heldout, held_rows, train_rows, device, name, report
         )
+    watcher = None
+    if watch is not None:
+        from ckptscope.watch.training import suite_watcher
+
+        watcher = suite_watcher(watch, model, name, cfg.name, sorted(ckpt_steps))
+        if start > 0:  # the initial weights, saved, for the distances from them
+            initial = build_model(size, cfg.vocab_size, tc.seq_len, seed)
+            ck.load_weights(initial, ck.step_dir(model_dir, 0))
+            watcher.hold(0, initial)
+        watcher.step(start)  # step 0, or the resumed step (in the store already)
     for step in range(start, tc.steps):
         lr = lr_at(step, tc, peak)
         for group in opt.param_groups:
@@ -302,6 +339,8 @@ def _train_model(
         row = {"step": done, "loss": loss.item(), "lr": lr, "grad_norm": float(grad_norm)}
         train_rows.append({**row, "tokens": done * tc.tokens_per_step})
         report(TrainProgress("step", name, done, tc.steps, loss=row["loss"], lr=lr))
+        if watcher is not None:
+            watcher.step(done)
         if done in ckpt_steps:
             _checkpoint(
                 model,
@@ -316,6 +355,8 @@ def _train_model(
                 name,
                 report,
             )
+    if watcher is not None:
+        watcher.close()
     ck.save_resume(model_dir, {"step": tc.steps, "finished": True})
     report(TrainProgress("done", name, tc.steps, tc.steps))
 

@@ -1,0 +1,1 @@
+"""Training frameworks driving a :class:`~ckptscope.watch.Watcher` (``hf``: the Trainer)."""

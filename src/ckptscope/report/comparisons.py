@@ -1,0 +1,75 @@
+"""The report's comparison section: groups of runs that can be set side by side.
+
+Two groups are comparable when they have the same size and either the same suite and
+another variant (``160m`` and ``160m-deduped``) or another suite and the same variant
+(``demo/w64`` and ``demoB/w64``). For each such pair (at most :data:`MAX_PAIRS`) the
+section shows :func:`ckptscope.groups.compare`'s summary of where the groups differ beyond
+the seed spread, and its interactive panels (a, b, b - a) for one metric.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ckptscope.errors import CkptscopeError
+from ckptscope.groups import STANDARD, ModelGroup, compare, model_groups
+
+log = logging.getLogger(__name__)
+
+#: the most pairs of groups a report compares
+MAX_PAIRS = 4
+#: the metric the interactive panels show when the store has it
+METRIC = "norm"
+
+
+@dataclass
+class ComparisonView:
+    """One pair of groups: title, summary table, its interactive spec (None: no rows)."""
+
+    a: str
+    b: str
+    seeds: str
+    summary: pd.DataFrame
+    metric: str | None = None
+    spec: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def comparable(groups: list[ModelGroup]) -> list[tuple[str, str]]:
+    """Pairs of comparable groups (see the module docstring): the standard variant, or the
+    first suite by name, as ``a``."""
+    keys = sorted({g.key for g in groups}, key=lambda k: (k[1], k[2] != STANDARD, k))
+    name = {g.key: g.group for g in groups}
+    pairs = []
+    for i, (s1, z1, v1) in enumerate(keys):
+        for s2, z2, v2 in keys[i + 1 :]:
+            if z1 == z2 and ((s1 == s2) != (v1 == v2)):
+                pairs.append((name[(s1, z1, v1)], name[(s2, z2, v2)]))
+    return pairs
+
+
+def comparison_views(store: Any, groups_file: str | None = None) -> list[ComparisonView]:
+    """The comparisons of ``store``'s comparable groups (none: an empty list)."""
+    groups = model_groups(store, groups_file)
+    out = []
+    for a, b in comparable(groups)[:MAX_PAIRS]:
+        try:
+            c = compare(store, a, b, groups_file=groups_file)
+        except (CkptscopeError, ValueError, KeyError) as err:
+            log.warning("comparing %s and %s failed: %s", a, b, err)
+            continue
+        seeds = f"{len(c.seeds_a)} and {len(c.seeds_b)} seeds"
+        view = ComparisonView(c.a, c.b, seeds, c.summary)
+        metrics = c.metrics()
+        if metrics:
+            view.metric = METRIC if METRIC in metrics else metrics[0]
+            try:
+                view.spec = c.interactive(view.metric)
+            except (ValueError, KeyError) as err:
+                view.notes.append(f"{a} vs {b}: could not draw: {err}")
+        out.append(view)
+    return out

@@ -1,0 +1,117 @@
+"""Norm extrapolation: fit the early part of each weight-norm trajectory, predict the rest.
+
+For each weight matrix (model, component, block) the ``norm`` rows of the ``weights``
+analysis are a trajectory over steps. The fit range is the checkpoints at steps up to
+``first + fit_fraction * (last - first)`` (a fraction of the training steps covered, not of
+the checkpoints: suites are often log-spaced early); the family is
+:func:`ckptscope.stats.curves.rise_decay` (its docstring says why). The prediction is
+compared with what was measured after the fit range: the relative error at the last step
+``|predicted - measured| / |measured|`` and the largest relative error over the held-out
+checkpoints. A trajectory too short to fit, or a fit that fails, is a row with its reason in
+``status`` and NaN numbers, never an exception; a fit that left a parameter on its bound
+says so in ``status`` (``ok, at a bound: p``): the family had to be stretched to follow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ckptscope.errors import UsageError
+from ckptscope.stats.curves import FAMILY, PARAMS, fit_rise_decay
+
+METRIC = "norm"
+#: the weight matrices whose norms are extrapolated (F7, F8, F12, F14)
+COMPONENTS = ("embed", "qkv", "q", "k", "v", "attn_out", "mlp_in", "mlp_gate", "mlp_out",
+              "unembed")  # fmt: skip
+DEFAULT_FRACTION = 0.5
+TABLE = ["model", "component", "block", "param", "family", *PARAMS, "peak_step", "n_fit",
+         "fit_end_step", "last_step", "measured_last", "predicted_last", "rel_error_last",
+         "max_rel_error", "status"]  # fmt: skip
+CURVES = ["model", "component", "block", "param", "step", "value", "predicted", "fit_end_step",
+          "in_fit"]  # fmt: skip
+
+
+def norm_rows(store: Any, models: Sequence[str] | None = None) -> pd.DataFrame:
+    """The whole-matrix weight-norm rows of the chosen models."""
+    where: dict[str, Any] = {"metric": METRIC, "param": "weight", "head": None,
+                             "component": list(COMPONENTS)}  # fmt: skip
+    if models:
+        where["model"] = list(models)
+    return store.scalars(**where)
+
+
+def check_fraction(fit_fraction: object) -> float:
+    """``fit_fraction`` as a float in (0, 1); UsageError naming the option otherwise."""
+    ok = isinstance(fit_fraction, int | float) and not isinstance(fit_fraction, bool)
+    if not ok or not 0 < float(fit_fraction) < 1:  # type: ignore[arg-type]
+        raise UsageError(f"option fit_fraction: a number between 0 and 1 (the share of the "
+                         f"training steps fitted), got {fit_fraction!r}")  # fmt: skip
+    return float(fit_fraction)  # type: ignore[arg-type]
+
+
+def _rel(pred: np.ndarray, meas: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.abs(pred - meas) / np.abs(meas)
+
+
+def extrapolate_norms(rows: pd.DataFrame, fit_fraction: float = DEFAULT_FRACTION,
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """(table, curves): one :data:`TABLE` row per trajectory, and :data:`CURVES` (measured and
+    predicted value at every checkpoint) for the figure."""
+    fraction = check_fraction(fit_fraction)
+    table: list[dict[str, Any]] = []
+    curves: list[pd.DataFrame] = []
+    keys = ["model", "component", "block", "param"]
+    order = {c: i for i, c in enumerate(COMPONENTS)}
+    groups = sorted(rows.groupby(keys, dropna=False, sort=True),
+                    key=lambda g: (str(g[0][0]), order.get(g[0][1], len(order))))  # fmt: skip
+    for (model, comp, block, param), part in groups:
+        part = part.sort_values("step")
+        part = part[np.isfinite(part["value"].to_numpy(np.float64))]
+        steps = part["step"].to_numpy(np.int64)
+        values = part["value"].to_numpy(np.float64)
+        block = None if pd.isna(block) else int(block)
+        row: dict[str, Any] = {"model": str(model), "component": comp, "block": block,
+                               "param": param, "family": FAMILY}  # fmt: skip
+        if len(steps) == 0:
+            continue
+        end = steps[0] + fraction * (steps[-1] - steps[0])
+        in_fit = steps <= end
+        fit = fit_rise_decay(steps[in_fit], values[in_fit])
+        pred = fit.predict(steps)
+        held = ~in_fit
+        row.update(dict(zip(PARAMS, fit.params or (np.nan,) * len(PARAMS), strict=True)))
+        row.update(peak_step=fit.params[2] * fit.params[3] if fit.params else np.nan,
+                   n_fit=int(in_fit.sum()), fit_end_step=int(steps[in_fit][-1]),
+                   last_step=int(steps[-1]), measured_last=float(values[-1]),
+                   predicted_last=float(pred[-1]),
+                   rel_error_last=float(_rel(pred[-1:], values[-1:])[0]) if held.any() else np.nan,
+                   max_rel_error=float(np.max(_rel(pred[held], values[held])))
+                   if held.any() else np.nan)  # fmt: skip
+        if not fit.ok:
+            row["status"] = f"fit failed: {fit.error}"
+        elif not held.any():
+            row["status"] = "no checkpoint after the fit range"
+        else:
+            row["status"] = "ok" + (
+                f", at a bound: {' '.join(fit.at_bound)}" if fit.at_bound else ""
+            )
+        table.append(row)
+        curves.append(pd.DataFrame({"model": str(model), "component": comp, "block": block,
+                                    "param": param, "step": steps, "value": values,
+                                    "predicted": pred, "fit_end_step": row["fit_end_step"],
+                                    "in_fit": in_fit}))  # fmt: skip
+    tab = pd.DataFrame(table, columns=TABLE).astype({"block": "Int64"})
+    cur = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVES)
+    return tab, cur
+
+
+def norm_extrapolation(store: Any, fit_fraction: float = DEFAULT_FRACTION,
+                       models: Sequence[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """The :data:`TABLE` of a store's weight norms (``ckptscope extrapolate STORE``)."""
+    fraction = check_fraction(fit_fraction)  # before reading the store
+    return extrapolate_norms(norm_rows(store, models), fraction)[0]

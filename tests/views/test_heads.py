@@ -1,0 +1,58 @@
+"""Per-head ranking and outlier marks on planted rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ckptscope.errors import UsageError
+from ckptscope.views.heads import mark_heads, rank_heads
+
+
+def _rows(values: np.ndarray, metric: str = "spectral_norm") -> pd.DataFrame:
+    """values: (steps, blocks, heads)."""
+    out = []
+    for s, per_block in enumerate(values):
+        for b, per_head in enumerate(per_block):
+            for h, v in enumerate(per_head):
+                out.append({"model": "m", "step": 10 * s, "component": "ov", "block": b,
+                            "param": "circuit", "head": h, "metric": metric, "value": v})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def test_one_far_head_is_marked_and_ranks_follow_the_last_step() -> None:
+    rng = np.random.default_rng(0)
+    values = 1 + 0.05 * np.linspace(-1, 1, 8) + 0.01 * rng.normal(size=(4, 2, 8))
+    values[2:, 1, 5] = 4.0  # block 1, head 5, steps 20 and 30
+    marked = mark_heads(_rows(values), "spectral_norm")
+    hits = marked[marked.outlier]
+    assert sorted(zip(hits.step, hits.block, hits["head"], strict=True)) == [(20, 1, 5), (30, 1, 5)]
+    last = values[-1]
+    for b in range(2):
+        part = marked[(marked.block == b) & (marked.step == 30)].sort_values("rank")
+        assert part["head"].tolist() == list(np.argsort(-last[b], kind="stable"))
+        assert part["rank"].tolist() == list(range(8))
+    z = marked[(marked.step == 30) & (marked.block == 1)].robust_z.to_numpy()
+    x = values[3, 1]
+    med = np.median(x)
+    np.testing.assert_allclose(z, (x - med) / (1.4826022185056 * np.median(np.abs(x - med))))
+
+
+def test_no_outlier_and_ranking_by_another_metric() -> None:
+    # heads evenly spread (robust z within +-1.4): nothing stands out
+    values = np.broadcast_to(1 + 0.05 * np.arange(8.0)[::-1], (3, 2, 8)).copy()
+    values += 0.01 * np.arange(3.0)[:, None, None]
+    other = np.broadcast_to(np.arange(8.0), (3, 2, 8))  # head 7 largest
+    rows = pd.concat([_rows(values), _rows(other, "alpha")])
+    marked = mark_heads(rows, "alpha")
+    assert not marked[marked.metric == "spectral_norm"].outlier.any()
+    top = marked[(marked.metric == "spectral_norm") & (marked["rank"] == 0)]
+    assert set(top["head"]) == {7}
+    ranks = rank_heads(rows, "alpha")
+    assert len(ranks) == 16 and ranks.groupby("block")["rank"].max().tolist() == [7, 7]
+
+
+def test_bad_k_refused() -> None:
+    with pytest.raises(UsageError, match="outlier_k"):
+        mark_heads(_rows(np.ones((1, 1, 4))), "spectral_norm", k=-1.0)
