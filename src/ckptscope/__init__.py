@@ -9,7 +9,8 @@ while it trains: ``watch/``), ``cs.TensorBoardExporter`` and ``cs.WandbExporter`
 rows to TensorBoard or W&B, ``export/``), ``cs.group_table`` (every model's suite, size,
 variant and seed) and ``cs.compare`` (two groups of runs side by side,
 ``groups/compare.py``). Names load on first use, so importing the package stays fast and
-imports neither torch nor matplotlib.
+imports neither torch nor matplotlib. ``cs.init_from_final`` runs the init-from-final
+training experiment (``experiments/``).
 """
 
 from importlib import import_module
@@ -30,6 +31,7 @@ _API = {
     "SweepConfig": "ckptscope.engine.sweep",
     "figure": "ckptscope.figures",
     "reference": "ckptscope.references",
+    "init_from_final": "ckptscope.experiments",
     "TensorBoardExporter": "ckptscope.export",
     "WandbExporter": "ckptscope.export",
     "compare": "ckptscope.groups",

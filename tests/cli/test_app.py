@@ -12,7 +12,8 @@ from ckptscope import __version__
 from ckptscope.cli.app import app
 
 runner = CliRunner()
-COMMANDS = ("train", "sweep", "report", "query", "suites", "demo", "store", "findings", "reference")
+COMMANDS = ("train", "sweep", "report", "query", "suites", "demo", "store", "findings", "reference",
+            "experiment")  # fmt: skip
 
 
 def test_help_lists_every_command() -> None:

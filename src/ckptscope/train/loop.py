@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,7 +259,13 @@ def _train_model(
     threads: int | None,
     progress: ProgressFn | None,
     watch: TrainWatch | None = None,
+    init_state: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
+    """Train (or resume, or skip when finished) one model into ``model_dir``.
+
+    ``init_state`` (parameter name -> tensor, the model's own names) replaces the standard
+    init at step 0 of a fresh run; a resumed run continues from its checkpoint instead.
+    """
     tc = cfg.train
     report = progress or (lambda p: None)
     model_dir.mkdir(exist_ok=True)
@@ -275,6 +281,8 @@ def _train_model(
     ckpt_steps = set(checkpoint_steps(tc.steps, tc.n_even_checkpoints))
     peak = size.lr if size.lr is not None else tc.lr
     model = build_model(size, cfg.vocab_size, tc.seq_len, seed)
+    if init_state is not None and state is None:  # the caller checked names and shapes
+        model.load_state_dict(dict(init_state), strict=True)
     start = 0
     if state is not None:
         start = int(state["step"])
