@@ -17,7 +17,7 @@ from ckptscope.store import Store
 from ckptscope.train import checkpoint_steps
 
 KS_C = math.sqrt(-math.log(1e-4 / 2) / 2)  # two-sample KS critical value, alpha = 1e-4
-NAMES = [f"w32-init_{i}-s{s}" for i in ("standard", "sampled", "permuted") for s in (0, 1)]
+NAMES = [f"w32-init_{i}-seed{s}" for i in ("standard", "sampled", "permuted") for s in (0, 1)]
 STEPS = 16  # the micro source suite's
 
 
@@ -58,7 +58,7 @@ def test_standard_init_retrains_the_source_model_exactly(experiment, source_suit
     out, _, _ = experiment
     for step in checkpoint_steps(STEPS, 4):
         a = load_file(
-            str(out / "suite" / "w32-init_standard-s0" / f"step{step}" / "model.safetensors")
+            str(out / "suite" / "w32-init_standard-seed0" / f"step{step}" / "model.safetensors")
         )
         b = load_file(str(source_suite / "w32" / f"step{step}" / "model.safetensors"))
         assert a.keys() == b.keys()
@@ -70,10 +70,10 @@ def test_step0_of_each_init_comes_from_the_final_weights(experiment, source_suit
     final = load_file(str(source_suite / "w32" / f"step{STEPS}" / "model.safetensors"))
     for seed in (0, 1):
         sampled = load_file(
-            str(out / "suite" / f"w32-init_sampled-s{seed}" / "step0" / "model.safetensors")
+            str(out / "suite" / f"w32-init_sampled-seed{seed}" / "step0" / "model.safetensors")
         )
         permuted = load_file(
-            str(out / "suite" / f"w32-init_permuted-s{seed}" / "step0" / "model.safetensors")
+            str(out / "suite" / f"w32-init_permuted-seed{seed}" / "step0" / "model.safetensors")
         )
         for name, t in final.items():
             n = t.numel()
@@ -106,14 +106,14 @@ def test_steps_to_target_against_the_logs(experiment) -> None:
     """The table's numbers, recomputed from the heldout.csv files by a naive loop."""
     out, result, _ = experiment
     std_final = [
-        heldout(out / "suite" / f"w32-init_standard-s{s}" / "heldout.csv")[-1][1] for s in (0, 1)
+        heldout(out / "suite" / f"w32-init_standard-seed{s}" / "heldout.csv")[-1][1] for s in (0, 1)
     ]
     target = 1.05 * sum(std_final) / 2
     assert result.target == pytest.approx(target, rel=1e-12)
     for row in result.rows:
         naive = []
         for seed in (0, 1):
-            curve = heldout(out / "suite" / f"w32-init_{row.init}-s{seed}" / "heldout.csv")
+            curve = heldout(out / "suite" / f"w32-init_{row.init}-seed{seed}" / "heldout.csv")
             naive.append(next((s for s, v in curve if v <= target), None))
         assert [row.per_seed[0], row.per_seed[1]] == naive
         got = [v for v in naive if v is not None]
@@ -147,7 +147,7 @@ def test_steps_option_retrains_into_another_folder_only(source_suite: Path, tmp_
     out = tmp_path / "short"
     res = init_from_final(source_suite, "w32", seeds=[0, 1], out=out, steps=4, checkpoints=2,
                           analyses=[])  # fmt: skip
-    assert heldout(out / "suite" / "w32-init_sampled-s1" / "heldout.csv")[-1][0] == 4
+    assert heldout(out / "suite" / "w32-init_sampled-seed1" / "heldout.csv")[-1][0] == 4
     assert len(res.rows) == 3
     with pytest.raises(UsageError, match="holds another experiment"):
         init_from_final(source_suite, "w32", seeds=[0, 1], out=out, steps=5, analyses=[])

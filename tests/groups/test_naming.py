@@ -19,6 +19,10 @@ from ckptscope.train.config import ModelSize, SuiteConfig, TrainConfig
         ("pythia-14m-seed9", "14m", STANDARD, 9),
         ("gpt2", "gpt2", STANDARD, 0),
         ("my-run-seed12", "my-run", STANDARD, 12),
+        ("w64-seed1", "w64", STANDARD, 1),
+        ("w64l4", "w64l4", STANDARD, 0),
+        ("w64-init_sampled-seed1", "w64", "init_sampled", 1),
+        ("w64-init_standard", "w64", "init_standard", 0),
     ],
 )
 def test_names(name: str, size: str, variant: str, seed: int) -> None:
@@ -43,3 +47,11 @@ def test_the_trainers_names_round_trip() -> None:
     # seeds of one size are one group; sizes are not merged
     assert len({g.group for g in parsed}) == 3
     assert parsed[1] == ModelGroup("t", "w64l2-seed1", "w64l2", STANDARD, 1)
+
+
+def test_the_experiments_names_group_their_seeds() -> None:
+    from ckptscope.experiments.init_from_final import run_name
+
+    for init in ("standard", "sampled", "permuted"):
+        groups = {parse_model("x", run_name("w64", init, seed)).key for seed in (0, 1, 2)}
+        assert groups == {("x", "w64", f"init_{init}")}

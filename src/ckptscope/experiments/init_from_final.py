@@ -12,8 +12,8 @@ final values shuffled). Layout of the experiment folder ``out``::
                    sweep of every checkpoint (``weights``, ``distributions`` by default)
     out/summary.md, out/summary.html, out/loss_curves.png, out/result.json
 
-Model names are ``<size>-<variant>-s<seed>`` with the variant ``init_<init>``, e.g.
-``w64-init_sampled-s0``; the suite manifest lists each model's ``size``, ``variant``,
+Model names are ``<size>-<variant>-seed<seed>`` with the variant ``init_<init>``, e.g.
+``w64-init_sampled-seed0``; the suite manifest lists each model's ``size``, ``variant``,
 ``init`` and ``seed`` too. Loss rows in the store: component ``model``, block None, param
 ``""``, metric ``train_loss`` (each step's batch, before its update) and ``heldout_loss``
 (each checkpoint). A rerun skips finished models and stored sweep tasks.
@@ -98,8 +98,8 @@ class Run:
 
 
 def run_name(size_label: str, init: str, seed: int) -> str:
-    """``w64-init_sampled-s0``: ``<size>-<variant>-s<seed>``, variant ``init_<init>``."""
-    return f"{size_label}-init_{init}-s{seed}"
+    """``w64-init_sampled-seed0``: ``<size>-<variant>-seed<seed>``, variant ``init_<init>``."""
+    return f"{size_label}-init_{init}-seed{seed}"
 
 
 def _manifest(source: SourceModel, cfg: Any, runs: list[Run], corpus: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ Names parsed (the suffix order of the Hugging Face repos, docs/comparisons.md):
   ``pythia-160m-deduped``, ``pythia-160m-seed3``, ``pythia-160m-deduped-seed1``,
   ``pythia-160m-v0``; an ``org/`` prefix is ignored.
 * the offline trainer (``train/config.py``, ``model_name``): ``w64`` (seed 0),
-  ``w64-seed1``, ``w64l4-seed2``.
+  ``w64-seed1``, ``w64l4-seed2``; its experiments put their variant between size and seed:
+  ``w64-init_sampled-seed1`` (size ``w64``, variant ``init_sampled``).
 * any other name: a trailing ``-seedN`` is the seed, the rest the size; variant
   ``standard``.
 
@@ -24,6 +25,9 @@ STANDARD = "standard"
 
 _PYTHIA = re.compile(
     r"^pythia-(?P<size>\d+(?:\.\d+)?[kmb])(?P<variant>(?:-(?:deduped|v0))*)(?:-seed(?P<seed>\d{1,6}))?$"
+)
+_TRAINER = re.compile(
+    r"^(?P<size>w\d+(?:l\d+)?)(?:-(?P<variant>(?!seed\d)[a-z][a-z0-9_]*))?(?:-seed(?P<seed>\d{1,6}))?$"
 )
 _SEED = re.compile(r"^(?P<base>.+?)-seed(?P<seed>\d{1,6})$")
 
@@ -62,6 +66,10 @@ def parse_model(suite: str, model: str) -> ModelGroup:
         variant = m.group("variant").strip("-") or STANDARD
         seed = int(m.group("seed")) if m.group("seed") else 0
         return ModelGroup(suite, model, m.group("size"), variant, seed)
+    t = _TRAINER.match(name)
+    if t:
+        seed = int(t.group("seed")) if t.group("seed") else 0
+        return ModelGroup(suite, model, t.group("size"), t.group("variant") or STANDARD, seed)
     s = _SEED.match(name)
     if s:
         return ModelGroup(suite, model, s.group("base"), STANDARD, int(s.group("seed")))
