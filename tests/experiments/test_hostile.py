@@ -92,6 +92,10 @@ def test_bad_options(source_suite: Path, tmp_path: Path) -> None:
     one_line_error(
         *run(str(source_suite), "--model", "w32", "--target", "-1", "--out", x), "--target"
     )
+    one_line_error(
+        *run(str(source_suite), "--model", "w32", "--analyses", "weightz", "--out", x),
+        "unknown analysis 'weightz'",
+    )
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "thing.txt").write_text("mine")
     one_line_error(*run(str(source_suite), "--model", "w32", "--out", str(tmp_path / "full")),

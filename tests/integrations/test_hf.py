@@ -107,6 +107,10 @@ def test_callback_refuses_bad_input_before_training(tmp_path: Path) -> None:
     for kwargs, says in (
         ({"schedule": [0, 8, 4]}, "step 4 after step 8"),
         ({"budget": 0}, "budget 0 is not a fraction"),
+        ({"analyses": ["weightz"]}, "weightz"),
+        ({"analyses": ["activations"]}, "need evaluation data"),
+        ({"loggers": [object()]}, "no write_step"),
+        ({"loggers": "tb"}, "expected a list of loggers"),
     ):
         with pytest.raises(UsageError, match=says):
             CkptscopeCallback(tmp_path / "s", **kwargs)

@@ -115,3 +115,24 @@ def test_an_interrupted_watched_run_resumes_with_every_distance(
     late = b[(b.step > 4) & b.metric.isin(["dist_init", "dist_prev"])]
     assert len(late) > 0 and set(late.metric) == {"dist_init", "dist_prev"}
     pd.testing.assert_frame_equal(a, b)
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k][n], wb[k][n]) for k in wa for n in wa[k])
+
+
+@pytest.mark.parametrize(
+    ("watch", "message"),
+    [
+        (lambda tmp: TrainWatch(tmp / "afile"), "--watch store"),
+        (lambda tmp: TrainWatch(tmp / "store", analyses=("weightz",)), "weightz"),
+    ],
+)
+def test_a_bad_watch_is_refused_before_the_suite_is_written(
+    tmp_path: Path, corpus: Path, watch, message: str
+) -> None:
+    from ckptscope.errors import CkptscopeError
+
+    (tmp_path / "afile").write_text("not a store")
+    with pytest.raises(CkptscopeError, match=message) as err:
+        train_suite(tmp_path / "suite", config=MICRO, corpus=corpus, watch=watch(tmp_path))
+    assert "\n" not in str(err.value) and not (tmp_path / "suite").exists()

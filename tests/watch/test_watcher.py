@@ -190,8 +190,11 @@ def test_a_resumed_run_appends(tmp_path: Path) -> None:
     tasks = cs.Store(tmp_path).query("select step, count(*) as n from tasks group by step")
     assert dict(zip(tasks.step, tasks.n, strict=True)) == dict.fromkeys(schedule, 1)
     # it holds no copy of steps it did not watch: step 12 has no distances, step 16 has
-    dist = cs.Store(tmp_path).scalars(metric="dist_prev")
-    assert set(dist.step) == {2, 4, 8, 16}
+    # the one from 12; neither has one from the initial weights (no copy of them held)
+    store = cs.Store(tmp_path)
+    assert set(store.scalars(metric="dist_prev").step) == {2, 4, 8, 16}
+    for metric in ("dist_init", "rel_dist_init"):
+        assert set(store.scalars(metric=metric).step) == {0, 2, 4, 8}
 
 
 def test_held_weights_give_a_resumed_run_its_distances(tmp_path: Path) -> None:

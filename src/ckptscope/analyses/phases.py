@@ -41,6 +41,7 @@ from ckptscope.analyses.base import (
 from ckptscope.names import COMPONENT_LABELS
 from ckptscope.stats.changepoint import DEFAULT_SPECS, Change, MetricSpec, detect_changes
 from ckptscope.stats.fits import FAMILIES
+from ckptscope.store.guard import sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class Phases(Derivation):
         self.specs = dict(specs or DEFAULT_SPECS)
 
     def derive(self, store: StoreReader) -> Derived:
-        names = ", ".join("'" + m.replace("'", "''") + "'" for m in self.specs)
+        names = ", ".join(sql_literal(m) for m in self.specs)
         # whole tensors only (head IS NULL); a categorical metric's result is its label
         frame = store.query(
             "select model, step, component, block, param, metric, avg(value) as value, "

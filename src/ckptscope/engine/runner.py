@@ -139,7 +139,7 @@ def _open_task(
         r.outcome.seconds = time.perf_counter() - r.start
         return r
     # A reference that cannot open costs only what needs it (distances), not the task.
-    r.initial = ckpt if task.initial_step in (None, task.step) else None
+    r.initial = ckpt if task.initial_step == task.step else None  # None: no initial held
     for which, step in (("initial", task.initial_step), ("previous", task.previous_step)):
         if step is None or step == task.step:
             continue

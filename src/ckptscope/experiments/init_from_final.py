@@ -86,6 +86,13 @@ class InitFromFinalConfig:
             raise UsageError(f"target factor must be positive, got {self.target_factor}")
         if self.smooth < 1 or self.workers < 1:
             raise UsageError("--smooth and --workers must be at least 1")
+        if self.analyses:  # a typo is refused here, not after every model has trained
+            from ckptscope.engine.sweep import resolve_analyses
+
+            try:
+                resolve_analyses(tuple(self.analyses))
+            except ValueError as err:
+                raise UsageError(f"--analyses: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def _manifest(source: SourceModel, cfg: Any, runs: list[Run], corpus: Any) -> di
     ]  # fmt: skip
     m["experiment"] = {
         "name": EXPERIMENT,
-        "naming": "<size>-<variant>-s<seed>, variant init_<init>",
+        "naming": "<size>-<variant>-seed<seed>, variant init_<init>",
         "source_suite": str(source.suite_dir.resolve()),
         "source_suite_name": source.manifest.get("name"),
         "source_model": source.model,

@@ -21,10 +21,12 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ckptscope.errors import UsageError
+from ckptscope.sources.memory import _tokenizer_folder
 from ckptscope.store import Store
 from ckptscope.watch import Watcher
 from ckptscope.watch.budget import check_fraction
 from ckptscope.watch.schedule import watch_steps
+from ckptscope.watch.watcher import _analyses, _check_loggers
 
 
 class CkptscopeCallback(TrainerCallback):
@@ -57,11 +59,13 @@ class CkptscopeCallback(TrainerCallback):
         if schedule is not None:
             schedule = watch_steps(schedule)
         check_fraction(budget)
+        tokenizer_dir = _tokenizer_folder(tokenizer)
+        _analyses(analyses, None if batch is None else Path(batch), tokenizer_dir)
         self.store = store
         self.schedule = schedule
         self.kwargs = dict(
-            analyses=analyses, budget=budget, batch=batch, loggers=tuple(loggers), name=name,
-            tokenizer=tokenizer, **watcher,
+            analyses=analyses, budget=budget, batch=batch, loggers=_check_loggers(loggers),
+            name=name, tokenizer=tokenizer, **watcher,
         )  # fmt: skip
         self.watcher: Watcher | None = None
         self.summary = None

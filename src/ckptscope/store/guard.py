@@ -36,9 +36,14 @@ class QueryRefused(UsageError, ValueError):
     """SQL that is not one SELECT (a ValueError too, as every other failed query)."""
 
 
+def sql_literal(value: str) -> str:
+    """``value`` as a SQL string literal, quotes doubled (what DuckDB reads back exactly)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def lock_down(con: duckdb.DuckDBPyConnection, allowed: list[str]) -> None:
     """Confine ``con`` to reading the files ``allowed``; nothing can be changed back."""
-    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in allowed)
+    listing = ", ".join(sql_literal(f) for f in allowed)
     con.execute(f"SET allowed_paths = [{listing}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

@@ -29,6 +29,7 @@ from ckptscope.store.check import (
     write_manifest,
 )
 from ckptscope.store.errors import write_errors
+from ckptscope.store.guard import sql_literal
 from ckptscope.store.tables import write_parquet
 
 
@@ -174,7 +175,7 @@ class LocalBackend(Backend):
         quarantine(self.root, self._p(rel))
 
     def source(self, con: duckdb.DuckDBPyConnection, table: str, files: list[str]) -> str:
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in self.allowed_paths(files))
+        listing = ", ".join(sql_literal(f) for f in self.allowed_paths(files))
         return f"read_parquet([{listing}], union_by_name=true)"
 
     def allowed_paths(self, files: list[str]) -> list[str]:

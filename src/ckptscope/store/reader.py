@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 from ckptscope.errors import first_line
 from ckptscope.store import schema
 from ckptscope.store.backend import Backend
-from ckptscope.store.guard import CONNECT_CONFIG, check_select, lock_down
+from ckptscope.store.guard import CONNECT_CONFIG, check_select, lock_down, sql_literal
 from ckptscope.store.snapshot import Snapshot, scan, table_files
 
 TABLES = ("scalars", "arrays", "events", "failures", "tasks")
@@ -107,15 +107,14 @@ class TableReader:
 
     def _where(self) -> str:
         """The view's filter: this store's suite and chosen models (SQL literals, escaped)."""
-
-        def text(value: str) -> str:
-            return "'" + value.replace("'", "''") + "'"
-
         clauses = []
         if self.suite is not None:
-            clauses.append(f"suite = {text(self.suite)}")
+            clauses.append(f"suite = {sql_literal(self.suite)}")
         if self.only_models is not None:
-            pairs = [f"(suite = {text(s)} AND model = {text(m)})" for s, m in self.only_models]
+            pairs = [
+                f"(suite = {sql_literal(s)} AND model = {sql_literal(m)})"
+                for s, m in self.only_models
+            ]
             clauses.append("(" + (" OR ".join(pairs) or "FALSE") + ")")
         return " WHERE " + " AND ".join(clauses) if clauses else ""
 

@@ -135,6 +135,7 @@ def train_suite(
         from ckptscope.watch.training import TrainWatch
 
         watch = watch if isinstance(watch, TrainWatch) else TrainWatch(watch)
+        watch.check()  # before the suite folder is written
     out = prepare_suite_dir(Path(out_dir), cfg, corp, corpus, len(train_ids), len(held_ids))
     if workers > 1 and len(cfg.models()) > 1 and device == "cpu":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -321,7 +322,8 @@ def _train_model(
 
         watcher = suite_watcher(watch, model, name, cfg.name, sorted(ckpt_steps))
         if start > 0:  # the initial weights, saved, for the distances from them
-            initial = build_model(size, cfg.vocab_size, tc.seq_len, seed)
+            with torch.random.fork_rng(devices=[]):  # building draws: the run's RNG is kept
+                initial = build_model(size, cfg.vocab_size, tc.seq_len, seed)
             ck.load_weights(initial, ck.step_dir(model_dir, 0))
             watcher.hold(0, initial)
         watcher.step(start)  # step 0, or the resumed step (in the store already)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ckptscope.errors import UsageError
 from ckptscope.watch.budget import DEFAULT_FRACTION, check_fraction
 from ckptscope.watch.watcher import Watcher
 
@@ -26,6 +27,20 @@ class TrainWatch:
 
     def __post_init__(self) -> None:
         check_fraction(self.budget)
+
+    def check(self) -> None:
+        """Refuse, in one line and before any training, analyses that do not exist and a
+        store that cannot be opened (a file, an unwritable folder, a newer schema); the
+        store is created when missing."""
+        from ckptscope.data.corpus import CORPUS_DIR
+        from ckptscope.store import Store
+        from ckptscope.watch.watcher import _analyses
+
+        _analyses(self.analyses, None, CORPUS_DIR)
+        try:
+            Store(self.store)
+        except OSError as err:
+            raise UsageError(f"--watch store {self.store}: {err.strerror or err}") from None
 
 
 def suite_watcher(

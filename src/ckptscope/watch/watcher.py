@@ -353,7 +353,7 @@ class Watcher:
     def _log(self, step: int) -> None:
         for logger in self.loggers:
             try:
-                logger.write_step(self.store, self.name, step)
+                logger.write_step(self.store.for_suite(self.suite), self.name, step)
             except Exception as err:  # a broken exporter must not stop the training
                 log.warning("%s step %d: logger %r: %s", self.name, step, logger, one_line(err))
 
