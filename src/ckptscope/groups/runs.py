@@ -99,6 +99,15 @@ class Runs:
         return tuple((g.suite, g.model) for g in self.models)
 
     @property
+    def names(self) -> tuple[str, ...] | None:
+        """The chosen models' bare names, what row filters of a :meth:`restrict`-ed store
+        match (``model IN (...)``; ``--models suite/model`` is resolved here), or None when
+        nothing was filtered (every model)."""
+        if not self.filtered:
+            return None
+        return tuple(sorted({g.model for g in self.models}))
+
+    @property
     def several_suites(self) -> bool:
         return len({g.suite for g in self.models}) > 1
 
