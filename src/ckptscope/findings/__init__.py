@@ -52,7 +52,8 @@ def findings(
     from ckptscope.groups import model_groups
 
     data = FindingData(store, models, missing)
-    groups = model_groups(store, groups_file)  # a bad groups file: refused before any check
+    # a bad groups file: refused before any check; colliding names: groups of their own
+    groups = model_groups(store, groups_file, split_collisions=True)
     th = thresholds or Thresholds()
     everyone = data.all_models()
     rows = []

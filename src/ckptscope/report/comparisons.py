@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ckptscope.errors import CkptscopeError
+from ckptscope.errors import CkptscopeError, UsageError
 from ckptscope.groups import STANDARD, ModelGroup, compare, model_groups
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,11 @@ def comparable(groups: list[ModelGroup]) -> list[tuple[str, str]]:
 
 def comparison_views(store: Any, groups_file: str | None = None) -> list[ComparisonView]:
     """The comparisons of ``store``'s comparable groups (none: an empty list)."""
-    groups = model_groups(store, groups_file)
+    try:  # compare refuses a store whose model names collide: no comparisons, the rest drawn
+        groups = model_groups(store, groups_file)
+    except UsageError as err:
+        log.warning("no comparisons across runs: %s", err)
+        return []
     out = []
     for a, b in comparable(groups)[:MAX_PAIRS]:
         try:
