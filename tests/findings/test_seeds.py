@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from ckptscope.cli.app import app
 from ckptscope.findings import findings, seed_shares
+from ckptscope.findings.render import as_text
 from findings.conftest import peaked, rising
 
 
@@ -34,7 +36,9 @@ def test_verdict_per_seed_and_share_per_group(planted) -> None:
     shares = seed_shares(df).set_index(["finding", "group"])
     assert shares.loc[("F7", "planted/w64"), "share"] == "2/3 seeds"
     assert shares.loc[("F7", "planted/w128"), "share"] == "1/1 seeds"
-    assert shares.loc[("F8", "planted/w64"), "share"] == "0/3 seeds"  # no attention rows
+    # no attention rows: no seed has data, so none is counted as not reproducing it
+    assert shares.loc[("F8", "planted/w64"), "share"] == "no data"
+    assert shares.loc[("F8", "planted/w64"), ["seeds", "with_data"]].tolist() == [3, 0]
     assert not any(g == "(all sizes)" for _, g in shares.index)
 
 
@@ -42,7 +46,7 @@ def test_cli_prints_the_shares(planted) -> None:
     store = planted(_rows())
     res = CliRunner().invoke(app, ["findings", str(store.root)])
     assert res.exit_code == 0, res.output
-    assert "Seeds that reproduce each finding, per group:" in res.output
+    assert "Seeds that reproduce each finding, of the seeds with data" in res.output
     below = res.output.split("per group:")[1].splitlines()
     assert "planted/w64" in below[1] and "planted/w128" not in below[1]  # one seed: no column
     line = next(ln for ln in below if ln.startswith("F7 "))
@@ -51,4 +55,28 @@ def test_cli_prints_the_shares(planted) -> None:
     records = json.loads(res.output)
     assert {r["seed"] for r in records if r["finding"] == "F7"} == {0, 1, 2}
     res = CliRunner().invoke(app, ["findings", str(store.root), "--format", "markdown"])
-    assert "| F7 | 2/3 seeds |" in res.output
+    assert "| F7 | 2/3 seeds |" in res.output and "| F8 | no data |" in res.output
+
+
+def test_shares_count_only_seeds_with_data() -> None:
+    """The denominator is the seeds with a verdict other than no_data; inconclusive seeds
+    are counted and named, seeds without data named."""
+    verdicts = {
+        ("F7", "w64"): "reproduced", ("F7", "w64-seed1"): "inconclusive",
+        ("F7", "w64-seed2"): "no_data",
+        ("F8", "w64"): "no_data", ("F8", "w64-seed1"): "no_data", ("F8", "w64-seed2"): "no_data",
+        ("F9", "w64"): "reproduced", ("F9", "w64-seed1"): "not_reproduced",
+        ("F9", "w64-seed2"): "reproduced",
+    }  # fmt: skip
+    df = pd.DataFrame([{"finding": f, "model": m, "verdict": v, "group": "s/w64"}
+                       for (f, m), v in verdicts.items()])  # fmt: skip
+    shares = seed_shares(df).set_index("finding")
+    assert shares.loc["F7", "share"] == "1/2 seeds (1 inconclusive, 1 no data)"
+    assert shares.loc["F7", ["seeds", "with_data", "reproduced", "inconclusive"]].tolist() == [
+        3, 2, 1, 1]  # fmt: skip
+    assert shares.loc["F8", "share"] == "no data"
+    assert shares.loc["F9", "share"] == "2/3 seeds"
+    text = as_text(df.assign(figure="", claim="", evidence="", thresholds="{}"))
+    assert "of the seeds with data" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("F8 ") and "no data" in ln)
+    assert "0/" not in line

@@ -128,3 +128,25 @@ def test_report_keeps_suites_apart_and_filters(store, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--groups: no 'tiny/w16'"):
         build_report(store, tmp_path / "x", ReportOptions(groups=("tiny/w16",)), ids=["F7"])
     assert not (tmp_path / "x").exists()  # refused before any work
+
+
+def test_suite_slash_model_filter_draws_that_suites_rows(store, tmp_path: Path) -> None:
+    """``--models suite/model`` chooses one suite's model: its rows are drawn, no other's."""
+    from ckptscope.report import ReportOptions, build_report
+    from ckptscope.report.sections import PageData
+
+    fig = cs.figure("F14", store, models=["tinyB/w32"])
+    lines = fig.axes[0].lines
+    assert [line.get_label() for line in lines] == ["w32"]
+    want = store.scalars(suite="tinyB", model="w32", component="embed", metric="norm")
+    assert sorted(lines[0].get_ydata()) == sorted(want["value"])
+    fig = cs.figure("F14", store, models=["tiny/w32", "tinyB/w64"], band="none")
+    assert sorted(line.get_label() for line in fig.axes[0].lines) == [
+        "tiny/w32", "tinyB/w64"]  # fmt: skip
+    opts = ReportOptions(animations=False, models=("tinyB/w32",))
+    built = build_report(store, tmp_path / "r", opts, ids=["F7", "F14"])
+    assert built.missing == [] and built.paths
+    runs = opts.runs(store)
+    page = PageData(runs.restrict(store), opts.query(runs)).prefetch()
+    assert set(page.tasks.model) == {"w32"} and set(page.tasks.suite) == {"tinyB"}
+    assert len(page.verdicts) and set(page.verdicts.model) - {"(all sizes)"} == {"w32"}

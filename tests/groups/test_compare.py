@@ -102,3 +102,30 @@ def test_cli(store, tmp_path: Path) -> None:
     assert res.exit_code == 1 and res.output.count("\n") == 1 and "no group 'x'" in res.output
     res = runner.invoke(app, ["groups", str(store.root)])
     assert res.exit_code == 0 and "far/w64" in res.output and "w64-seed2" in res.output
+
+
+def test_one_seed_groups_are_not_weighed_against_a_spread(tmp_path: Path) -> None:
+    """A group of one seed has no spread: the report and the CLI list its differences and
+    say they cannot be weighed against seed spread, never "beyond the seed spread"."""
+    from ckptscope.figures.catalogue import Query
+    from ckptscope.report.html import comparisons_html
+    from ckptscope.report.sections import PageData
+
+    curves = {("solo", "w64"): seed_curve(0.0), ("solo2", "w64"): far_curve(0.0)}
+    curves |= {("trio", m): seed_curve(off) for m, off in SEEDS.items()}
+    store = write(tmp_path / "store", curves)
+    html, _ = comparisons_html(PageData(store, Query()), 0)
+    heads = html.split("<h3>")[1:]
+    assert len(heads) == 3
+    solo = next(h for h in heads if h.startswith("solo/w64 vs solo2/w64"))
+    assert "one seed each: differences are listed but cannot be weighed against seed spread" in solo
+    assert "beyond the seed spread" not in solo and "1 step ranges where" in solo
+    mixed = next(h for h in heads if h.startswith("solo/w64 vs trio/w64"))
+    assert "solo/w64 has one seed: differences are listed but cannot be weighed" in mixed
+    runner = CliRunner()
+    res = runner.invoke(app, ["compare", str(store.root), "--a", "solo/w64", "--b", "solo2/w64"])
+    assert res.exit_code == 0, res.output
+    assert "note: one seed each: differences are listed but cannot be weighed" in res.output
+    assert "beyond the seed spread" not in res.output and "1 step ranges differ" in res.output
+    res = runner.invoke(app, ["compare", str(store.root), "--a", "trio/w64", "--b", "solo/w64"])
+    assert "note: solo/w64 has one seed" in res.output

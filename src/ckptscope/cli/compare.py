@@ -34,11 +34,13 @@ def compare(
     ] = None,
 ) -> None:
     """Where groups a and b differ beyond their seed spread: |mean b - mean a| > max(spread a,
-    spread b), spread = highest minus lowest seed at a step (docs/comparisons.md)."""
+    spread b), spread = highest minus lowest seed at a step (docs/comparisons.md). When a
+    group has one seed it says so: every difference is listed, none weighed against noise."""
     import pandas as pd
 
     from ckptscope.groups import compare as run
     from ckptscope.plots.style import safe_name, save
+    from ckptscope.report.comparisons import seed_caveat
     from ckptscope.store import Store
     from ckptscope.store.layout import store_location
 
@@ -47,12 +49,16 @@ def compare(
     typer.echo(f"a: {c.a} (seeds: {', '.join(c.seeds_a)})")
     typer.echo(f"b: {c.b} (seeds: {', '.join(c.seeds_b)})")
     compared = c.diff.groupby(["component", "block", "param", "metric"], dropna=False).ngroups
+    caveat = seed_caveat(c.a, c.b, len(c.seeds_a), len(c.seeds_b))
+    if caveat is not None:
+        typer.echo(f"note: {caveat}")
+    beyond = "" if caveat else " beyond the seed spread"  # one seed: no spread to weigh by
     if c.summary.empty:
-        typer.echo(f"no difference beyond the seed spread in {compared} tensor metrics compared")
+        typer.echo(f"no difference{beyond} in {compared} tensor metrics compared")
     else:
         with pd.option_context("display.max_rows", None, "display.width", 200):
             typer.echo(c.summary.to_string(index=False))
-        typer.echo(f"{len(c.summary)} step ranges differ beyond the seed spread "
+        typer.echo(f"{len(c.summary)} step ranges differ{beyond} "
                    f"({compared} tensor metrics compared)")  # fmt: skip
     if out is not None:
         for m in c.metrics():

@@ -68,7 +68,7 @@ def figure(
                        groups_file=groups_file, band=band)  # fmt: skip
     store = runs.restrict(store)
     q = Query(
-        tuple(models) if models else None,
+        runs.names,  # bare names: a filter's "suite/model" matches no row's model
         log_steps,
         max_frames,
         options=check_options(spec, options),

@@ -6,7 +6,8 @@
 not_reproduced, inconclusive, no_data), ``evidence`` (numbers and steps) and
 ``thresholds`` (JSON), and the model's ``group`` and ``seed`` (:mod:`ckptscope.groups`;
 a size comparison's group is ``(all sizes)``, its seed empty). :func:`seed_shares` gives,
-per group, how many of its seeds reproduce each finding ("F7: 5/5 seeds").
+per group, how many of its seeds with data reproduce each finding ("F7: 5/5 seeds",
+"F7: 1/2 seeds (1 inconclusive)", "no data" when no seed was swept for it).
 docs/findings.md lists the checks and their thresholds; docs/comparisons.md the groups.
 """
 
@@ -33,7 +34,7 @@ from ckptscope.findings.data import FindingData, ScalarReader
 
 COLUMNS = ["finding", "figure", "claim", "model", "verdict", "evidence", "thresholds", "group",
            "seed"]  # fmt: skip
-SHARE_COLUMNS = ["finding", "group", "seeds", "reproduced", "share"]
+SHARE_COLUMNS = ["finding", "group", "seeds", "with_data", "reproduced", "inconclusive", "share"]
 
 
 def findings(
@@ -51,7 +52,8 @@ def findings(
     from ckptscope.groups import model_groups
 
     data = FindingData(store, models, missing)
-    groups = model_groups(store, groups_file)  # a bad groups file: refused before any check
+    # a bad groups file: refused before any check; colliding names: groups of their own
+    groups = model_groups(store, groups_file, split_collisions=True)
     th = thresholds or Thresholds()
     everyone = data.all_models()
     rows = []
@@ -75,16 +77,39 @@ def findings(
 
 
 def seed_shares(df: pd.DataFrame) -> pd.DataFrame:
-    """Per finding and group of seeds: how many seeds, how many reproduce it, and the share
-    as text ("2/3 seeds"); size comparisons (one row per suite) are left out."""
+    """Per finding and group of seeds: how many seeds it has (``seeds``), how many have data
+    for the finding (``with_data``: a verdict other than no_data), how many reproduce it and
+    how many are inconclusive, and the share as text.
+
+    The share's denominator is the seeds with data: a seed never swept for the finding's
+    analysis says nothing about it, so it is not counted against the finding. Inconclusive
+    seeds have data and are counted, and named: ``"1/2 seeds (1 inconclusive)"``; seeds
+    without data are named too (``"2/2 seeds (1 no data)"``), and a group with none says
+    ``"no data"``. Size comparisons (one row per suite) are left out.
+    """
     if df.empty or "group" not in df:
         return pd.DataFrame(columns=SHARE_COLUMNS)
     seeds = df[df["model"] != ALL_SIZES]
     out = []
     for (finding, group), part in seeds.groupby(["finding", "group"], sort=False):
-        n, k = len(part), int((part["verdict"] == str(Verdict.REPRODUCED)).sum())
-        out.append((finding, group, n, k, f"{k}/{n} seeds"))
+        verdicts = part["verdict"].astype(str)
+        n = len(part)
+        with_data = int((verdicts != str(Verdict.NO_DATA)).sum())
+        k = int((verdicts == str(Verdict.REPRODUCED)).sum())
+        unsure = int((verdicts == str(Verdict.INCONCLUSIVE)).sum())
+        out.append((finding, group, n, with_data, k, unsure, share_text(n, with_data, k, unsure)))
     return pd.DataFrame(out, columns=SHARE_COLUMNS)
+
+
+def share_text(seeds: int, with_data: int, reproduced: int, inconclusive: int) -> str:
+    """``"k/n seeds"`` over the seeds with data, naming inconclusive seeds and seeds without
+    data; ``"no data"`` when no seed has any."""
+    if with_data == 0:
+        return "no data"
+    notes = [f"{inconclusive} inconclusive"] if inconclusive else []
+    if seeds > with_data:
+        notes.append(f"{seeds - with_data} no data")
+    return f"{reproduced}/{with_data} seeds" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _order(finding: Finding) -> tuple[int, str]:

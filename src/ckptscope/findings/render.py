@@ -1,7 +1,8 @@
 """The findings table as text: a grid (findings x models), Markdown, or JSON records.
 
 Below the grid, where a group has two or more seeds, a second grid gives per group the
-share of its seeds that reproduce each finding ("2/3 seeds").
+share of its seeds with data that reproduce each finding ("2/3 seeds", "1/2 seeds
+(1 inconclusive)", "no data": :func:`ckptscope.findings.seed_shares`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+
+#: the heading of the seed grid (text and Markdown)
+SEEDS_TITLE = (
+    "Seeds that reproduce each finding, of the seeds with data for it "
+    "(inconclusive ones counted), per group:"
+)
 
 #: short marks for the grid
 MARKS = {
@@ -31,7 +38,8 @@ def grid(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_grid(df: pd.DataFrame) -> pd.DataFrame:
-    """Findings as rows, groups of two or more seeds as columns, "k/n seeds" in each cell."""
+    """Findings as rows, groups of two or more seeds as columns, "k/n seeds" (n: the seeds
+    with data) or "no data" in each cell."""
     from ckptscope.findings import seed_shares
 
     shares = seed_shares(df)
@@ -57,7 +65,7 @@ def as_text(df: pd.DataFrame) -> str:
     ]
     seeds = seed_grid(df)
     if not seeds.empty:
-        lines += ["Seeds that reproduce each finding, per group:", seeds.to_string(), ""]
+        lines += [SEEDS_TITLE, seeds.to_string(), ""]
     for row in df.itertuples():
         lines.append(f"{row.finding} [{row.model}] {row.verdict}: {row.evidence}")
     return "\n".join(lines) + "\n"
@@ -78,7 +86,7 @@ def as_markdown(df: pd.DataFrame) -> str:
     seeds = seed_grid(df)
     if not seeds.empty:
         groups = list(seeds.columns)
-        out += ["", "Seeds that reproduce each finding, per group:", "",
+        out += ["", SEEDS_TITLE, "",
                 "| finding | " + " | ".join(groups) + " |",
                 "| --- | " + " | ".join("---" for _ in groups) + " |"]  # fmt: skip
         out += [f"| {f} | " + " | ".join(str(v) for v in row) + " |" for f, row in seeds.iterrows()]

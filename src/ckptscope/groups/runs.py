@@ -10,6 +10,7 @@ labelled, and which seeds are drawn as a mean with a band.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ import pandas as pd
 
 from ckptscope.errors import UsageError
 from ckptscope.groups.mapping import apply_mapping, load_mapping
-from ckptscope.groups.naming import ModelGroup, parse_model
+from ckptscope.groups.naming import STANDARD, ModelGroup, parse_model
+
+log = logging.getLogger(__name__)
 
 #: how seeds of a group are drawn: min-max band, mean +- one sample sd, or each seed alone
 BANDS = ("minmax", "sd", "none")
@@ -33,11 +36,17 @@ class Queryable(Protocol):
     def query(self, sql: str) -> pd.DataFrame: ...
 
 
-def model_groups(store: Queryable, groups_file: str | Path | None = None) -> list[ModelGroup]:
+def model_groups(
+    store: Queryable, groups_file: str | Path | None = None, *, split_collisions: bool = False
+) -> list[ModelGroup]:
     """Every model of ``store`` with its group, by suite then name.
 
-    Two models of one suite that land on the same (size, variant, seed) are refused: a
-    groups file must tell them apart.
+    Two models of one suite that land on the same (size, variant, seed) (``x-seed1`` and
+    ``x-seed01``; hub repos ``EleutherAI/pythia-160m`` and ``myorg/pythia-160m``) are
+    refused in one line: a groups file must tell them apart. With ``split_collisions``
+    (what reports, findings and figures without ``--groups`` ask for) each such model is
+    instead a group of its own, labelled by its name, and a warning is logged; ``compare``
+    and ``--groups``, which name groups, refuse.
     """
     df = store.query(
         "select distinct suite, model from tasks union select distinct suite, model from scalars"
@@ -46,22 +55,41 @@ def model_groups(store: Queryable, groups_file: str | Path | None = None) -> lis
     groups = [parse_model(s, m) for s, m in pairs]
     if groups_file is not None:
         groups = apply_mapping(groups, load_mapping(groups_file), groups_file)
-    seen: dict[tuple[str, str, str, int], str] = {}
-    for g in groups:
-        key = (*g.key, g.seed)
-        if key in seen:
-            raise UsageError(
-                f"models {seen[key]!r} and {g.model!r} of suite {g.suite!r} are both size "
-                f"{g.size!r}, variant {g.variant!r}, seed {g.seed}: give a groups file "
-                "(--groups-file, docs/comparisons.md) that tells them apart"
-            )
-        seen[key] = g.model
+    clashes = _collisions(groups)
+    if clashes and split_collisions:
+        alone = {(g.suite, g.model) for clash in clashes for g in clash}
+        for clash in clashes:
+            g = clash[0]
+            log.warning(
+                "models %s of suite %r are all size %r, variant %r, seed %d: each is drawn as "
+                "a group of its own (a groups file, --groups-file, tells them apart)",
+                ", ".join(repr(m.model) for m in clash), g.suite, g.size, g.variant, g.seed,
+            )  # fmt: skip
+        groups = [ModelGroup(g.suite, g.model, g.model, STANDARD, 0)
+                  if (g.suite, g.model) in alone else g for g in groups]  # fmt: skip
+        clashes = _collisions(groups)  # a model's own name could still be another's size
+    if clashes:
+        a, b = clashes[0][:2]
+        raise UsageError(
+            f"models {a.model!r} and {b.model!r} of suite {a.suite!r} are both size "
+            f"{a.size!r}, variant {a.variant!r}, seed {a.seed}: give a groups file "
+            "(--groups-file, docs/comparisons.md) that tells them apart"
+        )
     return groups
 
 
+def _collisions(groups: list[ModelGroup]) -> list[list[ModelGroup]]:
+    """Models sharing a (suite, size, variant, seed), two or more per list, in store order."""
+    by_key: dict[tuple[str, str, str, int], list[ModelGroup]] = defaultdict(list)
+    for g in groups:
+        by_key[(*g.key, g.seed)].append(g)
+    return [same for same in by_key.values() if len(same) > 1]
+
+
 def group_table(store: Queryable, groups_file: str | Path | None = None) -> pd.DataFrame:
-    """One row per model: suite, model, size, variant, seed, group, n_seeds (of its group)."""
-    groups = model_groups(store, groups_file)
+    """One row per model: suite, model, size, variant, seed, group, n_seeds (of its group);
+    models whose names collide are listed as groups of their own (:func:`model_groups`)."""
+    groups = model_groups(store, groups_file, split_collisions=True)
     counts: dict[str, int] = defaultdict(int)
     for g in groups:
         counts[g.group] += 1
@@ -97,6 +125,15 @@ class Runs:
     def pairs(self) -> tuple[tuple[str, str], ...]:
         """(suite, model) of every chosen model."""
         return tuple((g.suite, g.model) for g in self.models)
+
+    @property
+    def names(self) -> tuple[str, ...] | None:
+        """The chosen models' bare names, what row filters of a :meth:`restrict`-ed store
+        match (``model IN (...)``; ``--models suite/model`` is resolved here), or None when
+        nothing was filtered (every model)."""
+        if not self.filtered:
+            return None
+        return tuple(sorted({g.model for g in self.models}))
 
     @property
     def several_suites(self) -> bool:
@@ -157,12 +194,15 @@ def select_runs(
     ``suites``: suite names; ``models``: model names (``suite/model`` for one suite's);
     ``groups``: group names (``suite/label`` as :func:`group_table` lists them, or the
     ``label`` alone, e.g. ``w64``, for that group in every suite). Filters combine (a model
-    must pass each one given); each name must be in the store.
+    must pass each one given); each name must be in the store. Models whose names parse
+    to the same group are groups of their own (a warning is logged), except with
+    ``groups``, which is then refused in one line (:func:`model_groups`).
     """
     if band not in BANDS:
         raise UsageError(f"--band {band!r}; bands: {', '.join(BANDS)}")
-    every = model_groups(store, groups_file)
     want_suites, want_models, want_groups = _names(suites), _names(models), _names(groups)
+    # colliding model names: groups of their own, unless --groups names groups to choose
+    every = model_groups(store, groups_file, split_collisions=not want_groups)
     chosen = every
     if want_suites:
         _check("--suites", want_suites, {g.suite for g in every}, store)

@@ -75,7 +75,10 @@ class ReportOptions:
     band: str = "minmax"
 
     def query(self, runs: Runs | None = None) -> Query:
-        return Query(self.models, self.log_steps, self.max_frames, runs=runs)
+        """The figures' query; with ``runs``, its models are the chosen runs' bare names
+        (``--models suite/model`` names no row's model), for a store ``runs`` restricts."""
+        models = runs.names if runs is not None else self.models
+        return Query(models, self.log_steps, self.max_frames, runs=runs)
 
     def runs(self, store: Store) -> Runs:
         """The models these options choose from ``store``, with their groups."""

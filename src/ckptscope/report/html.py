@@ -195,8 +195,12 @@ def comparisons_html(data: PageData, index: int) -> tuple[str, int]:
     for v in views:
         n = len(v.summary)
         parts.append(f"<h3>{esc(v.a)} vs {esc(v.b)} ({esc(v.seeds)})</h3>")
-        said = (f"{n} step ranges where a tensor's metric differs beyond the seed spread"
-                if n else "No tensor's metric differs beyond the seed spread.")  # fmt: skip
+        if v.caveat is not None:  # a group of one seed: no spread to weigh differences by
+            said = (f"{n} step ranges where a tensor's metric differs; {v.caveat}."
+                    if n else f"No tensor's metric differs at any common step; {v.caveat}.")  # fmt: skip
+        else:
+            said = (f"{n} step ranges where a tensor's metric differs beyond the seed spread"
+                    if n else "No tensor's metric differs beyond the seed spread.")  # fmt: skip
         parts.append(f'<p class="note">{esc(said)}</p>')
         if n:
             shown = v.summary.head(MAX_COMPARISON_ROWS)

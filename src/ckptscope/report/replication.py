@@ -87,7 +87,9 @@ def seed_share_html(df: pd.DataFrame, esc: Callable[[object], str]) -> str:
     )
     return (
         '<h3>Across seeds</h3><p class="finding">Per group of seeds: how many of its seeds '
-        "reproduce each finding (each seed's verdict is in the table above).</p>"
+        "with data for it reproduce each finding: inconclusive seeds are counted and named, "
+        'seeds never swept for it are left out ("no data" when none was); each seed\'s '
+        "verdict is in the table above.</p>"
         f'<table class="replication seeds"><thead><tr>{head}</tr></thead><tbody>{body}'
         "</tbody></table>"
     )
