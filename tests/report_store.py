@@ -44,7 +44,14 @@ def make_report_store(root: Path, steps=STEPS, models=MODELS, vocab_labels=None)
                     weights += [
                         Scalar(comp, b, "weight", "norm", norm),
                         Scalar(comp, b, "weight", "dist_init", 3 * t + b),
-                        Scalar(comp, b, "weight", "rel_dist_prev", 0.1 / (1 + step)),
+                        # the shared schedule, times each matrix's own variation
+                        Scalar(
+                            comp,
+                            b,
+                            "weight",
+                            "rel_dist_prev",
+                            0.1 / (1 + step) * float(np.exp(0.3 * rng.normal())),
+                        ),
                     ]
                     x = rng.standard_t(df=3 + 30 * (1 - t), size=4000) * 0.02
                     counts, meta = _hist(x)
