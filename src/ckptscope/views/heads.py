@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ckptscope.errors import UsageError
-from ckptscope.stats.robust import DEFAULT_K, robust_z
+from ckptscope.stats.robust import DEFAULT_K, mad_outliers, robust_z
 from ckptscope.views.components import RUN
 
 #: per-head components by figure: circuits and Q/K/V slices
@@ -78,12 +78,14 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
                            outlier=pd.Series(dtype=bool))  # fmt: skip
     out = rows.reset_index(drop=True).copy()
     z = np.full(len(out), np.nan)
+    outlier = np.zeros(len(out), dtype=bool)
     groups = out.groupby([*_BLOCK, "metric", "step"], dropna=False).indices
     values = out["value"].to_numpy(np.float64)
     for idx in groups.values():  # idx: positions of one block's heads at one step
         z[idx] = robust_z(values[idx])
+        outlier[idx] = mad_outliers(values[idx], k)
     out["robust_z"] = z
-    out["outlier"] = np.abs(np.nan_to_num(z, nan=0.0)) > k
+    out["outlier"] = outlier
     ranks = rank_heads(out, sort_by)
     keys = [*_BLOCK, "head"]
     out = out.merge(ranks, on=keys, how="left")
