@@ -77,3 +77,27 @@ def test_two_suites_sharing_a_model_name_are_marked_and_ranked_apart() -> None:
         np.testing.assert_allclose(part.sort_values("head").robust_z, z)
     ranks = rank_heads(rows, "spectral_norm")
     assert len(ranks) == 16 and ranks.groupby("suite")["rank"].max().tolist() == [7, 7]
+
+
+def test_outliers_are_the_stats_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mark_heads marks by stats.robust.mad_outliers (one implementation of the rule), one
+    call per block, step and metric; COMPONENTS is one tuple for every view."""
+    import ckptscope.views.extrapolation as extrapolation
+    import ckptscope.views.heads as heads
+    import ckptscope.views.update_structure as update_structure
+    from ckptscope.stats import robust
+
+    seen: list[float] = []
+
+    def spy(values: np.ndarray, k: float = robust.DEFAULT_K) -> np.ndarray:
+        seen.append(k)
+        return robust.mad_outliers(values, k)
+
+    monkeypatch.setattr(heads, "mad_outliers", spy)
+    values = 1 + 0.01 * np.arange(8.0) + np.zeros((3, 2, 8))
+    values[:, 0, 2] = 5.0
+    marked = mark_heads(_rows(values), "spectral_norm", k=2.0)
+    assert seen == [2.0] * 6  # 3 steps x 2 blocks
+    hits = marked[marked.outlier]
+    assert set(zip(hits.block, hits["head"], strict=True)) == {(0, 2)}
+    assert extrapolation.COMPONENTS is update_structure.COMPONENTS
