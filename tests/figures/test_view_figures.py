@@ -206,3 +206,100 @@ def test_report_draws_the_new_figures(update_store, far_store, tmp_path: Path) -
         page = built.html.read_text()
         assert "could not be drawn" not in page
     assert "8 (10 to 80)" in (tmp_path / "update_corr" / "report.html").read_text()
+
+
+# two suites sharing a model name ----------------------------------------------------------
+
+SUITES = ("demo", "demoB")
+
+
+def _parts(fig_id: str, store: Store, **options) -> tuple[object, list[str], list[str]]:
+    """(rows as figures name them, file part names, view part names) with every suite chosen."""
+    from ckptscope.figures.rows import label_models
+    from ckptscope.groups import select_runs
+
+    spec = get(fig_id)
+    q = Query(options=tuple(options.items()), runs=select_runs(store))
+    rows = label_models(spec.rows(store, q), q)
+    return rows, [n for n, _ in spec.file_parts(rows)], [n for n, _ in spec.view_parts(rows)]
+
+
+def test_two_suites_update_corr_apart(tmp_path: Path) -> None:
+    """Suites demo and demoB both hold w64: a correlation matrix each, never one pooled."""
+    store = Store(tmp_path / "store")
+    rng = np.random.default_rng(8)
+    series = [("embed", None), ("qkv", 0), ("mlp_in", 0)]
+    vals = {s: np.exp(rng.normal(-5, 1, (8, 3))) for s in SUITES}
+    for suite in SUITES:
+        recs = [DerivedScalar("w64", 10 * (i + 1), Scalar(c, b, "weight",
+                              "rel_dist_prev_per_step", float(vals[suite][i, j])))
+                for i in range(8) for j, (c, b) in enumerate(series)]  # fmt: skip
+        store.write_derived("update_rates", suite, Derived(scalars=recs))
+    rows = get("update_corr").rows(store, Query(options=(("detrend", False),)))
+    for suite in SUITES:
+        whole = rows[(rows.suite == suite) & (rows.window == "whole run")]
+        assert set(whole.model) == {"w64"} and len(whole) == 9
+        np.testing.assert_allclose(whole.r.to_numpy().reshape(3, 3),
+                                   np.corrcoef(np.log(vals[suite]), rowvar=False), rtol=1e-10)  # fmt: skip
+    _, files, views = _parts("update_corr", store, detrend=False)
+    assert files == ["update_corr_demo_w64", "update_corr_demoB_w64"]
+    assert views == ["demo/w64", "demoB/w64"]
+    # rows not named by suite (no runs in the query) still split per suite
+    assert [n for n, _ in get("update_corr").file_parts(rows)] == files
+    fig = figure("update_corr", store, options={"detrend": False})
+    wholes = [ax.images[0].get_array() for ax in fig.axes
+              if ax.images and ax.get_title().startswith("whole")]  # fmt: skip
+    assert len(wholes) == 2
+    for got, suite in zip(wholes, SUITES, strict=True):
+        np.testing.assert_allclose(got, np.corrcoef(np.log(vals[suite]), rowvar=False),
+                                   rtol=1e-10)  # fmt: skip
+
+
+def test_two_suites_norm_extrap_apart(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    t = np.array(NORM_STEPS, dtype=np.float64)
+    planted = {"demo": PLANTED, "demoB": (6.0, 2.0, 0.8, 150.0)}
+    for suite, params in planted.items():
+        norms = rise_decay(t, *params)
+        for i, step in enumerate(NORM_STEPS):
+            store.write_task(TaskKey(suite, "w64", step, "weights"),
+                             [Scalar("mlp_in", 0, "weight", "norm", float(norms[i]))])  # fmt: skip
+    rows, files, views = _parts("norm_extrap", store)
+    assert files == ["norm_extrap_demo_w64", "norm_extrap_demoB_w64"]
+    assert views == ["demo/w64", "demoB/w64"]
+    for suite, params in planted.items():
+        mine = rows[rows.model == f"{suite}/w64"]
+        assert mine.step.tolist() == list(NORM_STEPS)  # one run's points, not two interleaved
+        np.testing.assert_allclose(mine.predicted, rise_decay(t, *params), rtol=1e-5)
+        assert (mine.rel_error_last < 1e-5).all()
+    fig = figure("norm_extrap", store)
+    dashed = [ln.get_ydata() for ax in fig.axes for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert len(dashed) == 2
+    for got, params in zip(dashed, planted.values(), strict=True):
+        np.testing.assert_allclose(got, rise_decay(t, *params), rtol=1e-5)
+
+
+def test_two_suites_heads_apart(tmp_path: Path) -> None:
+    """demo's block 1 head 5 is far from demo's other heads; demoB's heads are 100 times
+    larger. Pooled, the MAD of both suites would hide it and ranks would run to 15."""
+    store = Store(tmp_path / "store")
+    for suite, scale in (("demo", 1.0), ("demoB", 100.0)):
+        for k, step in enumerate(STEPS):
+            recs = []
+            for b in range(N_BLOCKS):
+                for h in range(N_HEADS):
+                    v = scale * (1 + 0.1 * h + 0.01 * k)
+                    if suite == "demo" and (b, h) == FAR:
+                        v *= 10
+                    recs.append(Scalar("ov", b, "circuit", "spectral_norm", v, h))
+            store.write_task(TaskKey(suite, "w64", step, "spectra"), recs)
+    rows = get("heads_circuits").rows(store, Query())
+    hits = rows[rows.outlier]
+    assert set(zip(hits.suite, hits.block, hits["head"], strict=True)) == {("demo", *FAR)}
+    assert sorted(hits.step) == list(STEPS)
+    assert rows.groupby(["suite", "block"])["rank"].max().tolist() == [N_HEADS - 1] * 4
+    top = rows[(rows["rank"] == 0) & (rows.block == 0)]
+    assert set(zip(top.suite, top["head"], strict=True)) == {("demo", 7), ("demoB", 7)}
+    _, files, views = _parts("heads_circuits", store)
+    assert files == ["heads_circuits/demo_w64_ov", "heads_circuits/demoB_w64_ov"]
+    assert views == ["demo/w64", "demoB/w64"]

@@ -150,3 +150,44 @@ def test_suite_slash_model_filter_draws_that_suites_rows(store, tmp_path: Path) 
     page = PageData(runs.restrict(store), opts.query(runs)).prefetch()
     assert set(page.tasks.model) == {"w32"} and set(page.tasks.suite) == {"tinyB"}
     assert len(page.verdicts) and set(page.verdicts.model) - {"(all sizes)"} == {"w32"}
+
+
+def test_one_aggregation_over_seeds() -> None:
+    """seed_stats against a naive loop (null keys, NaN values, a seed's duplicate rows), and
+    the experiments' bands and the comparison as the same numbers."""
+    import pandas as pd
+
+    from ckptscope.experiments.curves import seed_bands as loss_bands
+    from ckptscope.groups.bands import seed_stats
+    from ckptscope.groups.compare import TENSOR, _per_step
+
+    gen = np.random.default_rng(3)
+    rows = pd.DataFrame(
+        [{"model": f"s{s}", "component": c, "block": b, "param": "weight", "metric": "norm",
+          "step": t, "value": float(gen.normal())}
+         for s in range(3) for c, b in (("embed", None), ("qkv", 0)) for t in (0, 10)]
+    )  # fmt: skip
+    rows.loc[0, "value"] = np.nan  # seed s0's embed at step 0: no value
+    dup = rows.iloc[[5]].assign(value=rows.value.iloc[5] + 1.0)  # s1 twice at one key
+    keys = [*TENSOR, "step"]
+    got = seed_stats(pd.concat([rows, dup]), keys, seed="model")
+    assert list(got.columns) == [*keys, "mean", "lo", "hi", "sd", "n"] and len(got) == 4
+    for _, g in got.iterrows():
+        at = rows[(rows.component == g.component) & (rows.step == g.step)].dropna(subset=["value"])
+        vals = {m: v for m, v in zip(at.model, at.value, strict=True)}
+        if (g.component, g.step) == (rows.component[5], rows.step[5]):
+            vals["s1"] += 0.5  # the mean of its two rows
+        x = np.array(list(vals.values()))
+        assert g.n == len(x) and (g.lo, g.hi) == (x.min(), x.max())
+        assert g["mean"] == pytest.approx(x.mean(), rel=1e-12)
+        assert g.sd == pytest.approx(x.std(ddof=1), rel=1e-12)
+    per_step = _per_step(pd.concat([rows, dup]))
+    assert per_step[["mean", "lo", "hi", "n_seeds"]].to_numpy().tolist() == \
+        got[["mean", "lo", "hi", "n"]].to_numpy().tolist()  # fmt: skip
+    bands = loss_bands(rows.assign(init=rows.component), group=("init",))
+    plain = seed_stats(rows.assign(init=rows.component), ["init", "step"])
+    assert (
+        bands.to_numpy().tolist()
+        == plain[["init", "step", "mean", "lo", "hi", "n"]].to_numpy().tolist()
+    )
+    assert seed_stats(rows.iloc[:0], keys).empty

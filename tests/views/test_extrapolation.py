@@ -14,11 +14,11 @@ STEPS = np.array([0, 1, 2, 4, 8, 16, 32, 64, 100, 150, 200, 250, 300, 400, 500, 
 PLANTED = (10.0, 4.0, 1.2, 300.0)  # a, b, p, c: peak at 360, inside the fit range (<= 500)
 
 
-def _rows(curves: dict[tuple[str, str, int | None], np.ndarray]) -> pd.DataFrame:
+def _rows(curves: dict[tuple[str, str, int | None], np.ndarray], suite: str = "s") -> pd.DataFrame:
     out = []
     for (model, comp, block), values in curves.items():
         for s, v in zip(STEPS, values, strict=True):
-            out.append({"model": model, "step": int(s), "component": comp, "block": block,
+            out.append({"suite": suite, "model": model, "step": int(s), "component": comp, "block": block,
                         "param": "weight", "metric": "norm", "value": float(v)})  # fmt: skip
     return pd.DataFrame(out)
 
@@ -49,7 +49,7 @@ def test_planted_curve_is_predicted_and_turn_down_is_reported() -> None:
 
 
 def test_failures_are_rows_not_exceptions() -> None:
-    few = pd.DataFrame({"model": "m", "step": [0, 10, 20, 30, 40, 500], "component": "qkv",
+    few = pd.DataFrame({"suite": "s", "model": "m", "step": [0, 10, 20, 30, 40, 500], "component": "qkv",
                         "block": 1, "param": "weight", "metric": "norm",
                         "value": [1.0, 2, 3, 4, 5, 6]})  # fmt: skip
     table, _ = extrapolate_norms(few, 0.5)
@@ -64,3 +64,22 @@ def test_failures_are_rows_not_exceptions() -> None:
 def test_fit_fraction_refused(bad: object) -> None:
     with pytest.raises(UsageError, match="option fit_fraction"):
         extrapolate_norms(pd.DataFrame(columns=["model"]), bad)  # type: ignore[arg-type]
+
+
+def test_two_suites_sharing_a_model_name_are_fitted_apart() -> None:
+    """Suites demo and demoB both hold w64 mlp_in 0: each trajectory is fitted on its own."""
+    t = STEPS.astype(np.float64)
+    other = (6.0, 2.0, 0.8, 150.0)
+    rows = pd.concat([_rows({("w64", "mlp_in", 0): rise_decay(t, *PLANTED)}, "demo"),
+                      _rows({("w64", "mlp_in", 0): rise_decay(t, *other)}, "demoB")])  # fmt: skip
+    rows = rows.sample(frac=1.0, random_state=2)  # the two runs' rows interleaved
+    table, curves = extrapolate_norms(rows, 0.5)
+    assert list(table.columns) == TABLE and table.suite.tolist() == ["demo", "demoB"]
+    for suite, params in (("demo", PLANTED), ("demoB", other)):
+        row = table[table.suite == suite].iloc[0]
+        assert row.model == "w64" and row.status == "ok" and row.n_fit == 15
+        np.testing.assert_allclose([row.a, row.b, row.p, row.c], params, rtol=1e-5)
+        assert row.rel_error_last < 1e-6
+        mine = curves[curves.suite == suite]
+        assert mine.step.tolist() == STEPS.tolist()
+        np.testing.assert_allclose(mine.value, rise_decay(t, *params), rtol=1e-12)

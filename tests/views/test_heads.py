@@ -10,13 +10,13 @@ from ckptscope.errors import UsageError
 from ckptscope.views.heads import mark_heads, rank_heads
 
 
-def _rows(values: np.ndarray, metric: str = "spectral_norm") -> pd.DataFrame:
+def _rows(values: np.ndarray, metric: str = "spectral_norm", suite: str = "s") -> pd.DataFrame:
     """values: (steps, blocks, heads)."""
     out = []
     for s, per_block in enumerate(values):
         for b, per_head in enumerate(per_block):
             for h, v in enumerate(per_head):
-                out.append({"model": "m", "step": 10 * s, "component": "ov", "block": b,
+                out.append({"suite": suite, "model": "m", "step": 10 * s, "component": "ov", "block": b,
                             "param": "circuit", "head": h, "metric": metric, "value": v})  # fmt: skip
     return pd.DataFrame(out)
 
@@ -56,3 +56,48 @@ def test_no_outlier_and_ranking_by_another_metric() -> None:
 def test_bad_k_refused() -> None:
     with pytest.raises(UsageError, match="outlier_k"):
         mark_heads(_rows(np.ones((1, 1, 4))), "spectral_norm", k=-1.0)
+
+
+def test_two_suites_sharing_a_model_name_are_marked_and_ranked_apart() -> None:
+    """Suites a and b both hold model m: each suite's heads are their own population."""
+    near = 1 + 0.01 * np.arange(8.0)  # suite a: close together, head 5 far above
+    near[5] = 1.5
+    wide = 10.0 * np.arange(8.0)[::-1]  # suite b: spread widely, head 0 largest
+    rows = pd.concat([_rows(np.broadcast_to(near, (3, 1, 8)).copy(), suite="a"),
+                      _rows(np.broadcast_to(wide, (3, 1, 8)).copy(), suite="b")])  # fmt: skip
+    marked = mark_heads(rows, "spectral_norm")
+    hits = marked[marked.outlier]
+    assert set(zip(hits.suite, hits["head"], strict=True)) == {("a", 5)} and len(hits) == 3
+    for suite, x in (("a", near), ("b", wide)):
+        part = marked[(marked.suite == suite) & (marked.step == 20)].sort_values("rank")
+        assert part["rank"].tolist() == list(range(8))
+        assert part["head"].tolist() == list(np.argsort(-x, kind="stable"))
+        med = np.median(x)
+        z = (x - med) / (1.4826022185056 * np.median(np.abs(x - med)))
+        np.testing.assert_allclose(part.sort_values("head").robust_z, z)
+    ranks = rank_heads(rows, "spectral_norm")
+    assert len(ranks) == 16 and ranks.groupby("suite")["rank"].max().tolist() == [7, 7]
+
+
+def test_outliers_are_the_stats_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mark_heads marks by stats.robust.mad_outliers (one implementation of the rule), one
+    call per block, step and metric; COMPONENTS is one tuple for every view."""
+    import ckptscope.views.extrapolation as extrapolation
+    import ckptscope.views.heads as heads
+    import ckptscope.views.update_structure as update_structure
+    from ckptscope.stats import robust
+
+    seen: list[float] = []
+
+    def spy(values: np.ndarray, k: float = robust.DEFAULT_K) -> np.ndarray:
+        seen.append(k)
+        return robust.mad_outliers(values, k)
+
+    monkeypatch.setattr(heads, "mad_outliers", spy)
+    values = 1 + 0.01 * np.arange(8.0) + np.zeros((3, 2, 8))
+    values[:, 0, 2] = 5.0
+    marked = mark_heads(_rows(values), "spectral_norm", k=2.0)
+    assert seen == [2.0] * 6  # 3 steps x 2 blocks
+    hits = marked[marked.outlier]
+    assert set(zip(hits.block, hits["head"], strict=True)) == {(0, 2)}
+    assert extrapolation.COMPONENTS is update_structure.COMPONENTS

@@ -13,26 +13,27 @@ STEPS = [1, 2, 4, 8, 16, 32, 64, 100, 200, 300]
 SERIES = [("embed", None), ("qkv", 0), ("qkv", 1), ("mlp_in", 0), ("unembed", None)]
 
 
-def _planted(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Rows of two models and model m's values as (steps, series) in SERIES order."""
+def _planted(seed: int = 0, runs=(("s", "m"), ("s", "n"))) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of two runs (suite, model) and the first run's values as (steps, series) in
+    SERIES order."""
     rng = np.random.default_rng(seed)
     rows, values = [], {}
-    for model in ("m", "n"):
+    for suite, model in runs:
         trend = np.exp(-np.arange(len(STEPS)) / 3.0)
         vals = trend[:, None] * np.exp(rng.normal(0, 0.3, (len(STEPS), len(SERIES))))
-        values[model] = vals
+        values[suite, model] = vals
         for i, step in enumerate(STEPS):
             for j, (comp, block) in enumerate(SERIES):
-                rows.append({"model": model, "step": step, "component": comp, "block": block,
+                rows.append({"suite": suite, "model": model, "step": step, "component": comp, "block": block,
                              "param": "weight", "metric": "rel_dist_prev_per_step",
                              "value": vals[i, j]})  # fmt: skip
     df = pd.DataFrame(rows).sample(frac=1.0, random_state=1)  # store order is not step order
     df["block"] = df["block"].astype("Int32")
-    return df, values["m"]
+    return df, values[runs[0]]
 
 
-def _matrix(out: pd.DataFrame, model: str, window: str) -> np.ndarray:
-    part = out[(out.model == model) & (out.window == window)]
+def _matrix(out: pd.DataFrame, model: str, window: str, suite: str = "s") -> np.ndarray:
+    part = out[(out.suite == suite) & (out.model == model) & (out.window == window)]
     return part.r.to_numpy().reshape(len(SERIES), len(SERIES))
 
 
@@ -85,3 +86,25 @@ def test_windows_and_bad_window() -> None:
     for bad in (2, 0, 2.5, "4", True):
         with pytest.raises(UsageError, match="option window"):
             update_correlations(_planted()[0], window=bad)  # type: ignore[arg-type]
+
+
+def test_two_suites_sharing_a_model_name_are_two_runs() -> None:
+    """Suites demo and demoB both hold model w64: a correlation matrix each, of its own rows."""
+    runs = (("demo", "w64"), ("demoB", "w64"))
+    rows, _ = _planted(5, runs)
+    x = {}
+    for suite, _ in runs:
+        part = rows[rows.suite == suite]
+        wide = part.assign(b=part.block.fillna(-1)).pivot_table(
+            index="step", columns=["component", "b"], values="value"
+        )
+        x[suite] = np.log(wide[[(c, -1 if b is None else b) for c, b in SERIES]].to_numpy())
+    assert not np.allclose(x["demo"], x["demoB"])
+    out = update_correlations(rows)
+    assert list(out.columns) == COLUMNS
+    whole = out[out.window == "whole run"]
+    assert sorted(set(zip(whole.suite, whole.model, strict=True))) == list(runs)
+    assert len(whole) == 2 * len(SERIES) ** 2
+    for suite in ("demo", "demoB"):
+        np.testing.assert_allclose(_matrix(out, "w64", "whole run", suite),
+                                   np.corrcoef(x[suite], rowvar=False), rtol=1e-10)  # fmt: skip

@@ -16,13 +16,13 @@ def seed_bands(
     """Mean, min and max of ``value`` over seeds, per ``group`` and step.
 
     ``rows`` has one row per (group..., seed, step). Returns columns ``*group, step, mean,
-    lo, hi, n`` (``n``: seeds with a value at that step), sorted by group and step.
+    lo, hi, n`` (``n``: seeds with a value at that step), sorted by group and step: the
+    figures' aggregation over seeds, :func:`ckptscope.groups.bands.seed_stats`.
     """
+    from ckptscope.groups.bands import seed_stats
+
     keys = [*group, "step"]
-    if rows.empty:
-        return pd.DataFrame(columns=[*keys, "mean", "lo", "hi", "n"])
-    out = rows.groupby(keys, sort=True)[value].agg(["mean", "min", "max", "count"]).reset_index()
-    return out.rename(columns={"min": "lo", "max": "hi", "count": "n"})
+    return seed_stats(rows, keys, value)[[*keys, "mean", "lo", "hi", "n"]]
 
 
 def trailing_mean(values: Sequence[float], window: int) -> np.ndarray:

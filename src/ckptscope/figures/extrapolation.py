@@ -30,8 +30,8 @@ def _rows(store: Store, q: Query) -> pd.DataFrame:
     if rows.empty:
         return rows
     table, curves = extrapolate_norms(rows, q.option("fit_fraction", DEFAULT_FRACTION))
-    errors = table[["model", "component", "block", "param", "rel_error_last"]]
-    keys = ["model", "component", "block", "param"]
+    keys = ["suite", "model", "component", "block", "param"]  # a run's own trajectories
+    errors = table[[*keys, "rel_error_last"]]
     curves = curves.assign(block=curves.block.astype("float64"))
     return curves.merge(errors.assign(block=errors.block.astype("float64")), on=keys, how="left")
 

@@ -48,9 +48,14 @@ def per(rows: pd.DataFrame, column: str, stem: str = "",
     """Parts of ``rows``, one per value of ``column`` (models in natural order, else ``order``).
 
     A part's name is ``stem`` + the value made file-safe (static files), or the value itself
-    when ``stem`` is empty (interactive captions).
+    when ``stem`` is empty (interactive captions). By ``model``, a name that several suites
+    hold (rows not named by :func:`label_models`) is one part per suite, ``suite/model``:
+    two suites' models are never one part.
     """
     col = rows[column].astype(str)
+    shared = column == "model" and "suite" in rows and len(rows) > 0
+    if shared and (rows.groupby(col)["suite"].nunique() > 1).any():
+        col = rows["suite"].astype(str) + "/" + col
     rank = {v: i for i, v in enumerate(order)}
     if column == "model":
         values = model_order(set(col))

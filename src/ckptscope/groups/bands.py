@@ -13,9 +13,16 @@ relabelled for the figure (:meth:`~.runs.Runs.label`): ``suite/model`` when the 
 holds several suites, so two suites' models of one name are never one line. Fits at
 their bound (``gaussian_like``) are marked, not averaged; phase changes found on any
 seed are kept as one mark on the mean line, their message naming the seed.
+
+:func:`seed_stats` is the one aggregation over seeds (mean, lowest, highest, sample sd and
+count per key) that these bands, the loss-curve bands of the experiments
+(:func:`ckptscope.experiments.curves.seed_bands`) and the group comparison
+(:func:`ckptscope.groups.compare`) share.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +32,29 @@ from ckptscope.groups.runs import Runs
 #: the columns a line is keyed on, besides the step
 _KEYS = ["model", "suite", "component", "block", "param", "head", "metric", "step"]
 BAND_NAMES = {"minmax": "min-max over seeds", "sd": "mean ± 1 sd over seeds"}
+#: what :func:`seed_stats` gives per key
+STATS = ["mean", "lo", "hi", "sd", "n"]
+
+
+def seed_stats(rows: pd.DataFrame, keys: Sequence[str], value: str = "value",
+               seed: str | None = None) -> pd.DataFrame:  # fmt: skip
+    """Per value of ``keys`` (a null key is a value too), over the seeds' rows of it:
+    ``mean``, ``lo`` (lowest), ``hi`` (highest), ``sd`` (sample standard deviation, ddof=1:
+    NaN for one seed) and ``n`` (seeds), all in float64, sorted by ``keys``.
+
+    A NaN ``value`` is no seed's value (a key with none has no row). With ``seed`` (a
+    column naming each row's seed), a seed with several rows of one key counts once, at
+    their mean.
+    """
+    keys = list(keys)
+    rows = rows[rows[value].notna()]
+    if rows.empty:
+        return pd.DataFrame(columns=[*keys, *STATS])
+    rows = rows.assign(**{value: rows[value].astype(np.float64)})
+    if seed is not None:
+        rows = rows.groupby([seed, *keys], dropna=False)[value].mean().reset_index()
+    grouped = rows.groupby(keys, dropna=False, sort=True)[value]
+    return grouped.agg(mean="mean", lo="min", hi="max", sd="std", n="size").reset_index()
 
 
 def _with_keys(df: pd.DataFrame) -> pd.DataFrame:
@@ -67,16 +97,11 @@ def _mean_band(line: pd.DataFrame, band: str) -> pd.DataFrame:
     """One row per (group, tensor, metric, step): mean, lo, hi, n_seeds, events."""
     if line.empty:
         return line
-    values = line.assign(value=line["value"].astype(np.float64))
-    grouped = values.groupby(_KEYS, dropna=False, sort=True)["value"]
     # float64 statistics over the seeds at each step (the mean line and its band)
-    agg = grouped.agg(value="mean", low="min", high="max", sd=lambda v: v.std(ddof=1),
-                      n_seeds="size").reset_index()  # fmt: skip
+    agg = seed_stats(line, _KEYS).rename(columns={"mean": "value", "n": "n_seeds"})
     if band == "sd":
         agg["lo"], agg["hi"] = agg["value"] - agg["sd"], agg["value"] + agg["sd"]
-    else:
-        agg["lo"], agg["hi"] = agg["low"], agg["high"]
-    agg = agg.drop(columns=["low", "high", "sd"]).assign(band=BAND_NAMES[band])
+    agg = agg.drop(columns=["sd"]).assign(band=BAND_NAMES[band])
     if "event" in line:
         ev = line[line["event"].notna()]
         if len(ev):

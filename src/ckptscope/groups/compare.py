@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ckptscope.errors import UsageError
+from ckptscope.groups.bands import seed_stats
 from ckptscope.groups.naming import ModelGroup
 from ckptscope.groups.runs import Queryable, model_groups
 
@@ -156,14 +157,11 @@ def _read(store: Queryable, seeds: list[ModelGroup]) -> pd.DataFrame:
 
 
 def _per_step(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, lowest and highest seed and the seed count per tensor, metric and step."""
-    cols = [*TENSOR, "mean", "lo", "hi", "n_seeds", "step"]
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    # a seed with two rows of one key (never in a sweep) counts once, at its mean
-    per_seed = df.groupby(["model", *TENSOR, "step"], dropna=False)["value"].mean().reset_index()
-    g = per_seed.groupby([*TENSOR, "step"], dropna=False)["value"]
-    return g.agg(mean="mean", lo="min", hi="max", n_seeds="size").reset_index()
+    """Mean, lowest and highest seed and the seed count per tensor, metric and step
+    (:func:`~.bands.seed_stats`; a seed with two rows of one key, never in a sweep, counts
+    once, at its mean)."""
+    stats = seed_stats(df, [*TENSOR, "step"], seed="model")
+    return stats.drop(columns=["sd"]).rename(columns={"n": "n_seeds"})
 
 
 def _difference(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:

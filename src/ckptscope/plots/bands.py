@@ -1,7 +1,9 @@
 """Seed bands against step: a line (the mean over seeds) and a shaded min-max band per group.
 
-Draws rows that :func:`ckptscope.experiments.curves.seed_bands` made (columns ``group``,
-``step``, ``mean``, ``lo``, ``hi``); it computes nothing.
+:func:`draw_band` is the one way a seed band is drawn (line figures, the group comparison,
+the experiments' loss panels). :func:`band_panels` draws rows that
+:func:`ckptscope.experiments.curves.seed_bands` made (columns ``group``, ``step``,
+``mean``, ``lo``, ``hi``); it computes nothing.
 """
 
 from __future__ import annotations
@@ -9,9 +11,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ckptscope.plots.style import PALETTE, panels, step_axis
+
+#: opacity of a seed band under its line
+BAND_ALPHA = 0.2
+
+
+def draw_band(ax: Axes, line: pd.DataFrame, color: object) -> None:
+    """The seed band of a line (columns ``step``, ``lo``, ``hi``), shaded in the line's
+    colour; nothing where ``lo`` is missing (a single seed)."""
+    if "lo" in line and line["lo"].notna().any():
+        ax.fill_between(line["step"], line["lo"], line["hi"], color=color, alpha=BAND_ALPHA,
+                        lw=0)  # fmt: skip
 
 
 def band_panels(
@@ -35,7 +49,7 @@ def band_panels(
             sub = rows[rows[group] == g].sort_values("step")
             if sub.empty:
                 continue
-            ax.fill_between(sub.step, sub.lo, sub.hi, color=colors[g], alpha=0.25, linewidth=0)
+            draw_band(ax, sub, colors[g])
             ax.plot(sub.step, sub["mean"], color=colors[g], label=f"{g} (mean, min-max band)")
         if hlines and i in hlines:
             y, label = hlines[i]

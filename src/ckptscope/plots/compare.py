@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ckptscope.names import COMPONENT_LABELS, metric_name, tensor_name
+from ckptscope.plots.bands import draw_band
 from ckptscope.plots.plotly_specs import (
     Spec,
     axis_ref,
@@ -70,8 +71,7 @@ def compare_grid(rows: pd.DataFrame, diff: pd.DataFrame, a: str, b: str, metric:
                 ax.plot(line["step"], line["mean"], color=color, lw=1.2,
                         label="all" if block is None else f"block {block}")  # fmt: skip
                 if (line["n_seeds"] > 1).any():
-                    ax.fill_between(line["step"], line["lo"], line["hi"], color=color, alpha=0.2,
-                                    lw=0)  # fmt: skip
+                    draw_band(ax, line, color)
             seeds = int(sel["n_seeds"].max()) if len(sel) else 0
             ax.set_title(f"{group} ({seeds} seeds): {name}", fontsize=9)
             ax.set_ylabel(metric_name(metric), fontsize=8)

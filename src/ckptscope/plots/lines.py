@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ckptscope.names import metric_name, tensor_name
+from ckptscope.plots.bands import draw_band
 from ckptscope.plots.marks import (
     BAND_MARKER,
     EVENT_MARKER,
@@ -94,12 +95,6 @@ def draw_marks(ax: Axes, sel: pd.DataFrame, color_of: Mapping[object, object], b
     for name, at in bound_part(sel).groupby(by, dropna=False):
         ax.plot(at.step, [y] * len(at), ls="none", marker=BAND_MARKER[side][0], ms=5,
                 color=color_of.get(name, "0.3"), zorder=4)  # fmt: skip
-
-
-def draw_band(ax: Axes, line: pd.DataFrame, color: object) -> None:
-    """The seed band of a line (columns ``lo``/``hi``), shaded in the line's colour."""
-    if "lo" in line and line["lo"].notna().any():
-        ax.fill_between(line.step, line["lo"], line["hi"], color=color, alpha=0.2, lw=0)
 
 
 def band_names(sel: pd.DataFrame) -> list[str]:

@@ -1,6 +1,6 @@
 """Norm extrapolation: fit the early part of each weight-norm trajectory, predict the rest.
 
-For each weight matrix (model, component, block) the ``norm`` rows of the ``weights``
+For each weight matrix (suite, model, component, block) the ``norm`` rows of the ``weights``
 analysis are a trajectory over steps. The fit range is the checkpoints at steps up to
 ``first + fit_fraction * (last - first)`` (a fraction of the training steps covered, not of
 the checkpoints: suites are often log-spaced early); the family is
@@ -22,16 +22,14 @@ import pandas as pd
 
 from ckptscope.errors import UsageError
 from ckptscope.stats.curves import FAMILY, PARAMS, fit_rise_decay
+from ckptscope.views.components import COMPONENTS, RUN
 
 METRIC = "norm"
-#: the weight matrices whose norms are extrapolated (F7, F8, F12, F14)
-COMPONENTS = ("embed", "qkv", "q", "k", "v", "attn_out", "mlp_in", "mlp_gate", "mlp_out",
-              "unembed")  # fmt: skip
 DEFAULT_FRACTION = 0.5
-TABLE = ["model", "component", "block", "param", "family", *PARAMS, "peak_step", "n_fit",
+TABLE = ["suite", "model", "component", "block", "param", "family", *PARAMS, "peak_step", "n_fit",
          "fit_end_step", "last_step", "measured_last", "predicted_last", "rel_error_last",
          "max_rel_error", "status"]  # fmt: skip
-CURVES = ["model", "component", "block", "param", "step", "value", "predicted", "fit_end_step",
+CURVES = ["suite", "model", "component", "block", "param", "step", "value", "predicted", "fit_end_step",
           "in_fit"]  # fmt: skip
 
 
@@ -65,17 +63,17 @@ def extrapolate_norms(rows: pd.DataFrame, fit_fraction: float = DEFAULT_FRACTION
     fraction = check_fraction(fit_fraction)
     table: list[dict[str, Any]] = []
     curves: list[pd.DataFrame] = []
-    keys = ["model", "component", "block", "param"]
+    keys = [*RUN, "component", "block", "param"]
     order = {c: i for i, c in enumerate(COMPONENTS)}
     groups = sorted(rows.groupby(keys, dropna=False, sort=True),
-                    key=lambda g: (str(g[0][0]), order.get(g[0][1], len(order))))  # fmt: skip
-    for (model, comp, block, param), part in groups:
+                    key=lambda g: (str(g[0][0]), str(g[0][1]), order.get(g[0][2], len(order))))  # fmt: skip
+    for (suite, model, comp, block, param), part in groups:
         part = part.sort_values("step")
         part = part[np.isfinite(part["value"].to_numpy(np.float64))]
         steps = part["step"].to_numpy(np.int64)
         values = part["value"].to_numpy(np.float64)
         block = None if pd.isna(block) else int(block)
-        row: dict[str, Any] = {"model": str(model), "component": comp, "block": block,
+        row: dict[str, Any] = {"suite": str(suite), "model": str(model), "component": comp, "block": block,
                                "param": param, "family": FAMILY}  # fmt: skip
         if len(steps) == 0:
             continue
@@ -101,7 +99,7 @@ def extrapolate_norms(rows: pd.DataFrame, fit_fraction: float = DEFAULT_FRACTION
                 f", at a bound: {' '.join(fit.at_bound)}" if fit.at_bound else ""
             )
         table.append(row)
-        curves.append(pd.DataFrame({"model": str(model), "component": comp, "block": block,
+        curves.append(pd.DataFrame({"suite": str(suite), "model": str(model), "component": comp, "block": block,
                                     "param": param, "step": steps, "value": values,
                                     "predicted": pred, "fit_end_step": row["fit_end_step"],
                                     "in_fit": in_fit}))  # fmt: skip

@@ -3,12 +3,13 @@
 The ``spectra`` analysis writes the spectral metrics of every head (see
 :mod:`ckptscope.analyses.spectra`): of its Q, K and V slices (components ``q``, ``k``,
 ``v``, param ``weight``) and of its OV and QK circuits (``ov``, ``qk``, param
-``circuit``), one row per (model, step, component, block, head, metric). This module turns
-those rows into what the per-head figures draw:
+``circuit``), one row per (suite, model, step, component, block, head, metric). This module
+turns those rows into what the per-head figures draw, each (suite, model) on its own (two
+suites may share a model name; their heads are never ranked or compared together):
 
-- ``rank``: the head's place within its (model, component, block) by the ``sort_by``
+- ``rank``: the head's place within its (suite, model, component, block) by the ``sort_by``
   metric at the last step that metric has there, 0 for the largest value;
-- ``robust_z`` and ``outlier``: per (model, step, component, block, metric), across that
+- ``robust_z`` and ``outlier``: per (suite, model, step, component, block, metric), across that
   block's heads, ``|x - median| > k * 1.4826 * MAD`` (:mod:`ckptscope.stats.robust`).
 """
 
@@ -21,14 +22,15 @@ import numpy as np
 import pandas as pd
 
 from ckptscope.errors import UsageError
-from ckptscope.stats.robust import DEFAULT_K, robust_z
+from ckptscope.stats.robust import DEFAULT_K, mad_outliers, robust_z
+from ckptscope.views.components import RUN
 
 #: per-head components by figure: circuits and Q/K/V slices
 CIRCUITS = ("ov", "qk")
 QKV = ("q", "k", "v")
 #: the metric drawn when none is chosen: the largest singular value (the head's top gain)
 DEFAULT_METRIC = "spectral_norm"
-_BLOCK = ["model", "component", "block", "param"]
+_BLOCK = [*RUN, "component", "block", "param"]
 
 
 def head_rows(store: Any, components: Sequence[str], metrics: Sequence[str],
@@ -51,13 +53,14 @@ def head_metrics(store: Any, components: Sequence[str]) -> list[str]:
 
 
 def rank_heads(rows: pd.DataFrame, sort_by: str) -> pd.DataFrame:
-    """(model, component, block, param, head, rank): heads by ``sort_by`` at its last step."""
+    """(suite, model, component, block, param, head, rank): heads by ``sort_by`` at its last
+    step."""
     sel = rows[(rows.metric == sort_by) & np.isfinite(rows.value.astype(np.float64))]
     if sel.empty:
         return pd.DataFrame(columns=[*_BLOCK, "head", "rank"])
     last = sel.groupby(_BLOCK, dropna=False)["step"].transform("max")
     at_last = sel[sel.step == last].sort_values([*_BLOCK, "value", "head"],
-                                                 ascending=[True] * 4 + [False, True])  # fmt: skip
+                                                 ascending=[True] * len(_BLOCK) + [False, True])  # fmt: skip
     at_last = at_last.assign(rank=at_last.groupby(_BLOCK, dropna=False).cumcount())
     return at_last[[*_BLOCK, "head", "rank"]].reset_index(drop=True)
 
@@ -75,12 +78,14 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
                            outlier=pd.Series(dtype=bool))  # fmt: skip
     out = rows.reset_index(drop=True).copy()
     z = np.full(len(out), np.nan)
+    outlier = np.zeros(len(out), dtype=bool)
     groups = out.groupby([*_BLOCK, "metric", "step"], dropna=False).indices
     values = out["value"].to_numpy(np.float64)
     for idx in groups.values():  # idx: positions of one block's heads at one step
         z[idx] = robust_z(values[idx])
+        outlier[idx] = mad_outliers(values[idx], k)
     out["robust_z"] = z
-    out["outlier"] = np.abs(np.nan_to_num(z, nan=0.0)) > k
+    out["outlier"] = outlier
     ranks = rank_heads(out, sort_by)
     keys = [*_BLOCK, "head"]
     out = out.merge(ranks, on=keys, how="left")

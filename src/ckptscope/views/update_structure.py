@@ -32,14 +32,12 @@ import numpy as np
 import pandas as pd
 
 from ckptscope.errors import UsageError
+from ckptscope.views.components import COMPONENTS, RUN
 
 METRIC = "rel_dist_prev_per_step"
-#: the matrices whose updates are compared, in drawing order (embed/unembed have no block)
-COMPONENTS = ("embed", "qkv", "q", "k", "v", "attn_out", "mlp_in", "mlp_gate", "mlp_out",
-              "unembed")  # fmt: skip
 #: fewer checkpoints than this in a window: no correlations for it
 MIN_POINTS = 3
-COLUMNS = ["model", "window", "start_step", "end_step", "n_points", "row_component",
+COLUMNS = ["suite", "model", "window", "start_step", "end_step", "n_points", "row_component",
            "row_block", "col_component", "col_block", "r"]  # fmt: skip
 
 
@@ -88,17 +86,18 @@ def _series_order(columns: Sequence[tuple[str, int | None]]) -> list[tuple[str, 
 
 def update_correlations(rows: pd.DataFrame, *, window: int | None = None, log: bool = True,
                         detrend: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Correlations between update-size series per model and window (module docstring).
+    """Correlations between update-size series per run and window (module docstring).
 
-    ``rows``: scalar rows of one metric (model, step, component, block, value). Returns
-    :data:`COLUMNS`, one row per window and ordered pair (the diagonal included).
+    ``rows``: scalar rows of one metric (suite, model, step, component, block, value); each
+    (suite, model) is its own run (two suites may share a model name). Returns
+    :data:`COLUMNS`, one row per run, window and ordered pair (the diagonal included).
     """
     if window is not None and (isinstance(window, bool) or not isinstance(window, int)
                                or window < MIN_POINTS):  # fmt: skip
         raise UsageError(f"option window: a whole number of checkpoints >= {MIN_POINTS}, "
                          f"got {window!r}")  # fmt: skip
     out: list[tuple[Any, ...]] = []
-    for model, part in rows.groupby(rows["model"].astype(str), sort=True):
+    for (suite, model), part in rows.groupby([rows[c].astype(str) for c in RUN], sort=True):
         # block -1 stands for none (embed, unembed) while pivoting
         keyed = part.assign(bkey=part["block"].fillna(-1).astype("int64"))
         wide = keyed.pivot_table(index="step", columns=["component", "bkey"], values="value",
@@ -120,7 +119,7 @@ def update_correlations(rows: pd.DataFrame, *, window: int | None = None, log: b
             r = pearson(at)
             for i, (ci, bi) in enumerate(series):
                 for j, (cj, bj) in enumerate(series):
-                    out.append((model, label, int(used[0]), int(used[-1]), len(at), ci, bi, cj,
+                    out.append((suite, model, label, int(used[0]), int(used[-1]), len(at), ci, bi, cj,
                                 bj, float(r[i, j])))  # fmt: skip
     df = pd.DataFrame(out, columns=COLUMNS)
     return df.astype({"row_block": "Int64", "col_block": "Int64"})
