@@ -102,6 +102,12 @@ def test_cli(store, tmp_path: Path) -> None:
     assert res.exit_code == 1 and res.output.count("\n") == 1 and "no group 'x'" in res.output
     res = runner.invoke(app, ["groups", str(store.root)])
     assert res.exit_code == 0 and "far/w64" in res.output and "w64-seed2" in res.output
+    (tmp_path / "afile").write_text("x")
+    for bad in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        res = runner.invoke(app, ["compare", str(store.root), "--a", "near/w64", "--b",
+                                  "far/w64", "--out", str(bad)])  # fmt: skip
+        assert res.exit_code == 1 and res.output.count("\n") == 1, res.output
+        assert res.output.startswith("error: --out") and "not a folder" in res.output
 
 
 def test_one_seed_groups_are_not_weighed_against_a_spread(tmp_path: Path) -> None:

@@ -39,11 +39,14 @@ def compare(
     import pandas as pd
 
     from ckptscope.groups import compare as run
+    from ckptscope.outputs import output_dir
     from ckptscope.plots.style import safe_name, save
     from ckptscope.report.comparisons import seed_caveat
     from ckptscope.store import Store
     from ckptscope.store.layout import store_location
 
+    if out is not None:
+        out = output_dir(out, "--out")  # refused before the comparison is computed
     c = run(Store(store_location(store), create=False), a, b, metrics=metric,
             groups_file=groups_file)  # fmt: skip
     typer.echo(f"a: {c.a} (seeds: {', '.join(c.seeds_a)})")

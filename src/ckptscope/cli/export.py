@@ -54,7 +54,8 @@ def export(
         raise UsageError(f"--to: unknown target {to!r}; choose one of {', '.join(TARGETS)}")
     if to == "tensorboard" and dest is None:
         raise UsageError("--to tensorboard needs DIR, the TensorBoard log folder")
-    from ckptscope.export.base import export_store, output_dir
+    from ckptscope.export.base import export_store
+    from ckptscope.outputs import output_dir
     from ckptscope.store import Store
     from ckptscope.store.layout import store_location
 

@@ -13,7 +13,6 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -107,17 +106,6 @@ class Exporter(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def output_dir(path: str | Path, what: str) -> Path:
-    """``path`` as an output folder: refused when it exists and is not a folder."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{what} {out} exists and is not a folder")
-    existing = next((p for p in out.absolute().parents if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise UsageError(f"{what} {out} cannot be created: {existing} is not a folder")
-    return out
 
 
 def plan_export(

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ckptscope.errors import UsageError
-from ckptscope.export.base import Exporter, output_dir
+from ckptscope.export.base import Exporter
 from ckptscope.export.rows import HistogramPoint, StepRows, run_parts
+from ckptscope.outputs import output_dir
 
 INSTALL_HINT = (
     "tensorboard export needs the tensorboard package: pip install 'ckptscope[tensorboard]'"

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ckptscope.errors import UsageError
-from ckptscope.export.base import Exporter, output_dir
+from ckptscope.export.base import Exporter
 from ckptscope.export.rows import StepRows, coarsen, run_parts
+from ckptscope.outputs import output_dir
 
 INSTALL_HINT = "wandb export needs the wandb package: pip install 'ckptscope[wandb]'"
 #: ``wandb.Histogram``'s own limit
