@@ -3,44 +3,36 @@
 Names load on first use: ``linalg.esd``'s constants never import torch.
 """
 
-from importlib import import_module
-from typing import Any
+from ckptscope._lazy import lazy_names
 
 #: public name -> the module of this package that defines it
 _NAMES = {
-    "CUDA_STREAMS": "spectra",
-    "EsdPowerLawFit": "esd",
-    "METHODS": "spectra",
-    "default_method": "spectra",
-    "effective_rank": "esd",
-    "eigvalsh_batched": "spectra",
-    "exact_match": "directions",
-    "fit_esd_power_law": "esd",
-    "gram": "spectra",
-    "mp_edge": "esd",
-    "mp_outliers": "esd",
-    "nonfinite_counts": "spectra",
-    "product_left_vectors": "spectra",
-    "product_singular_values": "spectra",
-    "set_overlap": "directions",
-    "singular_values_batched": "spectra",
-    "singular_values_grouped": "spectra",
-    "singular_values_stacks": "spectra",
-    "spectral_metrics": "esd",
-    "stable_rank": "esd",
-    "token_table": "directions",
-    "top_left_vectors": "directions",
-    "top_right_vectors": "directions",
+    "CUDA_STREAMS": "ckptscope.linalg.spectra",
+    "EsdPowerLawFit": "ckptscope.linalg.esd",
+    "METHODS": "ckptscope.linalg.spectra",
+    "default_method": "ckptscope.linalg.spectra",
+    "effective_rank": "ckptscope.linalg.esd",
+    "eigvalsh_batched": "ckptscope.linalg.spectra",
+    "exact_match": "ckptscope.linalg.directions",
+    "fit_esd_power_law": "ckptscope.linalg.esd",
+    "gram": "ckptscope.linalg.spectra",
+    "mp_edge": "ckptscope.linalg.esd",
+    "mp_outliers": "ckptscope.linalg.esd",
+    "nonfinite_counts": "ckptscope.linalg.spectra",
+    "product_left_vectors": "ckptscope.linalg.spectra",
+    "product_singular_values": "ckptscope.linalg.spectra",
+    "set_overlap": "ckptscope.linalg.directions",
+    "singular_values_batched": "ckptscope.linalg.spectra",
+    "singular_values_grouped": "ckptscope.linalg.spectra",
+    "singular_values_stacks": "ckptscope.linalg.spectra",
+    "spectral_metrics": "ckptscope.linalg.esd",
+    "stable_rank": "ckptscope.linalg.esd",
+    "token_table": "ckptscope.linalg.directions",
+    "top_left_vectors": "ckptscope.linalg.directions",
+    "top_right_vectors": "ckptscope.linalg.directions",
 }
 
 __all__ = sorted(_NAMES)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(import_module(f"ckptscope.linalg.{_NAMES[name]}"), name)
-    raise AttributeError(f"module 'ckptscope.linalg' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

@@ -5,8 +5,7 @@ Names are imported on first use (PEP 562): ``models.cache`` alone stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ckptscope._lazy import lazy_names
 
 #: public name -> the module that defines it (imported on first use)
 _LAZY = {
@@ -25,17 +24,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [

@@ -6,8 +6,7 @@ Names are imported on first use (PEP 562): importing one submodule (``moments``,
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ckptscope._lazy import lazy_names
 
 # eager: light (NumPy, pandas), and its function ``histogram`` shares the submodule's name
 # (a lazy name would be shadowed by the submodule once imported)
@@ -51,17 +50,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [
