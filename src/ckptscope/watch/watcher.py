@@ -100,6 +100,9 @@ class Watcher:
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         # Everything is checked before the store is touched: one line names the bad input.
+        if not callable(clock):
+            raise UsageError(f"watch clock {clock!r} is not callable (e.g. time.perf_counter)")
+        started = clock()  # setting up (imports, the store) counts against the budget too
         self.steps = watch_steps(schedule)
         self.budget = TimeBudget(check_fraction(budget))
         name = name if name is not None else (_model_type(model) or "model")
@@ -109,8 +112,6 @@ class Watcher:
         stored_weights(model, f"watched model {name!r}")  # a transformers model, or refused
         self.model, self.name, self.suite = model, name, suite
         self.loggers = _check_loggers(loggers)
-        if not callable(clock):
-            raise UsageError(f"watch clock {clock!r} is not callable (e.g. time.perf_counter)")
         self._clock = clock
         self.derive = derive
         extra = dict(options or {})
@@ -148,6 +149,7 @@ class Watcher:
         self.written = 0  # (step, analysis) tasks written
         self.failed: dict[str, str] = {}  # task -> error line
         self.closed = False
+        self.budget.spent += clock() - started
 
     # -- the training loop's calls --------------------------------------------------
     def step(self, step: int) -> None:
