@@ -260,6 +260,26 @@ def test_loggers_get_each_watched_step(tmp_path: Path, caplog) -> None:
     assert "wandb unreachable" in caplog.text  # warned, and training went on
 
 
+def test_loggers_see_only_the_watched_suite(tmp_path: Path) -> None:
+    from ckptscope.records import Scalar
+    from ckptscope.store import TaskKey
+
+    cs.Store(tmp_path).write_task(TaskKey("other", "toy", 0, "weights"),
+                                  [Scalar("embed", None, "weight", "norm", -1.0)])  # fmt: skip
+    seen: list[set[str]] = []
+
+    class SuiteLogger:
+        def write_step(self, store, model: str, step: int) -> None:
+            seen.append(set(store.scalars(model=model, step=step).suite))
+
+    model = tiny(blocks=1)
+    watcher = cs.Watcher(tmp_path, model, [0, 2], ["weights"], name="toy",
+                         loggers=[SuiteLogger()])  # fmt: skip
+    train(model, 2, watcher.step)
+    watcher.close()
+    assert seen == [{"watch"}, {"watch"}]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "says"),
     [
