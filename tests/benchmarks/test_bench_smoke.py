@@ -1,40 +1,18 @@
 """Smoke test of the weights benchmark: quick mode, tiny shapes, no timing assertions."""
 
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from bench_quick import quick_result
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
 
 
 def test_weights_benchmark_quick_mode_produces_ratios(tmp_path):
-    out = tmp_path / "result.json"
-    env = {
-        **os.environ,
-        "CKPTSCOPE_BENCH_QUICK": "1",
-        "CKPTSCOPE_BENCH_DIR": str(tmp_path / "suites"),
-        "CKPTSCOPE_BENCH_SKIP_COLD": "1",
-        "CKPTSCOPE_BENCH_RESULT": str(out),
-    }
-    # a child process: the benchmark registers an analysis of its own
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_weights"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    result = json.loads(out.read_text())
-    ratios = {r["label"]: r["value"] for r in result["ratios"]}
+    result = quick_result("bench_weights", tmp_path / "suites", tmp_path / "result.json",
+                          CKPTSCOPE_BENCH_SKIP_COLD="1")  # fmt: skip
+    ratios = {label: r["value"] for label, r in result["by_label"].items()}
     for label in (
         "naive / ckptscope full (wall)",
         "naive / ckptscope moments-only (wall)",
@@ -46,24 +24,8 @@ def test_weights_benchmark_quick_mode_produces_ratios(tmp_path):
 
 
 def test_weights_e2e_benchmark_quick_mode_has_its_goal_rows(tmp_path):
-    out = tmp_path / "result.json"
-    env = {
-        **os.environ,
-        "CKPTSCOPE_BENCH_QUICK": "1",
-        "CKPTSCOPE_BENCH_DIR": str(tmp_path / "suites"),
-        "CKPTSCOPE_BENCH_RESULT": str(out),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_weights_e2e"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    result = json.loads(out.read_text())
-    ratios = {r["label"]: r for r in result["ratios"]}
+    result = quick_result("bench_weights_e2e", tmp_path / "suites", tmp_path / "result.json")
+    ratios = result["by_label"]
     goal = ratios["weights sweep vs naive, fresh processes, 2 ckpts"]
     assert goal["target"] == ">= 20" and math.isfinite(goal["value"]) and goal["value"] > 0
     start = ratios["ckptscope: seconds to the first weight file opened"]

@@ -1,14 +1,13 @@
 """The Pythia-scale store benchmark: its generator against a real sweep, and its quick mode."""
 
 import importlib
-import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench_quick import quick_result
 
 pytestmark = pytest.mark.slow
 
@@ -108,24 +107,9 @@ def test_row_counts_scale_with_blocks_and_heads(scale, swept, tmp_path):
 
 
 def test_store_scale_quick_mode_produces_ratios(swept, bench_dir, tmp_path):
-    out = tmp_path / "result.json"
-    env = {
-        **os.environ,
-        "CKPTSCOPE_BENCH_QUICK": "1",
-        "CKPTSCOPE_BENCH_DIR": str(bench_dir),  # the template swept above is reused
-        "CKPTSCOPE_BENCH_RESULT": str(out),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_store_scale"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    result = json.loads(out.read_text())
-    ratios = {r["label"]: r for r in result["ratios"]}
+    # the template swept above is reused from bench_dir
+    result = quick_result("bench_store_scale", bench_dir, tmp_path / "result.json", timeout=900)
+    ratios = result["by_label"]
     for label in (
         "after: F7 query / 1 s",
         "after: slowest figure query / 1 s",

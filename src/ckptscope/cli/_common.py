@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from ckptscope.errors import CkptscopeError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``--groups-file``: the option of every command that groups a store's models
+GroupsFile = Annotated[
+    Path | None,
+    typer.Option(help="TOML/JSON file giving models' size, variant, seed (docs/comparisons.md)."),
+]
 
 
 def user_errors(fn: F) -> F:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ckptscope.cli._common import user_errors
+from ckptscope.cli._common import GroupsFile, user_errors
 
 
 @user_errors
@@ -26,12 +26,7 @@ def compare(
     out: Annotated[
         Path | None, typer.Option(help="Folder for a PNG per metric: panels of a, b and b - a.")
     ] = None,
-    groups_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="TOML/JSON file giving models' size, variant, seed (docs/comparisons.md)."
-        ),
-    ] = None,
+    groups_file: GroupsFile = None,
 ) -> None:
     """Where groups a and b differ beyond their seed spread: |mean b - mean a| > max(spread a,
     spread b), spread = highest minus lowest seed at a step (docs/comparisons.md). When a
@@ -74,12 +69,7 @@ def compare(
 @user_errors
 def groups(
     store: Annotated[str, typer.Argument(help="Store folder (or fsspec URL).")],
-    groups_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="TOML/JSON file giving models' size, variant, seed (docs/comparisons.md)."
-        ),
-    ] = None,
+    groups_file: GroupsFile = None,
 ) -> None:
     """Every model of a store with its suite, size, variant, seed and group."""
     from ckptscope.groups import group_table

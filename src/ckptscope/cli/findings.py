@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ckptscope.cli._common import user_errors
+from ckptscope.cli._common import GroupsFile, user_errors
 from ckptscope.errors import UsageError
 
 FORMATS = ("table", "markdown", "json")
@@ -24,12 +24,7 @@ def findings(
     reference: Annotated[
         str | None, typer.Option(help="A shipped dataset instead of a store: pythia-2023.")
     ] = None,
-    groups_file: Annotated[
-        str | None,
-        typer.Option(
-            help="TOML/JSON file giving models' size, variant, seed (docs/comparisons.md)."
-        ),
-    ] = None,
+    groups_file: GroupsFile = None,
 ) -> None:
     """Print a verdict per finding of the post and model (seed), with its evidence, and per
     group of seeds the share that reproduce each finding."""

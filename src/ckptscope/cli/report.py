@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ckptscope.cli._common import user_errors
+from ckptscope.cli._common import GroupsFile, user_errors
 from ckptscope.errors import UsageError
 
 
@@ -46,12 +46,7 @@ def report(
             help="Comma-separated groups to draw (suite/label or label; `ckptscope groups`)."
         ),
     ] = None,
-    groups_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="TOML/JSON file giving models' size, variant, seed (docs/comparisons.md)."
-        ),
-    ] = None,
+    groups_file: GroupsFile = None,
     band: Annotated[
         str, typer.Option(help="Seed band of line figures: minmax, sd (mean +- 1 sd) or none.")
     ] = "minmax",

@@ -24,7 +24,7 @@ from ckptscope.errors import UsageError
 from ckptscope.sources.memory import _tokenizer_folder
 from ckptscope.store import Store
 from ckptscope.watch import Watcher
-from ckptscope.watch.budget import check_fraction
+from ckptscope.watch.budget import DEFAULT_FRACTION, check_fraction
 from ckptscope.watch.schedule import watch_steps
 from ckptscope.watch.watcher import _analyses, _check_loggers
 
@@ -44,7 +44,7 @@ class CkptscopeCallback(TrainerCallback):
         store: Store | str | Path,
         schedule: int | Iterable[int] | None = None,
         analyses: str | Iterable[str] | None = None,
-        budget: float = 0.05,
+        budget: float = DEFAULT_FRACTION,
         batch: str | Path | None = None,
         loggers: Iterable[Any] = (),
         name: str | None = None,

@@ -29,7 +29,7 @@ from ckptscope.errors import UsageError, one_line
 from ckptscope.records import Derived, Event
 from ckptscope.sources.memory import _model_type, _tokenizer_folder, stored_weights
 from ckptscope.store import Store, TaskKey
-from ckptscope.watch.budget import TimeBudget, check_fraction, units
+from ckptscope.watch.budget import DEFAULT_FRACTION, TimeBudget, check_fraction, units
 from ckptscope.watch.schedule import watch_steps
 from ckptscope.watch.snapshot import HeldSuite, snapshot, untouched
 
@@ -87,7 +87,7 @@ class Watcher:
         model: nn.Module,
         schedule: int | Iterable[int],
         analyses: str | Iterable[str] | None = None,
-        budget: float = 0.05,
+        budget: float = DEFAULT_FRACTION,
         batch: str | Path | None = None,
         loggers: Iterable[Any] = (),
         name: str | None = None,
