@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -80,15 +80,22 @@ class TableReader:
             self._pinned = None
             con.close()
 
-    def _read(self, sql: str, params: list[Any], select: bool = False) -> pd.DataFrame:
+    def _read(
+        self,
+        sql: str,
+        params: list[Any],
+        select: bool = False,
+        fetch: Callable[[duckdb.DuckDBPyConnection], Any] = lambda cursor: cursor.df(),
+    ) -> Any:
         """Run ``sql`` on the pinned connection, or on a fresh one for this read only
-        (``select``: refuse anything but one SELECT first)."""
+        (``select``: refuse anything but one SELECT first); ``fetch`` reads the answer (a
+        DataFrame by default) while the connection is open."""
         with self.pinned():
             con = self._pinned
             assert con is not None
             if select:
                 check_select(con, sql)
-            return con.execute(sql, params).df()
+            return fetch(con.execute(sql, params))
 
     def _create_views(self, con: duckdb.DuckDBPyConnection, snap: Snapshot) -> list[str]:
         """Create a view per table; returns the local files the views read."""
@@ -134,13 +141,12 @@ class TableReader:
     def query_rows(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """:meth:`query`'s answer as column names and plain tuples, without pandas (what the
         command line prints: pandas would double its start-up)."""
+
+        def rows(cursor: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple[Any, ...]]]:
+            return [d[0] for d in cursor.description], cursor.fetchall()
+
         try:
-            with self.pinned():
-                con = self._pinned
-                assert con is not None
-                check_select(con, sql)
-                cursor = con.execute(sql)
-                return [d[0] for d in cursor.description], cursor.fetchall()
+            return self._read(sql, [], select=True, fetch=rows)
         except duckdb.Error as err:
             raise ValueError(f"query failed: {first_line(err)}") from None
 
