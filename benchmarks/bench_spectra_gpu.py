@@ -18,6 +18,13 @@ Methods, each timed from matrices on the GPU to float64 singular values on the h
 * ``gram32 magma``: the same with ``torch.backends.cuda.preferred_linalg_library("magma")``.
 * ``gram64``: float64 Gram and ``eigvalsh``: the accuracy reference for the others (its own
   error bound, ~1e-16·(s_max/s)², is ~1e-12 on the top 100 here).
+* ``gram32, batched``: ckptscope's CUDA default since ``linalg/tridiag.py``: every fp32 Gram
+  of a size reduced to tridiagonal form together (one CUDA graph per shape, replayed), then
+  float64 bisection in a Triton kernel. Timed as the first call (eager run, graph capture
+  and Triton compilation included), the steady state (every later checkpoint of a sweep),
+  without the graph (eager), and by stage (Grams, reduction, bisection).
+
+The cuSOLVER rows pin ``solver="lapack"``; the reference too.
 
 Errors: max relative error of the top 100 and of all singular values against ``gram64``; the
 largest |alpha - alpha_ref| of the power-law fit over ``--alpha-matrices`` matrices per
@@ -42,7 +49,13 @@ import torch
 
 from benchmarks.bench_spectra import pythia_like
 from benchmarks.common import BenchResult, Ratio, machine
-from ckptscope.linalg import eigvalsh_batched, fit_esd_power_law, gram, singular_values_stacks
+from ckptscope.linalg import (
+    eigvalsh_batched,
+    fit_esd_power_law,
+    gram,
+    singular_values_stacks,
+    tridiag,
+)
 
 SHAPES = {  # blocks, d_model, vocab
     "tiny": (2, 256, 4096),
@@ -68,18 +81,56 @@ def baseline(parts: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def gram32_per_stack(parts: list[torch.Tensor]) -> list[torch.Tensor]:
-    return [singular_values_stacks([p], "gram32", p.device, streams=1)[0] for p in parts]
+    return [
+        singular_values_stacks([p], "gram32", p.device, streams=1, solver="lapack")[0]
+        for p in parts
+    ]
 
 
 def together(streams: int, method: str = "gram32") -> Method:
-    return lambda parts: singular_values_stacks(parts, method, parts[0].device, streams)
+    return lambda parts: singular_values_stacks(
+        parts, method, parts[0].device, streams, solver="lapack"
+    )
+
+
+def batched(method: str = "gram32") -> Method:
+    return lambda parts: singular_values_stacks(parts, method, parts[0].device, solver="batched")
+
+
+def batched_eager(parts: list[torch.Tensor]) -> list[torch.Tensor]:
+    grams = [gram(p, torch.float32, p.device) for p in parts]
+    sizes = [g.shape[0] for g in grams]
+    lam = tridiag.eigvalsh_tridiag(torch.cat(grams), graph=False)
+    return list(lam.clamp_min(0).sqrt().flip(-1).cpu().split(sizes))
+
+
+def batched_stages(parts: list[torch.Tensor]) -> dict[str, float]:
+    """Seconds of each stage of the batched solver (graph already captured for this shape)."""
+    out = {}
+    sync()
+    t0 = time.perf_counter()
+    grams = torch.cat([gram(p, torch.float32, p.device) for p in parts])
+    sync()
+    out["Grams (fp32)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    d, e = tridiag.tridiagonalize_graphed(grams)
+    sync()
+    out["tridiagonal reduction (graph replay)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lam = tridiag.tridiagonal_eigvalsh(d, e)
+    sync()
+    out["bisection (Triton, float64)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lam.clamp_min(0).sqrt().flip(-1).cpu()
+    out["to host"] = time.perf_counter() - t0
+    return out
 
 
 def gram32_eig64(streams: int) -> Method:
     def run(parts: list[torch.Tensor]) -> list[torch.Tensor]:
         grams = [gram(p, torch.float32, p.device).double() for p in parts]
         sizes = [g.shape[0] for g in grams]
-        lam = eigvalsh_batched(torch.cat(grams), streams)
+        lam = eigvalsh_batched(torch.cat(grams), streams, solver="lapack")
         s = lam.clamp_min(0).sqrt().flip(-1).cpu()
         return list(s.split(sizes))
 
@@ -90,7 +141,7 @@ def magma(parts: list[torch.Tensor]) -> list[torch.Tensor]:
     before = torch.backends.cuda.preferred_linalg_library()
     torch.backends.cuda.preferred_linalg_library("magma")
     try:
-        return singular_values_stacks(parts, "gram32", parts[0].device, streams=1)
+        return singular_values_stacks(parts, "gram32", parts[0].device, streams=1, solver="lapack")
     finally:
         torch.backends.cuda.preferred_linalg_library(before)
 
@@ -139,6 +190,8 @@ def bench_shape(
     small = [p[:1, : min(p.shape[1], 256), : min(p.shape[2], 256)].contiguous() for p in parts[:2]]
     for fn in (baseline, gram32_per_stack, together(8), gram32_eig64(8), together(8, "gram64")):
         fn(small)
+    if args.batched:
+        batched()(small)  # Triton's and cuBLAS's set-up; the graph of the real shape is new
     ref, t_ref = clock(together(8, "gram64"), parts, 1)
     per_stack = [max(1, args.alpha_matrices // len(parts))] * len(parts)
     ref_alpha = {
@@ -178,7 +231,27 @@ def bench_shape(
     measure("gram32, per stack, 1 stream", gram32_per_stack, reps, parts)
     for n in args.streams:
         measure(f"gram32, all, {n} streams", together(n), reps, parts)
-    measure("gram32 + eig64, all, 8 streams", gram32_eig64(8), reps, parts)
+    if not args.skip_eig64:
+        measure("gram32 + eig64, all, 8 streams", gram32_eig64(8), reps, parts)
+    if args.batched:
+        tridiag._GRAPHS.clear()
+        measure("gram32, batched, first call (capture, compile)", batched(), 1, parts)
+        measure("gram32, batched (CUDA default)", batched(), max(reps, 3), parts)
+        stages = batched_stages(parts)
+        log({"shape": name, "method": "batched stages", **stages})
+        rows.append(
+            (
+                f"{name}: gram32, batched, by stage",
+                ", ".join(f"{k} {v:.3f} s" for k, v in stages.items()),
+            )
+        )
+        print(f"{name} batched stages: {stages}", flush=True)
+        measure("gram32, batched, eager (no graph)", batched_eager, 1, parts)
+        tridiag._GRAPHS.clear()
+        if d < 4096:
+            measure("gram64, batched, first call", batched("gram64"), 1, parts)
+            measure("gram64, batched", batched("gram64"), reps, parts)
+        tridiag._GRAPHS.clear()
     if not args.skip_magma and DEVICE.type == "cuda":
         measure("gram32 magma, all, 1 stream", magma, 1, parts)
     # the baseline last: it is the slowest; per stack, so that a partial run scales exactly
@@ -219,13 +292,15 @@ def bench_shape(
                 "run_blocks": run_blocks,
             }
         )
-    ours = times.get(f"gram32, all, {8} streams", float("nan"))
+    streams8 = times.get(f"gram32, all, {8} streams", float("nan"))
     one = times.get("gram32, per stack, 1 stream", float("nan"))
+    ours = times.get("gram32, batched (CUDA default)", streams8)
     ratios = [
-        Ratio(f"{name}: svdvals baseline / ckptscope (gram32, 8 streams)", t_base / ours),
-        Ratio(f"{name}: gram32 1 stream / 8 streams", one / ours),
+        Ratio(f"{name}: svdvals baseline / ckptscope (CUDA default)", t_base / ours),
+        Ratio(f"{name}: cuSOLVER gram32 1 stream / 8 streams", one / streams8),
+        Ratio(f"{name}: cuSOLVER gram32 8 streams / batched", streams8 / ours),
         Ratio(
-            f"{name}: ckptscope seconds per checkpoint",
+            f"{name}: ckptscope seconds per checkpoint (CUDA default)",
             ours,
             f"<= {TARGET_S:g} s",
             bool(ours <= TARGET_S),
@@ -243,7 +318,7 @@ def bench_shape(
 
 
 def bench_analysis(
-    log: Callable[[dict], None], shape: str, profile: bool = False
+    log: Callable[[dict], None], shape: str, profile: bool = False, solver: str | None = None
 ) -> list[tuple[str, str]]:
     """The ``spectra`` analysis end to end on one 1.4b-shaped checkpoint, device cuda."""
     from benchmarks.bench_spectra import _Memory
@@ -276,7 +351,8 @@ def bench_analysis(
             tensors[f"gpt_neox.layers.{b}.{path}.weight"] = comps[comp][b]
     rows = []
     for heads in (False, True):
-        opts = SweepOptions(device=DEVICE.type, extra={"spectra_heads": heads})
+        extra = {"spectra_heads": heads} | ({"spectra_solver": solver} if solver else {})
+        opts = SweepOptions(device=DEVICE.type, extra=extra)
         ctx = CheckpointContext("bench", _Memory(cfg, tensors), get_adapter(cfg), options=opts)
         sync()
         t0 = time.perf_counter()
@@ -291,7 +367,7 @@ def bench_analysis(
         else:
             n = len(list(get_analysis("spectra").run(ctx)))
             t = time.perf_counter() - t0
-        label = f"spectra analysis, {shape}, {DEVICE.type}" + (
+        label = f"spectra analysis, {shape}, {DEVICE.type}, solver {solver or 'default'}" + (
             ", with heads and circuits" if heads else ", weights"
         )
         rows.append((label, f"{t:.2f} s wall, {n} records (host tensors in, records out)"))
@@ -315,6 +391,13 @@ def main() -> BenchResult | None:
     parser.add_argument("--big-repeats", type=int, default=1, help="repeats at d_model >= 4096")
     parser.add_argument("--alpha-matrices", type=int, default=12)
     parser.add_argument("--skip-magma", action="store_true")
+    parser.add_argument("--skip-eig64", action="store_true")
+    parser.add_argument(
+        "--no-batched", dest="batched", action="store_false", help="skip the batched solver"
+    )
+    parser.add_argument(
+        "--solver", default=None, help="the analysis rows' solver (default: the device's)"
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--profile-analysis", action="store_true", help="cProfile the analysis")
     parser.add_argument("--skip-analysis", action="store_true")
@@ -343,7 +426,7 @@ def main() -> BenchResult | None:
         rows += r
         ratios += q
     if not args.skip_analysis:
-        rows += bench_analysis(log, args.analysis_shape, args.profile_analysis)
+        rows += bench_analysis(log, args.analysis_shape, args.profile_analysis, args.solver)
     return BenchResult(
         name="bench_spectra_gpu: every singular value of a checkpoint on one GPU",
         setup=(

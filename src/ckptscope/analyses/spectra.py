@@ -57,6 +57,7 @@ from ckptscope.analyses.base import (
 from ckptscope.analyses.options import require_bool, require_choice
 from ckptscope.linalg import (
     METHODS,
+    SOLVERS,
     default_method,
     nonfinite_counts,
     product_singular_values,
@@ -78,11 +79,14 @@ class SpectraOptions:
 
     #: ``gram64`` / ``gram32`` / ``svd`` (linalg/spectra.py); None: by device
     spectra_method: str | None = None
+    #: Gram eigenvalue solver, ``lapack`` / ``batched`` (linalg/spectra.py); None: by device
+    spectra_solver: str | None = None
     #: per-head Q, K, V slices and the OV and QK circuits
     spectra_heads: bool = True
 
     def __post_init__(self) -> None:
         require_choice("spectra_method", self.spectra_method, METHODS)
+        require_choice("spectra_solver", self.spectra_solver, SOLVERS)
         require_bool("spectra_heads", self.spectra_heads)
 
 
@@ -154,7 +158,9 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
             stds.append(_element_std(mats))  # on the device: 1.4e9 float64 elements at 1.4b
             yield mats
 
-    svals = singular_values_stacks(stacks(), method, ctx.options.device)
+    svals = singular_values_stacks(
+        stacks(), method, ctx.options.device, solver=opts.spectra_solver
+    )
     meta = {"method": method, "device": ctx.options.device}
     for ((_, shape), comps), s_group, std_group, counts in zip(
         groups.items(), svals, stds, bad, strict=True
@@ -224,7 +230,9 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
         if not keep:
             continue
         mats = mats[keep]
-        svals = singular_values_batched(mats, method, ctx.options.device).numpy()
+        svals = singular_values_batched(
+            mats, method, ctx.options.device, solver=opts.spectra_solver
+        ).numpy()
         for i, s, std in zip(keep, svals, _element_std(mats), strict=True):
             comp, head = where(name, i)
             yield from _records(comp, s, meta, (d_head, d_model), std, ctx.options.device, head)

@@ -10,9 +10,12 @@ _NAMES = {
     "CUDA_STREAMS": "ckptscope.linalg.spectra",
     "EsdPowerLawFit": "ckptscope.linalg.esd",
     "METHODS": "ckptscope.linalg.spectra",
+    "SOLVERS": "ckptscope.linalg.spectra",
     "default_method": "ckptscope.linalg.spectra",
+    "default_solver": "ckptscope.linalg.spectra",
     "effective_rank": "ckptscope.linalg.esd",
     "eigvalsh_batched": "ckptscope.linalg.spectra",
+    "eigvalsh_tridiag": "ckptscope.linalg.tridiag",
     "exact_match": "ckptscope.linalg.directions",
     "fit_esd_power_law": "ckptscope.linalg.esd",
     "gram": "ckptscope.linalg.spectra",
@@ -30,6 +33,8 @@ _NAMES = {
     "token_table": "ckptscope.linalg.directions",
     "top_left_vectors": "ckptscope.linalg.directions",
     "top_right_vectors": "ckptscope.linalg.directions",
+    "tridiagonal_eigvalsh": "ckptscope.linalg.tridiag",
+    "tridiagonalize": "ckptscope.linalg.tridiag",
 }
 
 __all__ = sorted(_NAMES)

@@ -49,6 +49,11 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 METHODS = ("gram64", "gram32", "svd")
+#: Eigenvalue solvers of the Gram matrices: ``lapack`` is ``torch.linalg.eigvalsh`` (LAPACK
+#: on the CPU, cuSOLVER's ``syevd`` on CUDA, one matrix at a time); ``batched`` is
+#: ``linalg/tridiag.py`` (every matrix of a size in lock step, CUDA-graphed, then Triton
+#: bisection), the CUDA default when Triton is installed.
+SOLVERS = ("lapack", "batched")
 #: CUDA streams that eigenvalue problems are spread over (see :func:`eigvalsh_batched`)
 CUDA_STREAMS = 8
 
@@ -56,6 +61,13 @@ CUDA_STREAMS = 8
 def default_method(device: str | torch.device | None) -> str:
     """``gram64`` on CPU, ``gram32`` on CUDA (see the module docstring for their accuracy)."""
     return "gram32" if torch.device(device or "cpu").type == "cuda" else "gram64"
+
+
+def default_solver(device: str | torch.device | None) -> str:
+    """``batched`` on CUDA where Triton is installed, else ``lapack``."""
+    from ckptscope.linalg.tridiag import _has_triton
+
+    return "batched" if torch.device(device or "cpu").type == "cuda" and _has_triton() else "lapack"
 
 
 def _check(mats: torch.Tensor, method: str | None, device: str | torch.device | None) -> str:
@@ -90,13 +102,14 @@ def singular_values_batched(
     method: str | None = None,
     device: str | torch.device | None = None,
     streams: int | None = None,
+    solver: str | None = None,
 ) -> torch.Tensor:
     """Singular values of each matrix of ``mats`` ``(b, m, n)``, ``(b, min(m, n))`` descending.
 
-    Returned in float64 on the CPU whatever the method and device. ``streams``: see
-    :func:`eigvalsh_batched`.
+    Returned in float64 on the CPU whatever the method and device. ``streams`` and
+    ``solver``: see :func:`eigvalsh_batched`.
     """
-    return singular_values_stacks([mats], method, device, streams)[0]
+    return singular_values_stacks([mats], method, device, streams, solver)[0]
 
 
 def singular_values_stacks(
@@ -104,6 +117,7 @@ def singular_values_stacks(
     method: str | None = None,
     device: str | torch.device | None = None,
     streams: int | None = None,
+    solver: str | None = None,
 ) -> list[torch.Tensor]:
     """Singular values of each ``(b_i, m_i, n_i)`` stack, as :func:`singular_values_batched`.
 
@@ -131,13 +145,13 @@ def singular_values_stacks(
         if defer:
             pending.setdefault((g.shape[-1], g.dtype), []).append((i, g))
         else:
-            out[i] = _to_singular(eigvalsh_batched(g, streams))
+            out[i] = _to_singular(eigvalsh_batched(g, streams, solver))
     for items in pending.values():
         index = [i for i, _ in items]
         sizes = [g.shape[0] for _, g in items]
         grams = torch.cat([g for _, g in items]) if len(items) > 1 else items[0][1]
         items.clear()  # keep only the concatenated copy
-        s = _to_singular(eigvalsh_batched(grams, streams))
+        s = _to_singular(eigvalsh_batched(grams, streams, solver))
         for i, part in zip(index, s.split(sizes), strict=True):
             out[i] = part
     return [s for s in out if s is not None]
@@ -148,14 +162,26 @@ def _to_singular(lam: torch.Tensor) -> torch.Tensor:
     return lam.clamp_min(0).sqrt().flip(-1).to("cpu", torch.float64)
 
 
-def eigvalsh_batched(grams: torch.Tensor, streams: int | None = None) -> torch.Tensor:
+def eigvalsh_batched(
+    grams: torch.Tensor, streams: int | None = None, solver: str | None = None
+) -> torch.Tensor:
     """Eigenvalues (ascending) of each symmetric matrix of ``grams`` ``(b, r, r)``.
 
-    On CUDA the batch is split over ``streams`` CUDA streams (default :data:`CUDA_STREAMS`),
-    each driven by its own host thread, so that several cuSOLVER calls run at once; results
-    are the same as one ``torch.linalg.eigvalsh`` call's (each matrix is solved alone either
-    way). On the CPU, or with ``streams=1``, it is ``torch.linalg.eigvalsh``.
+    ``solver`` (default :func:`default_solver`): ``batched`` reduces every matrix to
+    tridiagonal form together and bisects in float64 (``linalg/tridiag.py``); the result is
+    float64 on the device. ``lapack``: on CUDA the batch is split over ``streams`` CUDA
+    streams (default :data:`CUDA_STREAMS`), each driven by its own host thread, so that
+    several cuSOLVER calls run at once; results are the same as one ``torch.linalg.eigvalsh``
+    call's (each matrix is solved alone either way). On the CPU, or with ``streams=1``, it is
+    ``torch.linalg.eigvalsh``.
     """
+    solver = solver or default_solver(grams.device)
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; solvers: {', '.join(SOLVERS)}")
+    if solver == "batched":
+        from ckptscope.linalg.tridiag import eigvalsh_tridiag
+
+        return eigvalsh_tridiag(grams)
     n = CUDA_STREAMS if streams is None else streams
     b = grams.shape[0]
     if grams.device.type != "cuda" or n <= 1 or b < 2:
