@@ -18,10 +18,12 @@ def write_tiny_checkpoints(
     max_positions: int = 64,
     tokenizer: bool = True,
     seed: int = 0,
+    dtype: torch.dtype = torch.float32,
 ) -> list[Path]:
     """One ``root/step<N>`` Hugging Face folder per step, each with different random weights.
 
     With ``tokenizer`` the shipped tokenizer is saved beside the weights (vocab 4096).
+    ``dtype``: the weights' dtype on disk (drawn in float32, then cast).
     """
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
@@ -45,7 +47,7 @@ def write_tiny_checkpoints(
                 if "layernorm" in name or "layer_norm" in name or name.endswith("bias"):
                     p.add_(0.1 * torch.randn_like(p))
         folder = Path(root) / f"step{step}"
-        model.save_pretrained(folder)
+        model.to(dtype).save_pretrained(folder)
         if tokenizer:
             from ckptscope.data.tokenizer import save_hf_tokenizer
 
