@@ -54,7 +54,10 @@ class SwappableModel:
         if model_type not in CONFIG_MAPPING:
             raise UsageError(f"transformers knows no model_type {model_type!r}")
         hf_config = CONFIG_MAPPING[model_type].from_dict(dict(config))
-        model = AutoModelForCausalLM.from_config(hf_config)
+        # Built on its device: a 1.4b model's random init took 68 s on the host before
+        # being moved to an H200 (benchmarks/bench_swap.py), a fraction of a second there.
+        with torch.device(device):
+            model = AutoModelForCausalLM.from_config(hf_config)
         self.model: nn.Module = model.to(device=device, dtype=dtype).eval()
         self.dtype = dtype
         self.device = device
