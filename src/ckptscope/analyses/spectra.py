@@ -158,9 +158,7 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
             stds.append(_element_std(mats))  # on the device: 1.4e9 float64 elements at 1.4b
             yield mats
 
-    svals = singular_values_stacks(
-        stacks(), method, ctx.options.device, solver=opts.spectra_solver
-    )
+    svals = singular_values_stacks(stacks(), method, ctx.options.device, solver=opts.spectra_solver)
     meta = {"method": method, "device": ctx.options.device}
     for ((_, shape), comps), s_group, std_group, counts in zip(
         groups.items(), svals, stds, bad, strict=True
