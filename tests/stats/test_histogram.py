@@ -112,3 +112,40 @@ def test_quantiles_are_exact_and_subsampling_is_seeded() -> None:
     np.testing.assert_array_equal(subsample(x, 100, 7), subsample(x, 100, 7))
     with pytest.raises(ValueError, match="no finite"):
         quantiles(np.array([np.nan]))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_tensor_counts_on_the_device_path_equal_numpy(monkeypatch, dtype: str) -> None:
+    """The torch binning (used on accelerators) gives NumPy's counts, chunk edges included."""
+    import importlib
+
+    import torch
+
+    mod = importlib.import_module("ckptscope.stats.histogram")  # the module, not the function
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_t(3, size=30_011) * np.array([1e-6, 0.02, 3.0, 500.0]).repeat(7503)[:30_011]
+    x[[5, 17, 29_999]] = [np.nan, np.inf, -6e4]  # -6e4: finite in float16 too
+    t = torch.tensor(x, dtype=getattr(torch, dtype))
+    monkeypatch.setattr(mod, "DEVICE_CHUNK", 4096)  # eight chunks and a ragged end
+    got, bad = mod.tensor_counts(t, force_device_path=True)
+    ref = histogram(t.double().numpy() if dtype == "float64" else t.float().numpy())
+    assert bad == 2 and got.sum() == x.size - 2
+    assert np.abs(got - ref).sum() <= 2  # asinh of torch and NumPy may differ by an ulp at an edge
+    cpu, cpu_bad = mod.tensor_counts(t)  # the CPU path is NumPy's, exactly
+    np.testing.assert_array_equal(cpu, ref)
+    assert cpu_bad == 2
+    acc = HistogramAccumulator()
+    acc.update(t)
+    np.testing.assert_array_equal(acc.compute(), ref)
+    assert acc.n_nonfinite == 2
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_tensor_counts_on_cuda_equal_numpy() -> None:
+    import torch
+
+    x = torch.randn(100_003, dtype=torch.float64) * 0.03
+    x[7] = float("nan")
+    got = histogram(x.cuda())
+    assert np.abs(got - histogram(x.numpy())).sum() <= 2 and got.sum() == x.numel() - 1

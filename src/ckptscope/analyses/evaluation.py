@@ -224,7 +224,7 @@ def gradient_records(
         out += metric_records(
             comp.component, comp.block, comp.param, m.as_metrics(), prefix="grad_"
         )
-        counts = histogram(p.grad.detach().float().cpu().numpy())
+        counts = histogram(p.grad)  # binned on the gradient's device
         out.append(Array(comp.component, comp.block, comp.param, "grad_hist", counts, meta=meta))
         if comp.block is not None:
             key = (comp.component, comp.param)

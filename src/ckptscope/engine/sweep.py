@@ -96,10 +96,10 @@ class Progress:
 
 def resolve_analyses(names: tuple[str, ...] | None) -> tuple[str, ...]:
     """Validate analysis names; None means every default analysis that is installed."""
-    known = set(available_analyses())
     if names is None:
+        known = set(available_analyses())
         return tuple(a for a in DEFAULT_ANALYSES if a in known)
-    for name in names:
+    for name in names:  # imports only these analyses' modules (start-up of a weights sweep)
         get_analysis(name)  # raises a clear error for an unknown name
     return tuple(dict.fromkeys(names))
 

@@ -42,10 +42,10 @@ class ResidualStats:
         self._combine(
             flat.numel(), mean, float(d2.sum()), float((d2 * d).sum()), float((d2 * d2).sum())
         )
-        cpu = flat.cpu().numpy()
-        self.hist.update(cpu)
-        idx = torch.randint(cpu.size, (min(SAMPLES_PER_UPDATE, cpu.size),), generator=self._gen)
-        self.samples.append(cpu[idx.numpy()])
+        self.hist.update(flat)  # binned on the residual's device
+        n = flat.numel()
+        idx = torch.randint(n, (min(SAMPLES_PER_UPDATE, n),), generator=self._gen)
+        self.samples.append(flat[idx.to(flat.device)].cpu().numpy())
 
     def combine(self, other: ResidualStats) -> None:
         """Pool another position's statistics into this one (e.g. all blocks together)."""

@@ -12,8 +12,10 @@ in the outermost bins; NaN and Inf are never counted (callers report how many th
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,10 +91,59 @@ UNIVERSAL_GRID = UniversalGrid()
 
 
 def histogram(values: np.ndarray, grid: UniversalGrid = UNIVERSAL_GRID) -> np.ndarray:
-    """Counts (float64, ``grid.n_bins``) of the finite entries of ``values`` on ``grid``."""
+    """Counts (float64, ``grid.n_bins``) of the finite entries of ``values`` on ``grid``.
+
+    ``values`` may also be a torch tensor on any device: see :func:`tensor_counts`.
+    """
+    if _is_tensor(values):
+        return tensor_counts(values, grid)[0]
     flat = np.asarray(values).ravel()
     flat = flat[np.isfinite(flat)]
     return np.bincount(grid.index(flat), minlength=grid.n_bins).astype(np.float64)
+
+
+#: elements binned at a time on an accelerator (float64 temporaries: 128 MiB each)
+DEVICE_CHUNK = 1 << 24
+
+
+def tensor_counts(
+    t: Any, grid: UniversalGrid = UNIVERSAL_GRID, force_device_path: bool = False
+) -> tuple[np.ndarray, int]:
+    """Counts of the finite entries of a torch tensor and its non-finite count.
+
+    A CPU tensor goes through NumPy (:meth:`UniversalGrid.index`). A tensor on an
+    accelerator is binned where it is, by the same formula in float64 with torch
+    (``asinh``, ``floor``, ``bincount``) over chunks of :data:`DEVICE_CHUNK`, and only the
+    counts come back: the gradients of a Pythia-1.4b-shaped model (1.4e9 values) took most
+    of a 40 s checkpoint on an H200 through the host. ``force_device_path`` runs the torch
+    path on a CPU tensor (tests compare the two).
+    """
+    import torch
+
+    flat = t.detach().reshape(-1)
+    if flat.device.type == "cpu" and not force_device_path:
+        x = flat.float().numpy() if flat.dtype != torch.float64 else flat.numpy()
+        finite = np.isfinite(x)
+        kept = x[finite]
+        counts = np.bincount(grid.index(kept), minlength=grid.n_bins).astype(np.float64)
+        return counts, int(x.size - kept.size)
+    counts = torch.zeros(grid.n_bins, dtype=torch.int64, device=flat.device)
+    bad = torch.zeros((), dtype=torch.int64, device=flat.device)
+    for lo in range(0, flat.numel(), DEVICE_CHUNK):
+        x = flat[lo : lo + DEVICE_CHUNK]
+        x = x.to(torch.float64) if x.dtype == torch.float64 else x.float().double()
+        finite = torch.isfinite(x)
+        bad += finite.numel() - finite.sum()
+        u = torch.asinh(x[finite] / grid.scale)
+        idx = torch.floor((u + grid.u_max) / grid.du).clamp_(0, grid.n_bins - 1).long()
+        counts += torch.bincount(idx, minlength=grid.n_bins)
+    return counts.cpu().numpy().astype(np.float64), int(bad)
+
+
+def _is_tensor(values: Any) -> bool:
+    """Whether ``values`` is a torch tensor, without importing torch when it is not loaded."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(values, torch.Tensor)
 
 
 class HistogramAccumulator:
@@ -104,7 +155,15 @@ class HistogramAccumulator:
         self.n_nonfinite = 0
 
     def update(self, values: np.ndarray) -> None:
-        """Add the finite entries of ``values``; non-finite ones are only counted."""
+        """Add the finite entries of ``values``; non-finite ones are only counted.
+
+        ``values`` may be a torch tensor on any device (binned there: :func:`tensor_counts`).
+        """
+        if _is_tensor(values):
+            counts, bad = tensor_counts(values, self.grid)
+            self.counts += counts
+            self.n_nonfinite += bad
+            return
         flat = np.asarray(values).ravel()
         finite = np.isfinite(flat)
         self.n_nonfinite += int(flat.size - np.count_nonzero(finite))
