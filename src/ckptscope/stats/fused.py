@@ -41,10 +41,15 @@ if numba is not None:
 
     @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _pass_sum(x, lo, hi):  # pragma: no cover - compiled
+        """Σx in float64 and max |x| (meaningful only when the sum is finite)."""
         s = 0.0
+        m = abs(x[lo])  # in x's dtype: a float32 max vectorises twice as wide
         for i in range(lo, hi):
-            s += np.float64(x[i])
-        return s
+            v = x[i]
+            s += np.float64(v)
+            a = abs(v)
+            m = a if a > m else m
+        return s, np.float64(m)
 
     @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _pass_central(x, lo, hi, mean):  # pragma: no cover - compiled
@@ -61,12 +66,12 @@ if numba is not None:
 
     @numba.njit(nogil=True, cache=True)
     def _chunks(x, chunk, out):  # pragma: no cover - compiled
-        """Rows ``(n, mean, m2, m3, m4)`` per chunk of ``x``; n = -1: redo it masked."""
+        """Rows ``(n, mean, m2, m3, m4, max|x|)`` per chunk of ``x``; n = -1: redo it masked."""
         n_chunks = (x.size + chunk - 1) // chunk
         for c in range(n_chunks):
             lo = c * chunk
             hi = min(lo + chunk, x.size)
-            s = _pass_sum(x, lo, hi)
+            s, big = _pass_sum(x, lo, hi)
             if not math.isfinite(s):  # a NaN or inf in the chunk
                 out[c, 0] = -1.0
                 continue
@@ -78,6 +83,7 @@ if numba is not None:
             out[c, 2] = m2
             out[c, 3] = m3
             out[c, 4] = m4
+            out[c, 5] = big
 
     @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
     def _dist_sums(x, y):  # pragma: no cover - compiled
@@ -129,11 +135,11 @@ def _block_rows(x: np.ndarray, chunk: int) -> tuple[np.ndarray, float, int]:
     """Per-chunk rows of one float32/float64 block, its max |x| and non-finite count."""
     nonfinite = 0
     max_abs = 0.0
-    out = np.zeros((-(-x.size // chunk), 5))
+    out = np.zeros((-(-x.size // chunk), 6))
     _chunks(x, chunk, out)
     bad = np.flatnonzero(out[:, 0] < 0)
     if not bad.size:
-        max_abs = max(float(x.max()), -float(x.min()))
+        max_abs = float(out[:, 5].max()) if out.size else 0.0
     for c in bad:  # chunks holding NaN or inf: the same kernel on their finite values
         v = x[c * chunk : (c + 1) * chunk]
         v = v[np.isfinite(v)]
@@ -168,7 +174,7 @@ def span_rows(
         max_abs = max(max_abs, block_max)
         nonfinite += bad
         rows.append(out)
-    return (np.concatenate(rows) if rows else np.zeros((0, 5))), max_abs, nonfinite
+    return (np.concatenate(rows) if rows else np.zeros((0, 6))), max_abs, nonfinite
 
 
 def span_rows_and_distances(
@@ -198,4 +204,4 @@ def span_rows_and_distances(
             dist[k].append(d2)
             norm[k].append(n2)
     pairs = [(math.fsum(d), math.fsum(n)) for d, n in zip(dist, norm, strict=True)]
-    return (np.concatenate(rows) if rows else np.zeros((0, 5))), max_abs, nonfinite, pairs
+    return (np.concatenate(rows) if rows else np.zeros((0, 6))), max_abs, nonfinite, pairs
