@@ -9,6 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+#: Full-support distribution families in the order ``fit_winner`` indexes them (the fits
+#: are ``stats/fits.py``; the names live here so that readers of stored labels need no SciPy)
+FAMILIES: tuple[str, ...] = ("gaussian", "logistic", "laplace", "student_t", "gennorm", "quartic")
+
 COMPONENT_LABELS: dict[str, str] = {
     "embed": "embedding",
     "pos_embed": "position embedding",

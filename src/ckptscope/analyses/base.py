@@ -315,7 +315,7 @@ def register_derivation(cls: type[Derivation]) -> type[Derivation]:
 
 def available_derivations() -> list[Derivation]:
     """An instance of every registered derivation."""
-    from ckptscope.analyses import load_all
+    from ckptscope.analyses import load_derivations
 
-    load_all()
+    load_derivations()
     return [cls() for _, cls in sorted(_DERIVATIONS.items())]

@@ -33,7 +33,8 @@ from ckptscope.models.batch import BatchConfig, EvalBatch, NoEvalData, eval_batc
 from ckptscope.models.forward import forward_backward
 from ckptscope.models.resid_stats import ResidualStats
 from ckptscope.models.swap import parse_dtype
-from ckptscope.stats import FAMILIES, UNIVERSAL_GRID, fit_all, histogram, quantiles
+from ckptscope.names import FAMILIES
+from ckptscope.stats import UNIVERSAL_GRID, histogram, quantiles
 from ckptscope.stats.moments import moments
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,8 @@ def fit_scalars(
     max_samples: int = FIT_SAMPLES,
 ) -> list[Scalar | Label]:
     """Distribution fits of a sample: BIC per family, Student-t nu, power-law alpha, the winner."""
+    from ckptscope.stats import fit_all  # SciPy: imported when a fit runs, not with the module
+
     report = fit_all(sample, seed=seed, max_samples=max_samples)
     out: list[Scalar] = [
         Scalar(component, block, param, f"fit_{f.family}_bic", f.bic) for f in report.fits

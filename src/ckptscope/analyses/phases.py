@@ -38,9 +38,8 @@ from ckptscope.analyses.base import (
     StoreReader,
     register_derivation,
 )
-from ckptscope.names import COMPONENT_LABELS
+from ckptscope.names import COMPONENT_LABELS, FAMILIES
 from ckptscope.stats.changepoint import DEFAULT_SPECS, Change, MetricSpec, detect_changes
-from ckptscope.stats.fits import FAMILIES
 from ckptscope.store.guard import sql_literal
 
 log = logging.getLogger(__name__)
