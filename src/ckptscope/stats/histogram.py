@@ -15,10 +15,12 @@ import json
 import sys
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,8 @@ def pool_histograms(
     ``frame`` has the columns of ``Store.arrays(kind="hist")``; every row's ``meta`` must
     name the same grid, or the sum would be meaningless.
     """
+    import pandas as pd  # imported here: binning (a sweep's hot path) needs no pandas
+
     if frame.empty:
         return pd.DataFrame(columns=[*by, "values", "meta", "n_pooled"])
     metas = set(frame["meta"].fillna(""))
