@@ -15,86 +15,37 @@ CPU; ``CKPTSCOPE_MOMENTS=torch`` forces the torch path.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import os
 from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
 import torch
 
-try:  # optional: the torch path is the fallback
-    import numba
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
-
 #: elements converted to float32 at a time before the kernel (fp16/bf16 inputs)
 BLOCK = 1 << 20
-_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@functools.cache
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
 
 
 def available() -> bool:
-    """Whether the fused kernel can be used (numba present, not switched off)."""
-    return numba is not None and os.environ.get("CKPTSCOPE_MOMENTS", "") != "torch"
+    """Whether the fused kernel can be used (numba installed, not switched off).
+
+    Checked without importing numba: the kernels (``_fused_kernels``) load on first use.
+    """
+    return _numba_installed() and os.environ.get("CKPTSCOPE_MOMENTS", "") != "torch"
 
 
-if numba is not None:
+def _kernels() -> ModuleType:
+    from ckptscope.stats import _fused_kernels
 
-    @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _pass_sum(x, lo, hi):  # pragma: no cover - compiled
-        """Σx in float64 and max |x| (meaningful only when the sum is finite)."""
-        s = 0.0
-        m = abs(x[lo])  # in x's dtype: a float32 max vectorises twice as wide
-        for i in range(lo, hi):
-            v = x[i]
-            s += np.float64(v)
-            a = abs(v)
-            m = a if a > m else m
-        return s, np.float64(m)
-
-    @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _pass_central(x, lo, hi, mean):  # pragma: no cover - compiled
-        m2 = 0.0
-        m3 = 0.0
-        m4 = 0.0
-        for i in range(lo, hi):
-            d = np.float64(x[i]) - mean
-            d2 = d * d
-            m2 += d2
-            m3 += d2 * d
-            m4 += d2 * d2
-        return m2, m3, m4
-
-    @numba.njit(nogil=True, cache=True)
-    def _chunks(x, chunk, out):  # pragma: no cover - compiled
-        """Rows ``(n, mean, m2, m3, m4, max|x|)`` per chunk of ``x``; n = -1: redo it masked."""
-        n_chunks = (x.size + chunk - 1) // chunk
-        for c in range(n_chunks):
-            lo = c * chunk
-            hi = min(lo + chunk, x.size)
-            s, big = _pass_sum(x, lo, hi)
-            if not math.isfinite(s):  # a NaN or inf in the chunk
-                out[c, 0] = -1.0
-                continue
-            n = hi - lo
-            mean = s / n
-            m2, m3, m4 = _pass_central(x, lo, hi, mean)
-            out[c, 0] = n
-            out[c, 1] = mean
-            out[c, 2] = m2
-            out[c, 3] = m3
-            out[c, 4] = m4
-            out[c, 5] = big
-
-    @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-    def _dist_sums(x, y):  # pragma: no cover - compiled
-        d2 = 0.0
-        n2 = 0.0
-        for i in range(x.size):
-            b = np.float64(y[i])
-            d = np.float64(x[i]) - b  # upcast before subtracting, as the torch path
-            d2 += d * d
-            n2 += b * b
-        return d2, n2
+    return _fused_kernels
 
 
 def _blocks(
@@ -125,7 +76,7 @@ def span_distance(a: torch.Tensor, b: torch.Tensor, begin: int, end: int) -> tup
     """``(Σ (a-b)², Σ b²)`` over ``[begin, end)`` of two flat CPU tensors, in float64."""
     dist, norm = [], []
     for x, y in _blocks((a, b), begin, end, BLOCK):
-        d2, n2 = _dist_sums(x, y)
+        d2, n2 = _kernels()._dist_sums(x, y)
         dist.append(d2)
         norm.append(n2)
     return math.fsum(dist), math.fsum(norm)
@@ -136,7 +87,7 @@ def _block_rows(x: np.ndarray, chunk: int) -> tuple[np.ndarray, float, int]:
     nonfinite = 0
     max_abs = 0.0
     out = np.zeros((-(-x.size // chunk), 6))
-    _chunks(x, chunk, out)
+    _kernels()._chunks(x, chunk, out)
     bad = np.flatnonzero(out[:, 0] < 0)
     if not bad.size:
         max_abs = float(out[:, 5].max()) if out.size else 0.0
@@ -146,7 +97,7 @@ def _block_rows(x: np.ndarray, chunk: int) -> tuple[np.ndarray, float, int]:
         nonfinite += min(chunk, x.size - c * chunk) - v.size
         out[c] = 0.0
         if v.size:
-            _chunks(v, v.size, out[c : c + 1])
+            _kernels()._chunks(v, v.size, out[c : c + 1])
     if bad.size:
         finite = x[np.isfinite(x)]
         if finite.size:
@@ -200,7 +151,7 @@ def span_rows_and_distances(
         nonfinite += bad
         rows.append(out)
         for k, y in enumerate(ys):
-            d2, n2 = _dist_sums(x, y)
+            d2, n2 = _kernels()._dist_sums(x, y)
             dist[k].append(d2)
             norm[k].append(n2)
     pairs = [(math.fsum(d), math.fsum(n)) for d, n in zip(dist, norm, strict=True)]
