@@ -24,6 +24,7 @@ eigenvalue solver for the Gram matrices.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,7 @@ class _Captured:
 
 
 _GRAPHS: dict[tuple, _Captured] = {}
+_GRAPHS_LOCK = threading.Lock()
 #: Shapes whose graphs are kept (each holds a copy of its input and the work space)
 GRAPHS_KEPT = 2
 
@@ -130,11 +132,12 @@ def tridiagonalize_graphed(
     if a.device.type != "cuda":
         return tridiagonalize(a, block)
     key = (tuple(a.shape), a.dtype, a.device, block)
-    captured = _GRAPHS.pop(key, None) or _Captured(a, block)
-    _GRAPHS[key] = captured  # most recent last
-    while len(_GRAPHS) > GRAPHS_KEPT:
-        del _GRAPHS[next(iter(_GRAPHS))]
-    return captured(a)
+    with _GRAPHS_LOCK:  # one replay at a time: a graph's input and output are shared
+        captured = _GRAPHS.pop(key, None) or _Captured(a.detach(), block)
+        _GRAPHS[key] = captured  # most recent last
+        while len(_GRAPHS) > GRAPHS_KEPT:
+            del _GRAPHS[next(iter(_GRAPHS))]
+        return captured(a.detach())
 
 
 def _reflector(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
