@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,17 @@ def test_real_gpt_neox_adapter_agrees_with_the_hand_split(neox_folder_suite) -> 
                 got[("qk", block, f"head{h}")], svals(q.T @ k)[:dh], rtol=1e-8
             )
     assert got[("embed", None, "weight")].shape == (min(cfg["vocab_size"], d),)
+
+
+@pytest.mark.parametrize("solver", [None, "batched"])
+def test_meta_names_the_solver_and_the_batched_solver_agrees(solver) -> None:
+    """Each spectrum says which eigensolver made it; both solvers give the same values."""
+    tensors = neox_tensors(L, D, H)
+    extra = {"spectra_heads": False} | ({"spectra_solver": solver} if solver else {})
+    records = list(get_analysis("spectra").run(neox_context(tensors, L, D, H, extra=extra)))
+    arrays = [r for r in records if isinstance(r, Array)]
+    assert {json.loads(r.meta)["solver"] for r in arrays} == {solver or "lapack"}
+    _, reference, _ = run({"spectra_heads": False})
+    for r in arrays:
+        np.testing.assert_allclose(r.values, reference[(r.component, r.block, where(r))],
+                                   rtol=1e-9, atol=1e-12)  # fmt: skip

@@ -132,6 +132,8 @@ def test_bisection_kernel_in_triton_interpreter() -> None:
             ref = np.linalg.eigvalsh(a.numpy())
             err = np.abs(got - ref).max() / np.abs(ref).max()
             assert err < 1e-13, (n, b, err)
+            strided = d.T.contiguous().T  # the same values, column-major
+            assert torch.equal(_bisect(strided, e.square()), _bisect(d, e.square()))
         print("ok")
         """
     )
@@ -148,12 +150,15 @@ def test_cuda_batched_equals_cusolver(dtype: torch.dtype) -> None:
     a = grams(6, 200, dtype).cuda()
     got = eigvalsh_batched(a, solver="batched").cpu().numpy()
     ref = np.linalg.eigvalsh(a.double().cpu().numpy())
-    tol = 1e-12 if dtype == torch.float64 else 64 * np.finfo(np.float32).eps
-    assert rel_err(got, ref) < tol
+    err = rel_err(got, ref)
+    if dtype == torch.float64:
+        assert err < 1e-12
+        return
+    assert err < 64 * np.finfo(np.float32).eps
     lapack = eigvalsh_batched(a, solver="lapack").double().cpu().numpy()
-    # as accurate as cuSOLVER's syevd in the same precision (on an H200 its float32 error
-    # here was 3e-5 of the spectral radius, the batched solver's under 1e-5)
-    assert rel_err(got, ref) <= max(rel_err(lapack, ref), tol)
+    # at least about as accurate as cuSOLVER's syevd in float32 (on an H200 its error here
+    # was 3e-5 of the spectral radius, the batched solver's under 1e-5)
+    assert err <= 1.5 * max(rel_err(lapack, ref), 8 * np.finfo(np.float32).eps)
 
 
 @cuda

@@ -131,3 +131,25 @@ def test_moments_and_distances_equal_the_separate_calls_exactly(monkeypatch, dty
             assert math.isnan(pair[0]) is nan
     ref64 = refs[0].double().numpy()
     assert pairs[0][1] == pytest.approx(float(np.linalg.norm(ref64)), rel=1e-12)
+
+
+def test_a_numba_that_fails_to_import_falls_back_to_torch(monkeypatch, backend):
+    """numba installed but broken (e.g. built for another NumPy): the torch path, same values."""
+    import sys
+
+    from ckptscope.stats import fused
+
+    if backend == "torch":
+        pytest.skip("the fallback itself is the torch backend")
+    t = torch.randn(5000, generator=torch.Generator().manual_seed(5)).to(torch.float16)
+    expected = moments(t)
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
+    monkeypatch.delitem(sys.modules, "ckptscope.stats._fused_kernels", raising=False)
+    fused._load.cache_clear()
+    try:
+        assert not fused.available()
+        got = moments(t)
+    finally:
+        fused._load.cache_clear()
+    assert got.numel == expected.numel and got.max_abs == expected.max_abs
+    assert got.kurtosis == pytest.approx(expected.kurtosis, rel=1e-12)

@@ -59,6 +59,7 @@ from ckptscope.linalg import (
     METHODS,
     SOLVERS,
     default_method,
+    default_solver,
     nonfinite_counts,
     product_singular_values,
     singular_values_batched,
@@ -159,7 +160,7 @@ def weight_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Rec
             yield mats
 
     svals = singular_values_stacks(stacks(), method, ctx.options.device, solver=opts.spectra_solver)
-    meta = {"method": method, "device": ctx.options.device}
+    meta = _meta(method, opts, ctx.options.device)
     for ((_, shape), comps), s_group, std_group, counts in zip(
         groups.items(), svals, stds, bad, strict=True
     ):
@@ -204,6 +205,14 @@ def _split_finite(
     return skipped, (counts == 0).nonzero().flatten().tolist()
 
 
+def _meta(method: str, opts: SpectraOptions, device: str) -> dict[str, Any]:
+    """What a spectrum's meta records: method, device and, for Gram methods, the solver."""
+    meta: dict[str, Any] = {"method": method, "device": device}
+    if method != "svd":  # which eigensolver made the values (their small end differs)
+        meta["solver"] = opts.spectra_solver or default_solver(device)
+    return meta
+
+
 def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Record]:
     """Records for per-head Q, K, V slices and the OV and QK circuits of every block."""
     heads = stacked_heads(ctx)
@@ -220,7 +229,7 @@ def head_spectra(ctx: CheckpointContext, opts: SpectraOptions) -> Iterator[Recor
         param = "circuit" if name in ("ov", "qk") else "weight"
         return Component(name, i // n_heads, param), i % n_heads
 
-    meta = {"method": method, "device": ctx.options.device}
+    meta = _meta(method, opts, ctx.options.device)
     for name, w in (("q", heads.q), ("k", heads.k), ("v", heads.v)):
         mats = flat(w).to(ctx.options.device)
         skipped, keep = _split_finite(ctx, name, nonfinite_counts(mats), where)

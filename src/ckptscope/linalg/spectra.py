@@ -125,10 +125,10 @@ def singular_values_stacks(
     can be dropped before the next one is made. On the CPU each stack's eigenvalue problems
     are solved at once (Grams in float64 of a large model would not fit in memory together);
     on CUDA every Gram of the same size, across stacks, goes into one :func:`eigvalsh_batched`
-    call spread over ``streams`` CUDA streams. Measured on one H200 (benchmarks/NOTES.md):
-    1.98 s for every matrix of a Pythia-1.4b-shaped checkpoint, against 2.57 s one stack at
-    a time on one stream and 17.1 s for batched fp32 ``svdvals``; 16 streams gain nothing
-    over 8, and ``eigvalsh`` is nearly all of the time.
+    call (see its ``solver``). Measured on one H200
+    (benchmarks/NOTES.md), every matrix of a Pythia-1.4b-shaped checkpoint: 0.745 s with the
+    ``batched`` solver (the CUDA default), 2.00 s with cuSOLVER over 8 streams and 2.57 s one
+    stack at a time on one stream; batched fp32 ``svdvals`` took 17.1 s.
     """
     dev = torch.device(device or "cpu")
     defer = dev.type == "cuda"
@@ -169,7 +169,7 @@ def eigvalsh_batched(
 
     ``solver`` (default :func:`default_solver`): ``batched`` reduces every matrix to
     tridiagonal form together and bisects in float64 (``linalg/tridiag.py``); the result is
-    float64 on the device. ``lapack``: on CUDA the batch is split over ``streams`` CUDA
+    float64, on the device with Triton on CUDA, else on the CPU. ``lapack``: on CUDA the batch is split over ``streams`` CUDA
     streams (default :data:`CUDA_STREAMS`), each driven by its own host thread, so that
     several cuSOLVER calls run at once; results are the same as one ``torch.linalg.eigvalsh``
     call's (each matrix is solved alone either way). On the CPU, or with ``streams=1``, it is

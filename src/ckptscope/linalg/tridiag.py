@@ -15,7 +15,7 @@ take about 2 s on an H200 however many CUDA streams share the work
    in that precision.
 2. :func:`tridiagonal_eigvalsh`: every eigenvalue of the tridiagonal matrices, in float64.
    On CUDA a Triton kernel runs bisection on Sturm counts, one GPU thread per eigenvalue
-   (:func:`_bisect_kernel`); elsewhere, or without Triton, LAPACK's ``dsterf`` per matrix.
+   (``_kernel``); elsewhere, or without Triton, LAPACK's ``dsterf`` per matrix.
 
 :func:`eigvalsh_tridiag` chains the two. ``linalg/spectra.py`` uses it as the CUDA
 eigenvalue solver for the Gram matrices.
@@ -23,6 +23,7 @@ eigenvalue solver for the Gram matrices.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from typing import Any
@@ -38,10 +39,13 @@ BLOCK = 32
 ITERS = 56
 
 
-def tridiagonalize(a: torch.Tensor, block: int = BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
+def tridiagonalize(
+    a: torch.Tensor, block: int = BLOCK, overwrite: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Diagonal ``(b, n)`` and off-diagonal ``(b, n - 1)`` of ``Qᵀ A Q``, tridiagonal.
 
-    ``a`` is ``(b, n, n)``, symmetric (both triangles are read); it is not modified. The
+    ``a`` is ``(b, n, n)``, symmetric (both triangles are read); it is not modified unless
+    ``overwrite`` (then it is the work space, and no copy is made). The
     work is done in ``a``'s dtype and device, with no host synchronisation (so that it can
     be captured in a CUDA graph: :func:`tridiagonalize_graphed`). ``Q`` is a product of
     Householder reflectors and is not formed. The signs of the off-diagonal are LAPACK's
@@ -54,7 +58,7 @@ def tridiagonalize(a: torch.Tensor, block: int = BLOCK) -> tuple[torch.Tensor, t
     """
     if a.ndim != 3 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"expected a (batch, n, n) tensor, got shape {tuple(a.shape)}")
-    a = a.clone()
+    a = a if overwrite else a.clone()
     b, n, _ = a.shape
     diag = a.new_empty(b, n)
     off = a.new_empty(b, max(n - 1, 0))
@@ -93,23 +97,36 @@ def tridiagonalize(a: torch.Tensor, block: int = BLOCK) -> tuple[torch.Tensor, t
 
 
 class _Captured:
-    """One CUDA graph of :func:`tridiagonalize` for one input shape, replayed per call."""
+    """One CUDA graph of :func:`tridiagonalize` for one input shape, replayed per call.
+
+    The graph reduces its own copy of the input in place (one copy of the batch, plus the
+    graph's small work space, held while the shape is kept). Capture, replay and the copy
+    in and out run on the input's device and a stream of it (a graph captured while
+    another GPU is current would be empty and replay nothing), and a call returns only
+    once the GPU is done with the shared buffers.
+    """
 
     def __init__(self, a: torch.Tensor, block: int) -> None:
+        self.device = a.device
         self.input = a.clone()
-        side = torch.cuda.Stream(a.device)
-        side.wait_stream(torch.cuda.current_stream(a.device))
-        with torch.cuda.stream(side):  # warm-up outside the capture, as CUDA graphs need
-            tridiagonalize(self.input, block)
-        torch.cuda.current_stream(a.device).wait_stream(side)
+        self.stream = torch.cuda.Stream(a.device)
+        self.stream.wait_stream(torch.cuda.current_stream(a.device))
+        with torch.cuda.stream(self.stream):  # warm-up outside the capture, as graphs need
+            tridiagonalize(self.input, block, overwrite=True)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.output = tridiagonalize(self.input, block)
+        with torch.cuda.graph(self.graph, stream=self.stream):
+            self.output = tridiagonalize(self.input, block, overwrite=True)
+        self.stream.synchronize()
 
     def __call__(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.input.copy_(a)
-        self.graph.replay()
-        return self.output[0].clone(), self.output[1].clone()
+        caller = torch.cuda.current_stream(self.device)
+        self.stream.wait_stream(caller)  # a is ready
+        with torch.cuda.stream(self.stream):
+            self.input.copy_(a)
+            self.graph.replay()
+            out = self.output[0].clone(), self.output[1].clone()
+        self.stream.synchronize()  # the next call may overwrite input and output
+        return out
 
 
 _GRAPHS: dict[tuple, _Captured] = {}
@@ -127,17 +144,26 @@ def tridiagonalize_graphed(
     removes the host's launch cost, which is most of an eager call's time on a fast GPU. The
     first call for a shape runs eagerly once and captures (about the time of two eager
     calls); later calls of the same shape (every checkpoint of a sweep) replay. The
-    ``GRAPHS_KEPT`` most recent shapes are kept. Elsewhere it is :func:`tridiagonalize`.
+    ``GRAPHS_KEPT`` most recent shapes are kept, each holding one copy of its input (1.6 GB
+    for the 98 float32 Grams of a 1.4b checkpoint): :func:`clear_graphs` frees them. A
+    batch of another size (a matrix skipped for NaN) is another shape and is captured
+    anew. Elsewhere it is :func:`tridiagonalize`.
     """
     if a.device.type != "cuda":
         return tridiagonalize(a, block)
     key = (tuple(a.shape), a.dtype, a.device, block)
-    with _GRAPHS_LOCK:  # one replay at a time: a graph's input and output are shared
+    with _GRAPHS_LOCK, torch.cuda.device(a.device):  # one replay at a time: shared buffers
         captured = _GRAPHS.pop(key, None) or _Captured(a.detach(), block)
         _GRAPHS[key] = captured  # most recent last
         while len(_GRAPHS) > GRAPHS_KEPT:
             del _GRAPHS[next(iter(_GRAPHS))]
         return captured(a.detach())
+
+
+def clear_graphs() -> None:
+    """Free every kept CUDA graph and its buffers."""
+    with _GRAPHS_LOCK:
+        _GRAPHS.clear()
 
 
 def _reflector(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -273,17 +299,19 @@ def _bisect(d: torch.Tensor, e2: torch.Tensor, iters: int = ITERS) -> torch.Tens
     """Bisection for every eigenvalue of each ``tridiag(d, sqrt(e2))``, on ``d``'s device."""
     import triton
 
+    d = d.contiguous()  # the kernel indexes rows of n
     b, n = d.shape
-    out = torch.empty_like(d)
+    out = torch.empty(b, n, dtype=d.dtype, device=d.device)
     if n == 0:
         return out
     lo, hi = gershgorin(d, e2)
-    e2_full = torch.zeros_like(d)  # padded to n columns: one row stride for d and e2
+    e2_full = torch.zeros(b, n, dtype=d.dtype, device=d.device)  # one row stride for d, e2
     e2_full[:, : n - 1] = e2
     max_e2 = e2.amax(-1) if n > 1 else torch.zeros(b, dtype=d.dtype, device=d.device)
     piv = torch.finfo(torch.float64).tiny * max_e2.clamp_min(1.0)
     block_j = min(128, triton.next_power_of_2(n))
     grid = (b, math.ceil(n / block_j))
-    _kernel()[grid](d.contiguous(), e2_full, lo.contiguous(), hi.contiguous(), piv, out,
-                    N=n, ITERS=iters, BLOCK_J=block_j)  # fmt: skip
+    with torch.cuda.device(d.device) if d.device.type == "cuda" else contextlib.nullcontext():
+        _kernel()[grid](d, e2_full, lo.contiguous(), hi.contiguous(), piv.contiguous(), out,
+                        N=n, ITERS=iters, BLOCK_J=block_j)  # fmt: skip
     return out

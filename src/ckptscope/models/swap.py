@@ -54,10 +54,14 @@ class SwappableModel:
         if model_type not in CONFIG_MAPPING:
             raise UsageError(f"transformers knows no model_type {model_type!r}")
         hf_config = CONFIG_MAPPING[model_type].from_dict(dict(config))
-        # Built on its device: a 1.4b model's random init took 68 s on the host before
-        # being moved to an H200 (benchmarks/bench_swap.py), a fraction of a second there.
+        # Built on its device and in its dtype: building a 1.4b model on the host (random
+        # init) and moving it to an H200 took most of 68 s (benchmarks/NOTES.md), and
+        # building in the config's dtype first would hold two copies on the device.
         with torch.device(device):
-            model = AutoModelForCausalLM.from_config(hf_config)
+            try:
+                model = AutoModelForCausalLM.from_config(hf_config, dtype=dtype)
+            except TypeError:  # transformers before `dtype=`
+                model = AutoModelForCausalLM.from_config(hf_config, torch_dtype=dtype)
         self.model: nn.Module = model.to(device=device, dtype=dtype).eval()
         self.dtype = dtype
         self.device = device

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -25,27 +26,39 @@ from types import ModuleType
 import numpy as np
 import torch
 
+log = logging.getLogger(__name__)
+
 #: elements converted to float32 at a time before the kernel (fp16/bf16 inputs)
 BLOCK = 1 << 20
 
 
-@functools.cache
-def _numba_installed() -> bool:
-    return importlib.util.find_spec("numba") is not None
-
-
 def available() -> bool:
-    """Whether the fused kernel can be used (numba installed, not switched off).
+    """Whether the fused kernel can be used (numba importable, not switched off).
 
-    Checked without importing numba: the kernels (``_fused_kernels``) load on first use.
+    numba and the kernels (``_fused_kernels``) are imported by the first call, which the
+    moments code makes only when it has a tensor to reduce, not when it is imported.
     """
-    return _numba_installed() and os.environ.get("CKPTSCOPE_MOMENTS", "") != "torch"
+    return os.environ.get("CKPTSCOPE_MOMENTS", "") != "torch" and _load() is not None
+
+
+@functools.cache
+def _load() -> ModuleType | None:
+    """The kernels module, or None where numba is missing or fails to import."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    try:
+        from ckptscope.stats import _fused_kernels
+    except ImportError as err:  # e.g. a numba built for another NumPy: the torch path
+        log.warning("numba is installed but does not import (%s); moments use torch", err)
+        return None
+    return _fused_kernels
 
 
 def _kernels() -> ModuleType:
-    from ckptscope.stats import _fused_kernels
-
-    return _fused_kernels
+    kernels = _load()
+    if kernels is None:  # callers check available() first
+        raise RuntimeError("the fused moments kernels need numba")
+    return kernels
 
 
 def _blocks(
