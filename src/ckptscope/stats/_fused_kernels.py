@@ -17,15 +17,10 @@ _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
 def _pass_sum(x, lo, hi):  # pragma: no cover - compiled
-    """Σx in float64 and max |x| (meaningful only when the sum is finite)."""
     s = 0.0
-    m = abs(x[lo])  # in x's dtype: a float32 max vectorises twice as wide
     for i in range(lo, hi):
-        v = x[i]
-        s += np.float64(v)
-        a = abs(v)
-        m = a if a > m else m
-    return s, np.float64(m)
+        s += np.float64(x[i])
+    return s
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
@@ -44,12 +39,12 @@ def _pass_central(x, lo, hi, mean):  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, cache=True)
 def _chunks(x, chunk, out):  # pragma: no cover - compiled
-    """Rows ``(n, mean, m2, m3, m4, max|x|)`` per chunk of ``x``; n = -1: redo it masked."""
+    """Rows ``(n, mean, m2, m3, m4)`` per chunk of ``x``; n = -1: redo it masked."""
     n_chunks = (x.size + chunk - 1) // chunk
     for c in range(n_chunks):
         lo = c * chunk
         hi = min(lo + chunk, x.size)
-        s, big = _pass_sum(x, lo, hi)
+        s = _pass_sum(x, lo, hi)
         if not math.isfinite(s):  # a NaN or inf in the chunk
             out[c, 0] = -1.0
             continue
@@ -61,7 +56,6 @@ def _chunks(x, chunk, out):  # pragma: no cover - compiled
         out[c, 2] = m2
         out[c, 3] = m3
         out[c, 4] = m4
-        out[c, 5] = big
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
