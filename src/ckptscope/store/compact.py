@@ -105,9 +105,11 @@ def _stream(
             yield rows.sort_by([(k, "ascending") for k in SORT_KEYS[table]])
 
 
-def _order(rel: str) -> tuple[str, int, str]:
+def _order(rel: str) -> tuple[str, str, int]:
+    """Rows clustered by analysis, then model and step: a figure reads one analysis's rows,
+    so the row groups of the others are skipped by their statistics."""
     key = layout.parse_task_dir(rel)
-    return key.model, key.step, key.analysis
+    return key.analysis, key.model, key.step
 
 
 __all__ = ["TASK_TABLES", "compact", "compact_suite"]
