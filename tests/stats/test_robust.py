@@ -44,3 +44,24 @@ def test_degenerate_inputs() -> None:
     assert not mad_outliers(np.full(5, 3.0)).any()
     with pytest.raises(ValueError, match="positive"):
         mad_outliers(same, 0.0)
+
+
+def test_rows_at_once_equal_one_set_at_a_time() -> None:
+    """robust_z_rows gives robust_z's values row by row: random rows, NaN/inf, too few
+    finite values, no spread, a single different value."""
+    from ckptscope.stats.robust import robust_z_rows
+
+    rng = np.random.default_rng(3)
+    rows = rng.standard_t(3, size=(40, 12))
+    rows[3, [1, 5]] = np.nan
+    rows[4, 2] = np.inf
+    rows[5, :10] = np.nan  # two finite values: all NaN
+    rows[6] = 2.0
+    rows[7] = 2.0
+    rows[7, 4] = 7.0
+    rows[8] = np.nan
+    got = robust_z_rows(rows)
+    expected = np.stack([robust_z(r) for r in rows])
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="2-D"):
+        robust_z_rows(rows[0])

@@ -79,25 +79,25 @@ def test_two_suites_sharing_a_model_name_are_marked_and_ranked_apart() -> None:
     assert len(ranks) == 16 and ranks.groupby("suite")["rank"].max().tolist() == [7, 7]
 
 
-def test_outliers_are_the_stats_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    """mark_heads marks by stats.robust.mad_outliers (one implementation of the rule), one
-    call per block, step and metric; COMPONENTS is one tuple for every view."""
+def test_outliers_are_the_stats_rule() -> None:
+    """mark_heads marks by stats.robust's rule (robust_z and mad_outliers give its z and
+    marks, set by set, with the k given); COMPONENTS is one tuple for every view."""
     import ckptscope.views.extrapolation as extrapolation
-    import ckptscope.views.heads as heads
     import ckptscope.views.update_structure as update_structure
     from ckptscope.stats import robust
 
-    seen: list[float] = []
-
-    def spy(values: np.ndarray, k: float = robust.DEFAULT_K) -> np.ndarray:
-        seen.append(k)
-        return robust.mad_outliers(values, k)
-
-    monkeypatch.setattr(heads, "mad_outliers", spy)
     values = 1 + 0.01 * np.arange(8.0) + np.zeros((3, 2, 8))
     values[:, 0, 2] = 5.0
+    values[1, 1, 6] = 1.12  # robust z 2.87: an outlier at k = 2, not at the default 3.5
     marked = mark_heads(_rows(values), "spectral_norm", k=2.0)
-    assert seen == [2.0] * 6  # 3 steps x 2 blocks
-    hits = marked[marked.outlier]
+    for (_step, _block), g in marked.groupby(["step", "block"]):  # the rule, set by set
+        g = g.sort_values("head")
+        expected = robust.mad_outliers(g["value"].to_numpy(), 2.0)
+        np.testing.assert_array_equal(g["outlier"].to_numpy(), expected)
+        np.testing.assert_array_equal(g["robust_z"].to_numpy(), robust.robust_z(g["value"]))
+    middle = marked.step == sorted(marked.step.unique())[1]
+    assert set(zip(marked[middle & marked.outlier].block, marked[middle & marked.outlier]["head"],
+                   strict=True)) == {(0, 2), (1, 6)}  # fmt: skip
+    hits = marked[marked.outlier & ~middle]
     assert set(zip(hits.block, hits["head"], strict=True)) == {(0, 2)}
     assert extrapolation.COMPONENTS is update_structure.COMPONENTS

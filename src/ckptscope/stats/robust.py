@@ -44,6 +44,37 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def robust_z_rows(values: np.ndarray) -> np.ndarray:
+    """:func:`robust_z` of each row of a 2-D array at once (same values, vectorised).
+
+    For many small sets of one size (the heads of every block at every step): one NumPy
+    call per array instead of one per set.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got shape {x.shape}")
+    ok = np.isfinite(x)
+    usable = ok.sum(axis=1) >= MIN_VALUES
+    xm = np.where(ok & usable[:, None], x, np.nan)
+    out = np.full(x.shape, np.nan)
+    if not usable.any():
+        return out
+    xm = xm[usable]
+    med = np.nanmedian(xm, axis=1, keepdims=True)
+    dev = xm - med
+    scale = MAD_TO_SIGMA * np.nanmedian(np.abs(dev), axis=1, keepdims=True)
+    floor = REL_FLOOR * np.nanmax(np.abs(xm), axis=1, keepdims=True)
+    flat = scale <= floor  # most values equal: only the ones that differ stand out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(
+            flat,
+            np.where(np.abs(dev) <= floor, 0.0, np.where(dev > 0, np.inf, -np.inf)),
+            dev / scale,
+        )
+    out[usable] = np.where(np.isnan(xm), np.nan, z)
+    return out
+
+
 def mad_outliers(values: np.ndarray, k: float = DEFAULT_K) -> np.ndarray:
     """Boolean mask: ``|x - median| > k * 1.4826 * MAD`` (see the module docstring)."""
     if not (np.isfinite(k) and k > 0):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ckptscope.errors import UsageError
-from ckptscope.stats.robust import DEFAULT_K, mad_outliers, robust_z
+from ckptscope.stats.robust import DEFAULT_K, robust_z_rows
 from ckptscope.views.components import RUN
 
 #: per-head components by figure: circuits and Q/K/V slices
@@ -78,12 +78,15 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
                            outlier=pd.Series(dtype=bool))  # fmt: skip
     out = rows.reset_index(drop=True).copy()
     z = np.full(len(out), np.nan)
-    outlier = np.zeros(len(out), dtype=bool)
     groups = out.groupby([*_BLOCK, "metric", "step"], dropna=False).indices
     values = out["value"].to_numpy(np.float64)
+    by_size: dict[int, list[np.ndarray]] = {}
     for idx in groups.values():  # idx: positions of one block's heads at one step
-        z[idx] = robust_z(values[idx])
-        outlier[idx] = mad_outliers(values[idx], k)
+        by_size.setdefault(len(idx), []).append(idx)
+    for same in by_size.values():  # every group of one size in one vectorised call
+        at = np.stack(same)
+        z[at] = robust_z_rows(values[at])
+    outlier = np.abs(np.nan_to_num(z, nan=0.0)) > k  # mad_outliers' rule on the same z
     out["robust_z"] = z
     out["outlier"] = outlier
     ranks = rank_heads(out, sort_by)
