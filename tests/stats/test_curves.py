@@ -37,3 +37,18 @@ def test_failures_are_records() -> None:
     assert not nan.ok and "0 finite points" in nan.error
     neg = fit_rise_decay(np.arange(-3, 5), np.ones(8))
     assert not neg.ok and "negative" in neg.error
+
+
+def test_the_fits_jacobian_matches_central_differences() -> None:
+    from ckptscope.stats.curves import _rise_decay_jac, rise_decay
+
+    t = np.array([0.0, 0.01, 0.3, 1.0, 2.5, 7.0])
+    params = np.array([0.4, 2.0, 1.3, 0.8])
+    jac = _rise_decay_jac(t, *params)
+    for k in range(4):
+        h = 1e-6 * max(1.0, abs(params[k]))
+        up, down = params.copy(), params.copy()
+        up[k] += h
+        down[k] -= h
+        numeric = (rise_decay(t, *up) - rise_decay(t, *down)) / (2 * h)
+        np.testing.assert_allclose(jac[:, k], numeric, rtol=1e-6, atol=1e-9)

@@ -43,6 +43,19 @@ def rise_decay(t: np.ndarray, a: float, b: float, p: float, c: float) -> np.ndar
     return a + b * np.power(x, p) * np.exp(-x)
 
 
+def _rise_decay_jac(t: np.ndarray, a: float, b: float, p: float, c: float) -> np.ndarray:
+    """Partial derivatives of :func:`rise_decay` in ``(a, b, p, c)``, ``(len(t), 4)``.
+
+    ``d/dp = b g ln(t/c)`` with ``g = (t/c)^p e^(-t/c)``, taken as 0 where ``t = 0`` (its
+    limit for ``p > 0``); ``d/dc = b g (t/c - p) / c``.
+    """
+    x = np.asarray(t, dtype=np.float64) / c
+    g = np.power(x, p) * np.exp(-x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_x = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), 0.0)
+    return np.stack([np.ones_like(x), g, b * g * log_x, b * g * (x - p) / c], axis=1)
+
+
 @dataclass(frozen=True)
 class CurveFit:
     """A fitted curve: parameters in training steps, or why there is none."""
@@ -96,7 +109,7 @@ def fit_rise_decay(steps: np.ndarray, values: np.ndarray) -> CurveFit:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # OptimizeWarning: covariance not estimated
                 popt, _ = curve_fit(rise_decay, x, y, p0=p0, bounds=(_LOWER, _UPPER),
-                                    method="trf", maxfev=20000)  # fmt: skip
+                                    method="trf", jac=_rise_decay_jac, maxfev=20000)  # fmt: skip
         except (RuntimeError, ValueError) as err:
             reason = str(err).splitlines()[0]
             continue
