@@ -47,6 +47,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.common import neox_config
 from ckptscope.adapters import get_adapter
 from ckptscope.analyses.activations import Activations
 from ckptscope.analyses.base import CheckpointContext, SweepOptions
@@ -191,7 +192,6 @@ def write_neox_checkpoint(
     Weights N(0, 0.02) as GPT-NeoX initialises them; LayerNorm weights 1 + N(0, 0.1) and
     biases N(0, 0.1), so that every tensor matters (as ``write_tiny_checkpoints``).
     """
-    from transformers import GPTNeoXConfig
 
     from ckptscope.data.tokenizer import save_hf_tokenizer
 
@@ -226,21 +226,8 @@ def write_neox_checkpoint(
         if pending is not None:
             pending.result()
     os.replace(partial, folder / "model.safetensors")
-    config = GPTNeoXConfig(
-        vocab_size=shape.vocab,
-        hidden_size=shape.d_model,
-        num_hidden_layers=shape.n_layers,
-        num_attention_heads=shape.n_heads,
-        intermediate_size=4 * shape.d_model,
-        max_position_embeddings=shape.max_positions,
-        rotary_pct=0.25,
-        rotary_emb_base=10000,
-        use_parallel_residual=True,
-        tie_word_embeddings=False,
-        bos_token_id=0,
-        eos_token_id=0,
-        architectures=["GPTNeoXForCausalLM"],
-    )
+    config = neox_config(shape.vocab, shape.d_model, shape.n_layers, shape.n_heads,
+                         4 * shape.d_model, shape.max_positions)  # fmt: skip
     config.dtype = dtype  # as Pythia's config.json: the dtype of the stored weights
     config.to_json_file(folder / "config.json")
     save_hf_tokenizer(folder, model_max_length=shape.max_positions)

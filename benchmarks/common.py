@@ -82,26 +82,34 @@ class SuiteSpec:
 
     def hf_config(self) -> dict[str, Any]:
         """A ``config.json`` that ``GPTNeoXForCausalLM.from_pretrained`` accepts."""
-        from transformers import GPTNeoXConfig
-
-        config = GPTNeoXConfig(
-            vocab_size=self.vocab,
-            hidden_size=self.d_model,
-            num_hidden_layers=self.layers,
-            num_attention_heads=self.heads,
-            intermediate_size=self.d_mlp,
-            max_position_embeddings=2048,
-            rotary_pct=0.25,
-            rotary_emb_base=10000,
-            use_parallel_residual=True,
-            tie_word_embeddings=False,
-            bos_token_id=0,
-            eos_token_id=0,
-        )
+        config = neox_config(self.vocab, self.d_model, self.layers, self.heads, self.d_mlp)
         out = config.to_dict()
         out["architectures"] = ["GPTNeoXForCausalLM"]
         out["torch_dtype"] = out["dtype"] = "float16"
         return out
+
+
+def neox_config(
+    vocab: int, d_model: int, layers: int, heads: int, d_mlp: int, max_positions: int = 2048
+) -> Any:
+    """A ``GPTNeoXConfig`` with Pythia's settings (parallel residual, 25% rotary, untied)."""
+    from transformers import GPTNeoXConfig
+
+    return GPTNeoXConfig(
+        vocab_size=vocab,
+        hidden_size=d_model,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=d_mlp,
+        max_position_embeddings=max_positions,
+        rotary_pct=0.25,
+        rotary_emb_base=10000,
+        use_parallel_residual=True,
+        tie_word_embeddings=False,
+        bos_token_id=0,
+        eos_token_id=0,
+        architectures=["GPTNeoXForCausalLM"],
+    )
 
 
 def pythia_160m(checkpoints: int) -> SuiteSpec:
