@@ -52,3 +52,12 @@ def test_the_fits_jacobian_matches_central_differences() -> None:
         down[k] -= h
         numeric = (rise_decay(t, *up) - rise_decay(t, *down)) / (2 * h)
         np.testing.assert_allclose(jac[:, k], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_the_jacobian_at_p_zero_is_finite() -> None:
+    """p = 0 (a pure decay): every entry finite, d/dp taken as 0 at t = 0."""
+    from ckptscope.stats.curves import _rise_decay_jac
+
+    jac = _rise_decay_jac(np.array([0.0, 0.5, 3.0]), 1.0, 2.0, 0.0, 1.5)
+    assert np.isfinite(jac).all() and jac[0, 2] == 0.0
+    np.testing.assert_allclose(jac[1:, 1], np.exp(-np.array([0.5, 3.0]) / 1.5))

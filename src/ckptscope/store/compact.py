@@ -4,7 +4,9 @@ A sweep writes a folder per (model, step, analysis) task: ~3 files each, ~74k fo
 Pythia. ``Store.compact`` (``ckptscope store compact STORE``) merges each suite's task
 folders, and its previous generation if any, into ``compacted/<suite>/gen-<G+1>/`` with
 ``scalars``, ``arrays`` and ``tasks`` Parquet files (row groups of ~64 MiB; the previous
-generation's row groups first, then the new tasks' rows in (model, step, analysis) order).
+generation's row groups first, as they are, then the new tasks' rows in (analysis, model,
+step) order, so that a figure, which reads one analysis, skips the others' row groups; a
+store compacted in pieces keeps one such run per compaction).
 
 Crash safety, step by step:
 
