@@ -14,12 +14,7 @@ import scipy.linalg
 import torch
 
 from ckptscope.linalg import eigvalsh_batched, singular_values_batched
-from ckptscope.linalg.tridiag import (
-    eigvalsh_tridiag,
-    sturm_counts,
-    tridiagonal_eigvalsh,
-    tridiagonalize,
-)
+from ckptscope.linalg.tridiag import eigvalsh_tridiag, tridiagonal_eigvalsh, tridiagonalize
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 has_triton = pytest.mark.skipif(find_spec("triton") is None, reason="needs Triton")
@@ -31,6 +26,20 @@ def grams(b: int, n: int, dtype: torch.dtype = torch.float64, seed: int = 0) -> 
     x = torch.randn(b, n + 5, n, generator=g, dtype=torch.float64)
     x = x * torch.logspace(0, -2, n, dtype=torch.float64)
     return (x.mT @ x).to(dtype)
+
+
+def sturm_counts(d: np.ndarray, e2: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Eigenvalues of ``tridiag(d, e)`` below each ``x``: the bisection kernel's rule in NumPy
+    (LDLᵀ pivots of ``T - xI``, tiny pivots replaced by ``-pivmin`` as LAPACK's ``dstebz``)."""
+    pivmin = float(np.finfo(np.float64).tiny) * max(1.0, float(e2.max()) if e2.size else 0.0)
+    q = d[0] - x
+    q = np.where(np.abs(q) < pivmin, -pivmin, q)
+    count = (q < 0).astype(np.int64)
+    for i in range(1, d.shape[0]):
+        q = d[i] - x - e2[i - 1] / q
+        q = np.where(np.abs(q) < pivmin, -pivmin, q)
+        count += q < 0
+    return count
 
 
 def rel_err(got: np.ndarray, ref: np.ndarray) -> float:

@@ -229,27 +229,6 @@ def gershgorin(d: torch.Tensor, e2: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return lo - pad, hi + pad
 
 
-def sturm_counts(d: np.ndarray, e2: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Eigenvalues of ``tridiag(d, e)`` below each ``x`` (float64 NumPy; the kernel's rule).
-
-    The reference the Triton kernel is tested against: LDLᵀ pivots of ``T - xI`` with tiny
-    pivots replaced by ``-pivmin`` as LAPACK's ``dstebz`` does.
-    """
-    pivmin = _pivmin(float(e2.max()) if e2.size else 0.0)
-    q = d[0] - x
-    q = np.where(np.abs(q) < pivmin, -pivmin, q)
-    count = (q < 0).astype(np.int64)
-    for i in range(1, d.shape[0]):
-        q = d[i] - x - e2[i - 1] / q
-        q = np.where(np.abs(q) < pivmin, -pivmin, q)
-        count += q < 0
-    return count
-
-
-def _pivmin(max_e2: float) -> float:
-    return float(np.finfo(np.float64).tiny) * max(1.0, max_e2)
-
-
 def _has_triton() -> bool:
     try:
         import triton  # noqa: F401

@@ -97,11 +97,17 @@ def histogram(values: np.ndarray, grid: UniversalGrid = UNIVERSAL_GRID) -> np.nd
 
     ``values`` may also be a torch tensor on any device: see :func:`tensor_counts`.
     """
+    return _counts(values, grid)[0]
+
+
+def _counts(values: Any, grid: UniversalGrid) -> tuple[np.ndarray, int]:
+    """Counts (float64) of the finite entries of an array or tensor, and the others' number."""
     if _is_tensor(values):
-        return tensor_counts(values, grid)[0]
+        return tensor_counts(values, grid)
     flat = np.asarray(values).ravel()
-    flat = flat[np.isfinite(flat)]
-    return np.bincount(grid.index(flat), minlength=grid.n_bins).astype(np.float64)
+    kept = flat[np.isfinite(flat)]
+    counts = np.bincount(grid.index(kept), minlength=grid.n_bins).astype(np.float64)
+    return counts, int(flat.size - kept.size)
 
 
 #: elements binned at a time on an accelerator (float64 temporaries: 128 MiB each)
@@ -124,11 +130,7 @@ def tensor_counts(
 
     flat = t.detach().reshape(-1)
     if flat.device.type == "cpu" and not force_device_path:
-        x = flat.float().numpy() if flat.dtype != torch.float64 else flat.numpy()
-        finite = np.isfinite(x)
-        kept = x[finite]
-        counts = np.bincount(grid.index(kept), minlength=grid.n_bins).astype(np.float64)
-        return counts, int(x.size - kept.size)
+        return _counts(flat.float().numpy() if flat.dtype != torch.float64 else flat.numpy(), grid)
     counts = torch.zeros(grid.n_bins, dtype=torch.int64, device=flat.device)
     bad = torch.zeros((), dtype=torch.int64, device=flat.device)
     for lo in range(0, flat.numel(), DEVICE_CHUNK):
@@ -161,15 +163,9 @@ class HistogramAccumulator:
 
         ``values`` may be a torch tensor on any device (binned there: :func:`tensor_counts`).
         """
-        if _is_tensor(values):
-            counts, bad = tensor_counts(values, self.grid)
-            self.counts += counts
-            self.n_nonfinite += bad
-            return
-        flat = np.asarray(values).ravel()
-        finite = np.isfinite(flat)
-        self.n_nonfinite += int(flat.size - np.count_nonzero(finite))
-        self.counts += np.bincount(self.grid.index(flat[finite]), minlength=self.grid.n_bins)
+        counts, bad = _counts(values, self.grid)
+        self.counts += counts
+        self.n_nonfinite += bad
 
     def compute(self) -> np.ndarray:
         """The counts so far (a copy)."""
