@@ -110,13 +110,13 @@ def backend(request, monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
 def test_moments_and_distances_equal_the_separate_calls_exactly(monkeypatch, dtype):
     """The one-pass form gives the separate calls' values bit for bit: several spans,
-    several blocks per span, a ragged end, a non-finite value, and two references."""
+    many chunks per span, a ragged end, a non-finite value, and two references."""
     from ckptscope.stats import moments as mod
 
     monkeypatch.setattr(mod, "PARALLEL_MIN", 1)
     monkeypatch.setattr(mod, "WORKERS", 2)
     g = torch.Generator().manual_seed(3)
-    n = 7 * 300_001  # > 2 blocks of 1M elements; spans of whole chunks
+    n = 7 * 300_001  # 2 spans of whole chunks, 33 chunks, the last one ragged
     t = (torch.randn(n, generator=g) * 0.02 + 0.001).to(dtype)
     refs = tuple((torch.randn(n, generator=g) * 0.02).to(dtype) for _ in range(2))
     for nan in (False, True):
@@ -158,3 +158,47 @@ def test_a_numba_that_fails_to_import_falls_back_to_torch(monkeypatch, caplog, b
     assert "numba is installed but does not import" in caplog.text
     assert got.numel == expected.numel and got.max_abs == expected.max_abs
     assert got.kurtosis == pytest.approx(expected.kurtosis, rel=1e-12)
+
+
+def test_half_precision_specials_match_numpy_float64():
+    """fp16 subnormals, the largest finite value, signed zeros, inf and NaN: the moments of
+    the finite values, the non-finite ones counted, as NumPy's float64 gives."""
+    g = torch.Generator().manual_seed(7)
+    t = (torch.randn(200_000, generator=g) * 0.02).to(torch.float16)
+    t[:1000] = (torch.randn(1000, generator=g) * 3e-6).to(torch.float16)  # subnormal
+    t[1000], t[1001], t[1002], t[1003] = 65504.0, -65504.0, -0.0, 0.0
+    t[150_000], t[150_001], t[199_999] = float("inf"), float("-inf"), float("nan")
+    x = t.double().numpy()
+    assert (np.abs(x[:1000]) < 2.0**-14).mean() > 0.9  # mostly subnormal
+    finite = x[np.isfinite(x)]
+    m = moments(t)
+    assert m.nonfinite == 3 and m.numel == finite.size
+    assert m.max_abs == 65504.0
+    assert m.mean == pytest.approx(finite.mean(), rel=1e-12)
+    assert m.std == pytest.approx(finite.std(), rel=1e-12)
+    assert m.kurtosis == pytest.approx(scipy.stats.kurtosis(finite), rel=1e-10)
+
+
+def test_distances_between_different_dtypes_match_numpy():
+    """A fp16 checkpoint against a float32 and a bf16 reference (a suite whose dtype
+    changed), in one pass."""
+    g = torch.Generator().manual_seed(8)
+    t = (torch.randn(70_001, generator=g) * 0.02).to(torch.float16)
+    refs = ((torch.randn(70_001, generator=g) * 0.02), torch.randn(70_001).to(torch.bfloat16))
+    m, pairs = mod.moments_and_distances(t, refs)
+    x = t.double().numpy()
+    for ref, (dist, norm) in zip(refs, pairs, strict=True):
+        r = ref.double().numpy()
+        assert dist == pytest.approx(np.linalg.norm(x - r), rel=1e-12)
+        assert norm == pytest.approx(np.linalg.norm(r), rel=1e-12)
+    assert m == moments(t)
+
+
+def test_dtypes_the_kernel_does_not_read_take_the_torch_path():
+    """float8 (no kernel for it) still gets exact moments and distances."""
+    t = torch.randn(5000, generator=torch.Generator().manual_seed(9)).to(torch.float8_e4m3fn)
+    x = t.double().numpy()
+    m = moments(t)
+    assert m.mean == pytest.approx(x.mean(), rel=1e-12)
+    assert m.kurtosis == pytest.approx(scipy.stats.kurtosis(x), rel=1e-10)
+    assert l2_norm(t) == pytest.approx(np.linalg.norm(x), rel=1e-12)

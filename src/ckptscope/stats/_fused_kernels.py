@@ -3,6 +3,13 @@
 Kept in their own module so that importing the moments code does not import numba (and,
 through it, SciPy): a sweep opens its first weight file before paying for them. ``cache``
 keeps the compiled kernels across processes.
+
+:func:`span_stats` walks a span of a tensor chunk by chunk and, per chunk, takes its sum,
+its central sums, its max |x| and its squared distance to each reference, with the chunk
+held in cache (a 64K-element chunk is 256 KiB as float32) across all of them. Half
+precision is read as its raw 16 bits (``uint16``) and widened to float32 in the kernel,
+chunk by chunk, exactly (every value bit for bit as NumPy and torch widen it; a NaN stays
+a NaN), so a checkpoint's fp16/bf16 tensors are never converted in memory-sized blocks.
 """
 
 from __future__ import annotations
@@ -11,24 +18,103 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload
 
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+#: kinds of the inputs, as passed to ``span_stats``: a float32/float64 array, or the
+#: uint16 bits of fp16 or bf16 values
+NATIVE, FLOAT16, BFLOAT16 = 0, 1, 2
+
+
+@intrinsic
+def _f32(typingctx, bits):  # pragma: no cover - compiled
+    """The float32 whose bits are the uint32 ``bits``."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.uint32), codegen
+
+
+@intrinsic
+def _f64(typingctx, bits):  # pragma: no cover - compiled
+    """The float64 whose bits are the uint64 ``bits``."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.uint64), codegen
+
+
+@intrinsic
+def _half(typingctx, bits):  # pragma: no cover - compiled
+    """The fp16 value whose bits are the uint16 ``bits``, as float32 (LLVM's ``fpext``:
+    the CPU's conversion instruction where it has one; exact, NaN quietened)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+
+    return types.float32(types.uint16), codegen
+
+
+def _widen(h, kind):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(_widen, inline="always")
+def _widen_impl(h, kind):  # pragma: no cover - compiled
+    """One element as a float: fp16/bf16 bits (``kind``) widened, or a float as it is."""
+    if isinstance(h, types.Integer):
+
+        def bits(h, kind):
+            if kind == FLOAT16:
+                return _half(h)
+            return _f32(np.uint32(h) << np.uint32(16))  # bf16: float32's high half
+
+        return bits
+    return lambda h, kind: h
+
+
+def _values(x, kind, lo, hi, buf):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(_values, jit_options={"nogil": True})
+def _values_impl(x, kind, lo, hi, buf):  # pragma: no cover - compiled
+    """``x[lo:hi]`` as floats: the array itself, or 16-bit values widened into ``buf``."""
+    if isinstance(x.dtype, types.Integer):
+
+        def widen(x, kind, lo, hi, buf):
+            src = x[lo:hi]  # indexing from 0 lets the loops vectorise (no wrap-around)
+            if kind == FLOAT16:
+                for i in range(src.size):
+                    buf[i] = _half(src[i])
+            else:
+                for i in range(src.size):
+                    buf[i] = _f32(np.uint32(src[i]) << np.uint32(16))
+            return buf[: src.size]
+
+        return widen
+
+    return lambda x, kind, lo, hi, buf: x[lo:hi]
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _pass_sum(x, lo, hi):  # pragma: no cover - compiled
+def _pass_sum(x):  # pragma: no cover - compiled
     s = 0.0
-    for i in range(lo, hi):
+    for i in range(x.size):
         s += np.float64(x[i])
     return s
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _pass_central(x, lo, hi, mean):  # pragma: no cover - compiled
+def _pass_central(x, mean):  # pragma: no cover - compiled
     m2 = 0.0
     m3 = 0.0
     m4 = 0.0
-    for i in range(lo, hi):
+    for i in range(x.size):
         d = np.float64(x[i]) - mean
         d2 = d * d
         m2 += d2
@@ -37,34 +123,124 @@ def _pass_central(x, lo, hi, mean):  # pragma: no cover - compiled
     return m2, m3, m4
 
 
-@numba.njit(nogil=True, cache=True)
-def _chunks(x, chunk, out):  # pragma: no cover - compiled
-    """Rows ``(n, mean, m2, m3, m4)`` per chunk of ``x``; n = -1: redo it masked."""
-    n_chunks = (x.size + chunk - 1) // chunk
-    for c in range(n_chunks):
-        lo = c * chunk
-        hi = min(lo + chunk, x.size)
-        s = _pass_sum(x, lo, hi)
-        if not math.isfinite(s):  # a NaN or inf in the chunk
-            out[c, 0] = -1.0
-            continue
-        n = hi - lo
-        mean = s / n
-        m2, m3, m4 = _pass_central(x, lo, hi, mean)
-        out[c, 0] = n
-        out[c, 1] = mean
-        out[c, 2] = m2
-        out[c, 3] = m3
-        out[c, 4] = m4
+def _pass_max_abs(x):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(_pass_max_abs, jit_options={"nogil": True})
+def _pass_max_abs_impl(x):  # pragma: no cover - compiled
+    """max |x| of finite values, taken on their bits with the sign cleared.
+
+    Non-negative finite floats order as their bits do, and an integer max vectorises
+    where a float one (NaN rules) does not. Callers check that ``x`` is finite first.
+    """
+    if x.dtype.bitwidth == 32:
+
+        def max32(x):
+            bits = x.view(np.uint32)
+            m = np.uint32(0)
+            for i in range(bits.size):
+                a = bits[i] & np.uint32(0x7FFFFFFF)
+                m = a if a > m else m
+            return np.float64(_f32(m))
+
+        return max32
+
+    def max64(x):
+        bits = x.view(np.uint64)
+        m = np.uint64(0)
+        for i in range(bits.size):
+            a = bits[i] & np.uint64(0x7FFFFFFFFFFFFFFF)
+            m = a if a > m else m
+        return _f64(m)
+
+    return max64
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _dist_sums(x, y):  # pragma: no cover - compiled
+def _dist_sums(x, y, ky):  # pragma: no cover - compiled
+    """``(Σ (x-y)², Σ y²)`` in float64; ``y`` read as it is stored (``ky``)."""
     d2 = 0.0
     n2 = 0.0
     for i in range(x.size):
-        b = np.float64(y[i])
+        b = np.float64(_widen(y[i], ky))
         d = np.float64(x[i]) - b  # upcast before subtracting, as the torch path
         d2 += d * d
         n2 += b * b
     return d2, n2
+
+
+@numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
+def _dist_sums2(x, y, ky, z, kz):  # pragma: no cover - compiled
+    """``_dist_sums`` to two references in one loop over ``x``."""
+    d2y = 0.0
+    n2y = 0.0
+    d2z = 0.0
+    n2z = 0.0
+    for i in range(x.size):
+        a = np.float64(x[i])
+        b = np.float64(_widen(y[i], ky))
+        c = np.float64(_widen(z[i], kz))
+        d = a - b
+        e = a - c
+        d2y += d * d
+        n2y += b * b
+        d2z += e * e
+        n2z += c * c
+    return d2y, n2y, d2z, n2z
+
+
+@numba.njit(nogil=True, cache=True)
+def _row(v, rows, c):  # pragma: no cover - compiled
+    """Row ``c``: ``(n, mean, m2, m3, m4, max |x|)`` of ``v``; n = -1: redo it masked."""
+    s = _pass_sum(v)
+    if not math.isfinite(s):  # a NaN or inf in the chunk (a finite sum has none)
+        rows[c, 0] = -1.0
+        return
+    n = v.size
+    mean = s / n
+    m2, m3, m4 = _pass_central(v, mean)
+    rows[c, 0] = n
+    rows[c, 1] = mean
+    rows[c, 2] = m2
+    rows[c, 3] = m3
+    rows[c, 4] = m4
+    rows[c, 5] = _pass_max_abs(v)
+
+
+@numba.njit(nogil=True, cache=True)
+def span_stats(x, kind, r0, k0, r1, k1, nrefs, chunk, stats, rows, dists):  # pragma: no cover
+    """Per chunk of ``x``: its moments row (when ``stats``) and distances to ``nrefs`` refs.
+
+    ``x``, ``r0``, ``r1``: 1-D arrays of equal size, float32/float64 or the uint16 bits of
+    fp16/bf16 (``kind``, ``k0``, ``k1``: NATIVE, FLOAT16 or BFLOAT16); unused refs are
+    any array. ``rows``: (chunks, 6), see :func:`_row`; ``dists``: (2, chunks, 2), the
+    ``(Σ (x-r)², Σ r²)`` of each chunk for each ref.
+    """
+    n_chunks = (x.size + chunk - 1) // chunk
+    buf = np.empty(chunk, np.float32)
+    for c in range(n_chunks):
+        lo = c * chunk
+        hi = min(lo + chunk, x.size)
+        v = _values(x, kind, lo, hi, buf)
+        if stats:
+            _row(v, rows, c)
+        if nrefs == 1:
+            dists[0, c, 0], dists[0, c, 1] = _dist_sums(v, r0[lo:hi], k0)
+        elif nrefs == 2:
+            d2y, n2y, d2z, n2z = _dist_sums2(v, r0[lo:hi], k0, r1[lo:hi], k1)
+            dists[0, c, 0], dists[0, c, 1] = d2y, n2y
+            dists[1, c, 0], dists[1, c, 1] = d2z, n2z
+
+
+@numba.njit(nogil=True, cache=True)
+def chunk_rows(x, chunk, rows):  # pragma: no cover - compiled
+    """``rows`` (see :func:`_row`) of each chunk of a float array (the masked redo)."""
+    for c in range((x.size + chunk - 1) // chunk):
+        _row(x[c * chunk : min((c + 1) * chunk, x.size)], rows, c)
+
+
+@numba.njit(nogil=True, cache=True)
+def widen(x, kind, out):  # pragma: no cover - compiled
+    """``out`` = the values of ``x`` (16-bit bits or floats) as float32 (for the tests)."""
+    return _values(x, kind, 0, x.size, out).copy()

@@ -1,16 +1,20 @@
-"""Fused CPU kernel for :mod:`ckptscope.stats.moments`: one chunk's moments in two cached passes.
+"""Fused CPU kernels for :mod:`ckptscope.stats.moments`: moments and distances in one pass.
 
 The torch path of ``moments`` spends ~3.4 ns per element on eight small ops per chunk (each
-a dispatch and a pass over the chunk). This numba kernel does, per chunk of ``chunk``
-elements held in cache: a pass for the sum, then one for the central sums
-``Σd², Σd³, Σd⁴`` (``d = x - mean``), in float64, and returns one row per chunk that
-``moments._combine`` merges exactly, as before. Same algorithm and accuracy as the torch
-path (tests run both); the reductions are reassociated for SIMD (``fastmath`` without
-``nnan``/``ninf``: a NaN or inf still propagates into the sum, and such a chunk is redone
-with its non-finite values masked out).
+a dispatch and a pass over the chunk). The numba kernel (``_fused_kernels.span_stats``)
+walks a span once, chunk by chunk; per chunk of ``chunk`` elements held in cache it takes
+the sum, then the central sums ``Σd², Σd³, Σd⁴`` (``d = x - mean``), max |x|, and the
+squared distance to each reference, in float64, and returns one row per chunk that
+``moments._combine`` merges exactly, as before. fp16 and bf16 tensors are read as their
+raw bits and widened to float32 inside the kernel, one chunk at a time, bit for bit as
+torch would; nothing is converted in memory-sized blocks. Same algorithm and accuracy as
+the torch path (tests run both); the reductions are reassociated for SIMD (``fastmath``
+without ``nnan``/``ninf``: a NaN or inf still propagates into the sum, and such a chunk is
+redone with its non-finite values masked out).
 
-Used when numba is importable (``pip install ckptscope[fast]``) and the tensor is on the
-CPU; ``CKPTSCOPE_MOMENTS=torch`` forces the torch path.
+Used when numba is importable (``pip install ckptscope[fast]``) and the tensor is a CPU
+float16/bfloat16/float32/float64 one (:func:`supports`); ``CKPTSCOPE_MOMENTS=torch``
+forces the torch path.
 """
 
 from __future__ import annotations
@@ -20,16 +24,12 @@ import importlib.util
 import logging
 import math
 import os
-from collections.abc import Iterator
 from types import ModuleType
 
 import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
-
-#: elements converted to float32 at a time before the kernel (fp16/bf16 inputs)
-BLOCK = 1 << 20
 
 
 def available() -> bool:
@@ -61,66 +61,76 @@ def _kernels() -> ModuleType:
     return kernels
 
 
-def _blocks(
-    tensors: tuple[torch.Tensor, ...], begin: int, end: int, block: int
-) -> Iterator[tuple[np.ndarray, ...]]:
-    """NumPy float32/float64 views of ``t[b:b+block]`` for each tensor, block by block.
-
-    fp16/bf16 go through one reused float32 buffer per tensor (fresh buffers would
-    page-fault on every block).
-    """
-    bufs = [
-        torch.empty(min(block, end - begin), dtype=torch.float32)
-        if t.dtype not in (torch.float32, torch.float64)
-        else None
-        for t in tensors
-    ]
-    for b in range(begin, end, block):
-        out = []
-        for t, buf in zip(tensors, bufs, strict=True):
-            part = t[b : min(b + block, end)]
-            if buf is not None:
-                part = buf[: part.numel()].copy_(part)
-            out.append(part.numpy())
-        yield tuple(out)
+#: the kernels' kind for each dtype they read as is (16-bit floats as their raw bits)
+_KINDS = {torch.float32: 0, torch.float64: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
-def span_distance(a: torch.Tensor, b: torch.Tensor, begin: int, end: int) -> tuple[float, float]:
+def supports(t: torch.Tensor) -> bool:
+    """Whether the kernels read ``t`` (a CPU tensor of float16/bfloat16/float32/float64)."""
+    return t.device.type == "cpu" and t.dtype in _KINDS
+
+
+def _array(t: torch.Tensor, begin: int, end: int) -> tuple[np.ndarray, int]:
+    """``t[begin:end]`` of a flat tensor as a NumPy view the kernels read, and its kind."""
+    kind = _KINDS[t.dtype]
+    part = t[begin:end]
+    if kind:  # NumPy has no bfloat16: both 16-bit floats go as their bits
+        return part.view(torch.int16).numpy().view(np.uint16), kind
+    return part.numpy(), kind
+
+
+def _run(
+    flat: torch.Tensor,
+    refs: tuple[torch.Tensor, ...],
+    begin: int,
+    end: int,
+    chunk: int,
+    stats: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel over ``[begin, end)``: per-chunk rows and per-chunk distance sums."""
+    if len(refs) > 2:
+        raise ValueError(f"at most 2 references per pass, got {len(refs)}")
+    x, kind = _array(flat, begin, end)
+    arrays = [_array(r, begin, end) for r in refs]
+    (r0, k0), (r1, k1) = (arrays + [(x, kind)] * 2)[:2]
+    n_chunks = -(-(end - begin) // chunk)
+    rows = np.zeros((n_chunks if stats else 0, 6))
+    dists = np.zeros((2, n_chunks, 2))
+    _kernels().span_stats(x, kind, r0, k0, r1, k1, len(refs), chunk, stats, rows, dists)
+    return rows, dists
+
+
+def _pairs(dists: np.ndarray, n: int) -> list[tuple[float, float]]:
+    return [(math.fsum(dists[k, :, 0]), math.fsum(dists[k, :, 1])) for k in range(n)]
+
+
+def span_distance(
+    a: torch.Tensor, b: torch.Tensor, begin: int, end: int, chunk: int
+) -> tuple[float, float]:
     """``(Σ (a-b)², Σ b²)`` over ``[begin, end)`` of two flat CPU tensors, in float64."""
-    dist, norm = [], []
-    for x, y in _blocks((a, b), begin, end, BLOCK):
-        d2, n2 = _kernels()._dist_sums(x, y)
-        dist.append(d2)
-        norm.append(n2)
-    return math.fsum(dist), math.fsum(norm)
+    _, dists = _run(a, (b,), begin, end, chunk, stats=False)
+    return _pairs(dists, 1)[0]
 
 
-def _block_rows(x: np.ndarray, chunk: int) -> tuple[np.ndarray, float, int]:
-    """Per-chunk rows of one float32/float64 block, its max |x| and non-finite count."""
+def _finish(
+    flat: torch.Tensor, rows: np.ndarray, begin: int, chunk: int
+) -> tuple[np.ndarray, float, int]:
+    """Rows ``(n, mean, m2, m3, m4)``, max |x| and the non-finite count from the kernel's.
+
+    A chunk holding NaN or inf (n = -1) is redone on its finite values.
+    """
     nonfinite = 0
-    max_abs = 0.0
-    out = np.zeros((-(-x.size // chunk), 5))
-    _kernels()._chunks(x, chunk, out)
-    bad = np.flatnonzero(out[:, 0] < 0)
-    if not bad.size:  # (a max in the sum pass was measured slower: it stops its SIMD)
-        max_abs = max(float(x.max()), -float(x.min()))
-    for c in bad:  # chunks holding NaN or inf: the same kernel on their finite values
-        v = x[c * chunk : (c + 1) * chunk]
-        v = v[np.isfinite(v)]
-        nonfinite += min(chunk, x.size - c * chunk) - v.size
-        out[c] = 0.0
-        if v.size:
-            _kernels()._chunks(v, v.size, out[c : c + 1])
-    if bad.size:
-        finite = x[np.isfinite(x)]
+    for c in np.flatnonzero(rows[:, 0] < 0):
+        lo = begin + c * chunk
+        v = flat[lo : lo + chunk].to(torch.float64).numpy()
+        finite = v[np.isfinite(v)]
+        nonfinite += v.size - finite.size
+        rows[c] = 0.0
         if finite.size:
-            max_abs = float(np.abs(finite).max())
-    return out, max_abs, nonfinite
-
-
-def _rows_block(chunk: int) -> int:
-    """Elements per converted block for chunks of ``chunk``: whole chunks, about BLOCK."""
-    return max(chunk, BLOCK // chunk * chunk)
+            _kernels().chunk_rows(finite, finite.size, rows[c : c + 1])
+    done = rows[:, 0] > 0
+    max_abs = float(rows[done, 5].max()) if done.any() else 0.0
+    return rows[:, :5], max_abs, nonfinite
 
 
 def span_rows(
@@ -130,15 +140,8 @@ def span_rows(
 
     Rows are ``(n, mean, m2, m3, m4)`` of each chunk's finite values.
     """
-    rows = []
-    nonfinite = 0
-    max_abs = 0.0
-    for (x,) in _blocks((flat,), begin, end, _rows_block(chunk)):
-        out, block_max, bad = _block_rows(x, chunk)
-        max_abs = max(max_abs, block_max)
-        nonfinite += bad
-        rows.append(out)
-    return (np.concatenate(rows) if rows else np.zeros((0, 5))), max_abs, nonfinite
+    rows, _ = _run(flat, (), begin, end, chunk, stats=True)
+    return _finish(flat, rows, begin, chunk)
 
 
 def span_rows_and_distances(
@@ -146,26 +149,9 @@ def span_rows_and_distances(
 ) -> tuple[np.ndarray, float, int, list[tuple[float, float]]]:
     """``span_rows(flat, ...)`` and ``span_distance(flat, r, ...)`` for each ref, together.
 
-    Each block of ``flat`` is converted once and stays in cache for all the kernels,
-    instead of once for the moments and again for every distance. The blocks, kernels
-    and sums are those of the two functions, so the values are theirs exactly; this
-    needs ``_rows_block(chunk) == BLOCK`` (true for the default 64K-element chunk).
+    One pass: each chunk of ``flat`` is widened once and stays in cache for the moments
+    and every distance. The chunks and sums are those of the two functions, so the values
+    are theirs exactly. At most 2 references.
     """
-    if _rows_block(chunk) != BLOCK:
-        raise ValueError(f"chunk {chunk} does not divide the block {BLOCK}")
-    rows = []
-    nonfinite = 0
-    max_abs = 0.0
-    dist: list[list[float]] = [[] for _ in refs]
-    norm: list[list[float]] = [[] for _ in refs]
-    for x, *ys in _blocks((flat, *refs), begin, end, BLOCK):
-        out, block_max, bad = _block_rows(x, chunk)
-        max_abs = max(max_abs, block_max)
-        nonfinite += bad
-        rows.append(out)
-        for k, y in enumerate(ys):
-            d2, n2 = _kernels()._dist_sums(x, y)
-            dist[k].append(d2)
-            norm[k].append(n2)
-    pairs = [(math.fsum(d), math.fsum(n)) for d, n in zip(dist, norm, strict=True)]
-    return (np.concatenate(rows) if rows else np.zeros((0, 5))), max_abs, nonfinite, pairs
+    rows, dists = _run(flat, refs, begin, end, chunk, stats=True)
+    return (*_finish(flat, rows, begin, chunk), _pairs(dists, len(refs)))

@@ -40,7 +40,12 @@ PARALLEL_MIN = 1 << 20
 #: threads per tensor; None: ``torch.get_num_threads()`` (read when a call starts)
 WORKERS: int | None = None
 
+#: dtypes the torch path reduces as they are (others are widened to float32 chunk by chunk)
+_TORCH_NATIVE = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
 _T = TypeVar("_T")
+_pool: ThreadPoolExecutor | None = None  # the span threads, kept: a pool per tensor cost
+_pool_lock = threading.Lock()  # 0.5 s of thread starts over a 160m weight sweep
 _threads_lock = threading.Lock()
 _threads_users = 0
 _threads_saved = 1
@@ -122,15 +127,27 @@ def _map_spans(t: torch.Tensor, fn: Callable[[int, int], _T]) -> list[_T]:
     workers = WORKERS or torch.get_num_threads()
     # The fused kernel needs no torch threads; the torch fallback runs its small ops
     # single-threaded (10x faster on 64k-element chunks than with 2 intra-op threads).
-    single = contextlib.nullcontext() if fused.available() else _single_threaded_torch()
+    fast = fused.supports(t) and fused.available()
+    single = contextlib.nullcontext() if fast else _single_threaded_torch()
     if numel < PARALLEL_MIN or workers <= 1:
         with single:
             return [fn(0, numel)]
     span = -(-numel // workers)
     span = -(-span // CHUNK) * CHUNK  # whole chunks per thread: same result as serial
     bounds = [(b, min(b + span, numel)) for b in range(0, numel, span)]
-    with single, ThreadPoolExecutor(len(bounds)) as pool:
-        return list(pool.map(lambda be: fn(*be), bounds))
+    with single:
+        return list(_span_pool(len(bounds)).map(lambda be: fn(*be), bounds))
+
+
+def _span_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's span threads (at least ``workers``; spans never wait on each other)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < workers:
+            old, _pool = _pool, ThreadPoolExecutor(workers, thread_name_prefix="moments")
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
 
 
 def _chunk_part(d: torch.Tensor) -> _Part:
@@ -168,7 +185,7 @@ def _combine(parts: list[_Part]) -> _Part:
 
 def _span_moments(flat: torch.Tensor, begin: int, end: int) -> tuple[_Part, float, int]:
     """Moments, max |x| and the non-finite count of ``flat[begin:end]``."""
-    if flat.device.type == "cpu" and fused.available():
+    if fused.supports(flat) and fused.available():
         rows, max_abs, nonfinite = fused.span_rows(flat, begin, end, CHUNK)
         return _part_of_rows(rows), max_abs, nonfinite
     parts: list[_Part] = []
@@ -177,6 +194,8 @@ def _span_moments(flat: torch.Tensor, begin: int, end: int) -> tuple[_Part, floa
     step = _chunk(flat)
     for i in range(begin, end, step):
         c = flat[i : min(i + step, end)]
+        if c.dtype not in _TORCH_NATIVE:  # float8 and the like: no aminmax for them
+            c = c.to(torch.float32)
         lo, hi = (float(v) for v in torch.aminmax(c))
         if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates; inf is extreme
             mask = torch.isfinite(c)
@@ -205,14 +224,14 @@ def moments_and_distances(
 ) -> tuple[Moments, list[tuple[float, float]]]:
     """``moments(t)`` and ``l2_distance_and_norm(t, r)`` for each of ``refs``, same values.
 
-    On the CPU with the fused kernel, one pass over ``t``: each block of it is converted
-    to float32 once for all the kernels (``fused.span_rows_and_distances``) instead of
-    once per call; the spans, blocks and kernels are those of the separate calls.
+    On the CPU with the fused kernel, one pass over ``t`` (and at most two references):
+    each chunk of it is read once for all the sums (``fused.span_rows_and_distances``)
+    instead of once per call; the spans, chunks and sums are those of the separate calls.
     """
     fast = (
-        fused.available()
-        and _chunk(t) == CHUNK
-        and all(x.device.type == "cpu" and x.shape == t.shape for x in (t, *refs))
+        len(refs) <= 2
+        and fused.available()
+        and all(fused.supports(x) and x.shape == t.shape for x in (t, *refs))
     )
     if not fast:
         return moments(t), [l2_distance_and_norm(t, r) for r in refs]
@@ -271,8 +290,8 @@ def l2_norm(t: torch.Tensor) -> float:
     step = _chunk(flat)
 
     def span(begin: int, end: int) -> float:
-        if flat.device.type == "cpu" and fused.available():
-            return fused.span_distance(flat, flat, begin, end)[1]
+        if fused.supports(flat) and fused.available():
+            return fused.span_distance(flat, flat, begin, end, CHUNK)[1]
         total = 0.0
         for i in range(begin, end, step):
             d = flat[i : min(i + step, end)].to(torch.float64)
@@ -293,8 +312,8 @@ def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float
     step = _chunk(fa)
 
     def span(begin: int, end: int) -> tuple[float, float]:
-        if fa.device.type == "cpu" and fb.device.type == "cpu" and fused.available():
-            return fused.span_distance(fa, fb, begin, end)
+        if fused.supports(fa) and fused.supports(fb) and fused.available():
+            return fused.span_distance(fa, fb, begin, end, CHUNK)
         dist = norm = 0.0
         for i in range(begin, end, step):
             j = min(i + step, end)
