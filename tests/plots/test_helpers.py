@@ -105,3 +105,78 @@ def test_frames_at_chosen_steps_match_the_full_run() -> None:
     np.testing.assert_array_equal(some[0], every[1])
     np.testing.assert_array_equal(some[1], every[3])
     assert not np.array_equal(every[1], every[3])
+
+
+def test_fixed_layout_frames_skip_the_layout_draw_and_match_it() -> None:
+    """A figure with fixed margins has no layout to compute: its frames, blitted over a
+    background drawn once, are those drawn after a first full (layout) draw, pixel for
+    pixel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def make() -> Animation:
+        fig, axes = panels(1, 2, width=2.5, height=2.0, fixed=True)
+        lines = []
+        for ax in (axes[0][0], axes[0][1]):
+            ax.plot([0, 4], [4, 0], color="0.7")
+            (line,) = ax.plot([], [], color="C3")
+            ax.set_xlim(0, 4)
+            ax.set_ylim(0, 4)
+            ax.set_title("panel")
+            lines.append(line)
+        sup = fig.suptitle("step 0")
+
+        def update(step: int) -> list:
+            for k, line in enumerate(lines):
+                line.set_data([0, step], [k, step])
+            sup.set_text(f"step {step}")
+            return [sup, *lines]
+
+        return Animation(fig.figure, [1, 2, 3], update)
+
+    frames = list(make().frames(dpi=80))
+    ref = make()  # the frames as drawn with a full draw first
+    ref.fig.set_dpi(80)
+    canvas = FigureCanvasAgg(ref.fig)
+    changed = ref.update(1)
+    canvas.draw()
+    for artist in changed:
+        artist.set_visible(False)
+    canvas.draw()
+    background = canvas.copy_from_bbox(ref.fig.bbox)
+    assert len(frames) == 3
+    for step, frame in zip([1, 2, 3], frames, strict=True):
+        canvas.restore_region(background)
+        for artist in ref.update(step):
+            artist.set_visible(True)
+            ref.fig.draw_artist(artist)
+        np.testing.assert_array_equal(frame, np.asarray(canvas.buffer_rgba())[..., :3])
+    assert not np.array_equal(frames[0], frames[2])
+
+
+def test_log_y_axis_draws_few_minor_ticks() -> None:
+    """2 and 5 x 10^k within 6 decades; none over more (matplotlib draws 8 per decade)."""
+    from ckptscope.plots.style import log_y_axis
+
+    fig, axes = panels(1, 2)
+    narrow, wide = axes[0]
+    narrow.plot([0, 1], [1e-2, 1.0])
+    wide.plot([0, 1], [1e-9, 1.0])
+    for ax in (narrow, wide):
+        log_y_axis(ax)
+    fig.canvas.draw()
+    lo, hi = narrow.get_ylim()
+    minor = [v for v in narrow.yaxis.get_minorticklocs() if lo <= v <= hi]
+    assert sorted({round(v / 10 ** np.floor(np.log10(v)), 6) for v in minor}) == [2.0, 5.0]
+    assert len(minor) == 4
+    assert len(wide.yaxis.get_minorticklocs()) == 0
+
+
+def test_panel_titles_sit_at_a_fixed_height() -> None:
+    """No automatic title placement (it measures every tick label per draw): a title stays
+    at the top of its panel after a draw."""
+    fig, axes = panels(1, 1)
+    ax = axes[0][0]
+    ax.plot([0, 1], [0, 1])
+    ax.set_title("a title")
+    fig.canvas.draw()
+    assert ax.title.get_position()[1] == 1.0

@@ -18,7 +18,7 @@ from matplotlib.figure import FigureBase
 from ckptscope.names import model_order
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import Spec, animate, at_step, plot_text, typed
-from ckptscope.plots.style import fixed_margins, latest, panels
+from ckptscope.plots.style import fixed_margins, latest, log_y_axis, panels
 from ckptscope.stats.histogram import UniversalGrid, display_edges, rebin
 
 DISPLAY_BINS = 121
@@ -55,7 +55,7 @@ def hist_animation(
         lo = float(positive.min()) if positive.size else 1e-6
         floor = lo / 10  # log axis: empty bins drawn at a floor below every shown fraction
         art = ax.stairs(np.maximum(fracs[0], floor), edges, baseline=floor, fill=True, alpha=0.8)
-        ax.set_yscale("log")
+        log_y_axis(ax)
         ax.set_ylim(lo / 2, float(positive.max()) * 2 if positive.size else 1.0)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_xlabel("value")

@@ -42,6 +42,7 @@ from ckptscope.plots.style import (
     DEPTH_CMAP,
     depth_color,
     fixed_margins,
+    log_y_axis,
     model_colors,
     model_order,
     panels,
@@ -166,7 +167,7 @@ def line_grid(
             by, color_of = "model", colors
         log = key[2] in log_y
         if log:
-            ax.set_yscale("log")
+            log_y_axis(ax)
         draw_marks(ax, sel, color_of, by, bands_in(sel, bands or {}, key[2], log))
         _legend(ax, sel, not per_block)
         ax.set_title(panel, fontsize=9)
