@@ -34,7 +34,7 @@ test: $(STAMP) browser
 	$(BIN)/ruff format --check src tests benchmarks scripts examples
 	$(BIN)/python -m pytest -q
 
-# The inner loop: everything but the tests marked slow, browser or ray (about a minute).
+# The inner loop: everything but the tests marked slow, browser or ray (about 6 minutes here).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not browser and not ray"
 

@@ -135,12 +135,15 @@ def _map_spans(t: torch.Tensor, fn: Callable[[int, int], _T]) -> list[_T]:
     span = -(-numel // workers)
     span = -(-span // CHUNK) * CHUNK  # whole chunks per thread: same result as serial
     bounds = [(b, min(b + span, numel)) for b in range(0, numel, span)]
-    with single:
-        return list(_span_pool(len(bounds)).map(lambda be: fn(*be), bounds))
+    if not fast:  # fresh threads: torch's thread setting reaches only threads started now
+        with single, ThreadPoolExecutor(len(bounds)) as pool:
+            return list(pool.map(lambda be: fn(*be), bounds))
+    return list(_span_pool(len(bounds)).map(lambda be: fn(*be), bounds))
 
 
 def _span_pool(workers: int) -> ThreadPoolExecutor:
-    """The process's span threads (at least ``workers``; spans never wait on each other)."""
+    """The fused kernel's span threads, kept (at least ``workers``; spans never wait on
+    each other)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool._max_workers < workers:
