@@ -154,29 +154,41 @@ def test_fixed_layout_frames_skip_the_layout_draw_and_match_it() -> None:
 
 
 def test_log_y_axis_draws_few_minor_ticks() -> None:
-    """2 and 5 x 10^k within 6 decades; none over more (matplotlib draws 8 per decade)."""
+    """matplotlib's minor ticks within 1.5 decades (a short range still reads), 2 and 5 x
+    10^k up to 6 decades, none over more (matplotlib draws 8 per decade)."""
+    from ckptscope.plots.style import log_y_axis
+
+    fig, axes = panels(1, 3)
+    short, mid, wide = axes[0]
+    for ax, lo in ((short, 0.15), (mid, 1e-2), (wide, 1e-7)):
+        ax.plot([0, 1], [lo, 0.9])
+        log_y_axis(ax)
+        ax.set_ylim(lo, 0.9)
+    fig.canvas.draw()
+
+    def mantissas(ax) -> list[float]:
+        lo, hi = ax.get_ylim()
+        ticks = [v for v in ax.yaxis.get_minorticklocs() if lo <= v <= hi]
+        return sorted({round(v / 10 ** np.floor(np.log10(v)), 6) for v in ticks})
+
+    assert mantissas(short) == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    assert mantissas(mid) == [2.0, 5.0]
+    locator = wide.yaxis.get_minor_locator()
+    assert len(locator.tick_values(1e-7, 0.9)) == 0  # 6.95 decades
+    assert len(locator.tick_values(1e-5, 0.9)) > 0  # 4.95 decades
+
+
+def test_log_panel_titles_are_not_placed_automatically() -> None:
+    """A log axis (no offset text to clear) keeps its title at a fixed height: matplotlib's
+    placement measures every tick label per draw. A linear axis keeps the placement."""
     from ckptscope.plots.style import log_y_axis
 
     fig, axes = panels(1, 2)
-    narrow, wide = axes[0]
-    narrow.plot([0, 1], [1e-2, 1.0])
-    wide.plot([0, 1], [1e-9, 1.0])
-    for ax in (narrow, wide):
-        log_y_axis(ax)
+    log_panel, linear = axes[0]
+    log_y_axis(log_panel)
+    for ax in (log_panel, linear):
+        ax.plot([0, 1], [1e-6, 2e-6])
+        ax.set_title("a title")
     fig.canvas.draw()
-    lo, hi = narrow.get_ylim()
-    minor = [v for v in narrow.yaxis.get_minorticklocs() if lo <= v <= hi]
-    assert sorted({round(v / 10 ** np.floor(np.log10(v)), 6) for v in minor}) == [2.0, 5.0]
-    assert len(minor) == 4
-    assert len(wide.yaxis.get_minorticklocs()) == 0
-
-
-def test_panel_titles_sit_at_a_fixed_height() -> None:
-    """No automatic title placement (it measures every tick label per draw): a title stays
-    at the top of its panel after a draw."""
-    fig, axes = panels(1, 1)
-    ax = axes[0][0]
-    ax.plot([0, 1], [0, 1])
-    ax.set_title("a title")
-    fig.canvas.draw()
-    assert ax.title.get_position()[1] == 1.0
+    assert log_panel._autotitlepos is False and linear._autotitlepos is True
+    assert log_panel.title.get_position()[1] == 1.0

@@ -50,3 +50,42 @@ def test_more_than_two_references_are_refused():
     t = torch.zeros(10)
     with pytest.raises(ValueError, match="at most 2 references"):
         fused.span_rows_and_distances(t, (t, t, t), 0, 10, 4)
+
+
+def test_the_integer_fp16_decoder_widens_every_pattern_exactly():
+    """The decoder used where the CPU has no fp16 conversion (x86 without F16C)."""
+    import numba
+
+    kernels = fused._kernels()
+
+    @numba.njit
+    def decode(bits, out):
+        for i in range(bits.size):
+            out[i] = kernels._decode_half(bits[i])
+
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    out = np.empty(bits.size, np.float32)
+    decode(bits, out)
+    expected = bits.view(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(out.view(np.uint32), expected.view(np.uint32))
+
+
+def test_a_chunk_with_nan_is_redone_within_its_span():
+    """A span ending inside a chunk that holds a NaN: the redo stays in the span."""
+    t = torch.arange(3000, dtype=torch.float32)
+    t[1200] = float("nan")
+    rows, max_abs, nonfinite, _ = fused.span_rows_and_distances(t, (), 0, 1500, 1000)
+    assert nonfinite == 1 and max_abs == 1499.0
+    assert rows[:, 0].tolist() == [1000, 499]
+    x = np.delete(np.arange(1000, 1500, dtype=np.float64), 200)
+    assert rows[1, 1] == pytest.approx(x.mean(), rel=1e-15)
+
+
+def test_spans_beyond_a_tensor_are_refused():
+    """The kernel reads without bounds checks: a span past the end of the tensor or of a
+    shorter reference is an error, never a read out of bounds."""
+    t = torch.zeros(10)
+    with pytest.raises(ValueError, match="beyond a tensor of 5"):
+        fused.span_rows_and_distances(t, (torch.zeros(5),), 0, 10, 4)
+    with pytest.raises(ValueError, match="beyond a tensor of 10"):
+        fused.span_rows_and_distances(t, (), 0, 12, 4)

@@ -202,3 +202,15 @@ def test_dtypes_the_kernel_does_not_read_take_the_torch_path():
     assert m.mean == pytest.approx(x.mean(), rel=1e-12)
     assert m.kurtosis == pytest.approx(scipy.stats.kurtosis(x), rel=1e-10)
     assert l2_norm(t) == pytest.approx(np.linalg.norm(x), rel=1e-12)
+
+
+def test_a_distance_to_a_reference_the_kernel_does_not_read():
+    """float32 against a float8 reference: the torch path for both, exact."""
+    g = torch.Generator().manual_seed(10)
+    a = torch.randn(3_000_001, generator=g)  # several spans on the threads
+    b = torch.randn(3_000_001, generator=g).to(torch.float8_e4m3fn)
+    dist, norm = l2_distance_and_norm(a, b)
+    x, y = a.double().numpy(), b.double().numpy()
+    assert dist == pytest.approx(np.linalg.norm(x - y), rel=1e-12)
+    assert norm == pytest.approx(np.linalg.norm(y), rel=1e-12)
+    assert l2_distance_and_norm(a, b) == (dist, norm)  # the same sums from call to call

@@ -76,26 +76,44 @@ def log_ticks(ax: Axes) -> None:
         axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         axis.set_minor_locator(NullLocator())
+    _fixed_title(ax)
 
 
 class _MinorLogLocator(LogLocator):
-    """Minor ticks at 2 and 5 x 10^k over at most 6 decades, none over more."""
+    """Minor log ticks: matplotlib's (2..9 x 10^k, labelled where they are all a short
+    range has) within 1.5 decades, 2 and 5 x 10^k up to 6 decades, none over more."""
 
     def __init__(self) -> None:
         super().__init__(subs=(2.0, 5.0))
+        self._short = LogLocator(subs="auto")
 
     def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
         lo, hi = sorted((vmin, vmax))
-        if lo > 0 and np.log10(hi / lo) > 6:
+        decades = np.log10(hi / lo) if lo > 0 else np.inf
+        if decades > 6:
             return np.array([])
+        if decades < 1.5:
+            self._short.set_axis(self.axis)
+            return self._short.tick_values(vmin, vmax)
         return super().tick_values(vmin, vmax)
 
 
+def _fixed_title(ax: Axes) -> None:
+    """The panel's title at a fixed height, where it has none yet. matplotlib's automatic
+    placement measures every y tick label on each draw (a tenth of a report's drawing) to
+    lift a title over top-side x ticks (none here) or a y offset text (1e-6, +3.1e1),
+    which a log axis never has."""
+    if not ax.get_title():
+        ax.set_title("", y=1.0)
+
+
 def log_y_axis(ax: Axes) -> None:
-    """A log y axis with minor ticks at 2 and 5 x 10^k (none past 6 decades): matplotlib's
-    eight per decade are each a tick object to build, a third of a line grid's drawing."""
+    """A log y axis with few minor ticks (:class:`_MinorLogLocator`: matplotlib's eight per
+    decade are each a tick object to build, a third of a line grid's drawing) and a title
+    at a fixed height."""
     ax.set_yscale("log")
     ax.yaxis.set_minor_locator(_MinorLogLocator())
+    _fixed_title(ax)
 
 
 def step_axis(ax: Axes, log_steps: bool) -> None:
@@ -158,12 +176,6 @@ def panels(
     else:
         fig = Figure(figsize=size, layout=None if fixed else "constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.flat:
-        # A title at a fixed height: matplotlib's automatic one measures every y tick
-        # label of the panel on each draw (a tenth of a report's drawing time) to lift a
-        # title over top-side x ticks (none here) or a y offset text such as 1e-6 (the
-        # title's centre stays clear of it, at the panel's top left).
-        ax.set_title("", y=1.0)
     if fixed:
         fixed_margins(fig, nrows, ncols)
     return fig, [list(row) for row in axes]

@@ -8,13 +8,15 @@ keeps the compiled kernels across processes.
 its central sums, its max |x| and its squared distance to each reference, with the chunk
 held in cache (a 64K-element chunk is 256 KiB as float32) across all of them. Half
 precision is read as its raw 16 bits (``uint16``) and widened to float32 in the kernel,
-chunk by chunk, exactly (every value bit for bit as NumPy and torch widen it; a NaN stays
-a NaN), so a checkpoint's fp16/bf16 tensors are never converted in memory-sized blocks.
+chunk by chunk, exactly (every value but a NaN bit for bit as NumPy and torch widen it; a
+NaN stays a NaN, quietened), so a checkpoint's fp16/bf16 tensors are never converted in
+memory-sized blocks.
 """
 
 from __future__ import annotations
 
 import math
+import platform
 
 import numba
 import numpy as np
@@ -59,6 +61,46 @@ def _half(typingctx, bits):  # pragma: no cover - compiled
     return types.float32(types.uint16), codegen
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _decode_half(h):  # pragma: no cover - compiled
+    """The fp16 value whose bits are ``h``, as float32, by integer arithmetic (no F16C).
+
+    Sign, exponent and mantissa move to float32's places and the result is scaled by
+    2^112, which also normalises fp16's subnormals; inf and NaN (exponent 31) keep float32's
+    all-ones exponent and their mantissa.
+    """
+    b = np.uint32(h)
+    sign = (b & np.uint32(0x8000)) << np.uint32(16)
+    em = b & np.uint32(0x7FFF)
+    if em >= np.uint32(0x7C00):
+        return _f32(sign | np.uint32(0x7F800000) | ((em & np.uint32(0x3FF)) << np.uint32(13)))
+    return _f32(sign | (em << np.uint32(13))) * np.float32(2.0**112)
+
+
+def has_half_instructions() -> bool:
+    """Whether the code numba generates here converts fp16 natively.
+
+    On x86 that needs F16C in the target numba compiles for (the host, unless
+    ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` say otherwise): without it LLVM calls a
+    runtime helper the JIT may not resolve, a crash rather than an error. ARM64 converts
+    natively. Elsewhere the integer decoder is used.
+    """
+    machine = platform.machine().lower()
+    if machine in ("aarch64", "arm64"):
+        return True
+    if machine not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    if numba.config.CPU_NAME not in (None, "host") or numba.config.CPU_FEATURES:
+        return "+f16c" in (numba.config.CPU_FEATURES or "")
+    from llvmlite import binding
+
+    return bool(binding.get_host_cpu_features().get("f16c", False))
+
+
+#: how fp16 is widened in the kernels: the CPU's instruction, else integer arithmetic
+_widen_half = _half if has_half_instructions() else _decode_half
+
+
 def _widen(h, kind):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
@@ -70,7 +112,7 @@ def _widen_impl(h, kind):  # pragma: no cover - compiled
 
         def bits(h, kind):
             if kind == FLOAT16:
-                return _half(h)
+                return _widen_half(h)
             return _f32(np.uint32(h) << np.uint32(16))  # bf16: float32's high half
 
         return bits
@@ -90,7 +132,7 @@ def _values_impl(x, kind, lo, hi, buf):  # pragma: no cover - compiled
             src = x[lo:hi]  # indexing from 0 lets the loops vectorise (no wrap-around)
             if kind == FLOAT16:
                 for i in range(src.size):
-                    buf[i] = _half(src[i])
+                    buf[i] = _widen_half(src[i])
             else:
                 for i in range(src.size):
                     buf[i] = _f32(np.uint32(src[i]) << np.uint32(16))
@@ -170,26 +212,6 @@ def _dist_sums(x, y, ky):  # pragma: no cover - compiled
     return d2, n2
 
 
-@numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _dist_sums2(x, y, ky, z, kz):  # pragma: no cover - compiled
-    """``_dist_sums`` to two references in one loop over ``x``."""
-    d2y = 0.0
-    n2y = 0.0
-    d2z = 0.0
-    n2z = 0.0
-    for i in range(x.size):
-        a = np.float64(x[i])
-        b = np.float64(_widen(y[i], ky))
-        c = np.float64(_widen(z[i], kz))
-        d = a - b
-        e = a - c
-        d2y += d * d
-        n2y += b * b
-        d2z += e * e
-        n2z += c * c
-    return d2y, n2y, d2z, n2z
-
-
 @numba.njit(nogil=True, cache=True)
 def _row(v, rows, c):  # pragma: no cover - compiled
     """Row ``c``: ``(n, mean, m2, m3, m4, max |x|)`` of ``v``; n = -1: redo it masked."""
@@ -225,12 +247,12 @@ def span_stats(x, kind, r0, k0, r1, k1, nrefs, chunk, stats, rows, dists):  # pr
         v = _values(x, kind, lo, hi, buf)
         if stats:
             _row(v, rows, c)
-        if nrefs == 1:
+        # one loop per reference (the chunk stays in cache): the sums of a distance are
+        # those of ``span_distance`` bit for bit, whatever the other reference
+        if nrefs > 0:
             dists[0, c, 0], dists[0, c, 1] = _dist_sums(v, r0[lo:hi], k0)
-        elif nrefs == 2:
-            d2y, n2y, d2z, n2z = _dist_sums2(v, r0[lo:hi], k0, r1[lo:hi], k1)
-            dists[0, c, 0], dists[0, c, 1] = d2y, n2y
-            dists[1, c, 0], dists[1, c, 1] = d2z, n2z
+        if nrefs > 1:
+            dists[1, c, 0], dists[1, c, 1] = _dist_sums(v, r1[lo:hi], k1)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -243,4 +265,6 @@ def chunk_rows(x, chunk, rows):  # pragma: no cover - compiled
 @numba.njit(nogil=True, cache=True)
 def widen(x, kind, out):  # pragma: no cover - compiled
     """``out`` = the values of ``x`` (16-bit bits or floats) as float32 (for the tests)."""
+    if out.size < x.size:
+        raise ValueError("out is smaller than x")
     return _values(x, kind, 0, x.size, out).copy()

@@ -6,8 +6,8 @@ walks a span once, chunk by chunk; per chunk of ``chunk`` elements held in cache
 the sum, then the central sums ``Σd², Σd³, Σd⁴`` (``d = x - mean``), max |x|, and the
 squared distance to each reference, in float64, and returns one row per chunk that
 ``moments._combine`` merges exactly, as before. fp16 and bf16 tensors are read as their
-raw bits and widened to float32 inside the kernel, one chunk at a time, bit for bit as
-torch would; nothing is converted in memory-sized blocks. Same algorithm and accuracy as
+raw bits and widened to float32 inside the kernel, one chunk at a time, to the values
+torch gives; nothing is converted in memory-sized blocks. Same algorithm and accuracy as
 the torch path (tests run both); the reductions are reassociated for SIMD (``fastmath``
 without ``nnan``/``ninf``: a NaN or inf still propagates into the sum, and such a chunk is
 redone with its non-finite values masked out).
@@ -73,7 +73,7 @@ def supports(t: torch.Tensor) -> bool:
 def _array(t: torch.Tensor, begin: int, end: int) -> tuple[np.ndarray, int]:
     """``t[begin:end]`` of a flat tensor as a NumPy view the kernels read, and its kind."""
     kind = _KINDS[t.dtype]
-    part = t[begin:end]
+    part = t.detach()[begin:end]
     if kind:  # NumPy has no bfloat16: both 16-bit floats go as their bits
         return part.view(torch.int16).numpy().view(np.uint16), kind
     return part.numpy(), kind
@@ -90,6 +90,9 @@ def _run(
     """The kernel over ``[begin, end)``: per-chunk rows and per-chunk distance sums."""
     if len(refs) > 2:
         raise ValueError(f"at most 2 references per pass, got {len(refs)}")
+    short = [r.numel() for r in refs if r.numel() < end]
+    if flat.numel() < end or short:  # the kernel reads without bounds checks
+        raise ValueError(f"span [{begin}, {end}) beyond a tensor of {min([flat.numel(), *short])}")
     x, kind = _array(flat, begin, end)
     arrays = [_array(r, begin, end) for r in refs]
     (r0, k0), (r1, k1) = (arrays + [(x, kind)] * 2)[:2]
@@ -113,16 +116,16 @@ def span_distance(
 
 
 def _finish(
-    flat: torch.Tensor, rows: np.ndarray, begin: int, chunk: int
+    flat: torch.Tensor, rows: np.ndarray, begin: int, end: int, chunk: int
 ) -> tuple[np.ndarray, float, int]:
     """Rows ``(n, mean, m2, m3, m4)``, max |x| and the non-finite count from the kernel's.
 
-    A chunk holding NaN or inf (n = -1) is redone on its finite values.
+    A chunk holding NaN or inf (n = -1) is redone on its finite values (within the span).
     """
     nonfinite = 0
     for c in np.flatnonzero(rows[:, 0] < 0):
         lo = begin + c * chunk
-        v = flat[lo : lo + chunk].to(torch.float64).numpy()
+        v = flat[lo : min(lo + chunk, end)].detach().to(torch.float64).numpy()
         finite = v[np.isfinite(v)]
         nonfinite += v.size - finite.size
         rows[c] = 0.0
@@ -141,7 +144,7 @@ def span_rows(
     Rows are ``(n, mean, m2, m3, m4)`` of each chunk's finite values.
     """
     rows, _ = _run(flat, (), begin, end, chunk, stats=True)
-    return _finish(flat, rows, begin, chunk)
+    return _finish(flat, rows, begin, end, chunk)
 
 
 def span_rows_and_distances(
@@ -154,4 +157,4 @@ def span_rows_and_distances(
     are theirs exactly. At most 2 references.
     """
     rows, dists = _run(flat, refs, begin, end, chunk, stats=True)
-    return (*_finish(flat, rows, begin, chunk), _pairs(dists, len(refs)))
+    return (*_finish(flat, rows, begin, end, chunk), _pairs(dists, len(refs)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,7 +100,7 @@ def _single_threaded_torch() -> Iterator[None]:
 
     torch has no per-thread setting, so this changes the process-wide thread count for the
     duration of the call only, reference-counted across concurrent callers; it is used
-    only on the torch fallback path (no numba).
+    only on the torch path (no numba, or a dtype the fused kernel does not read).
     """
     global _threads_users, _threads_saved
     with _threads_lock:
@@ -116,10 +117,17 @@ def _single_threaded_torch() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-def _map_spans(t: torch.Tensor, fn: Callable[[int, int], _T]) -> list[_T]:
+def _fused(*tensors: torch.Tensor) -> bool:
+    """Whether the fused kernel reads all of ``tensors`` (else the torch path)."""
+    return all(fused.supports(x) for x in tensors) and fused.available()
+
+
+def _map_spans(t: torch.Tensor, fn: Callable[[int, int], _T], fast: bool | None = None) -> list[_T]:
     """``fn(begin, end)`` over contiguous spans of ``range(t.numel())``, one per thread.
 
-    On an accelerator, one span on the calling thread (the device is the parallelism).
+    ``fast``: whether ``fn`` runs the fused kernel (default: whether it reads ``t``);
+    ``fn`` never calls this function itself. On an accelerator, one span on the calling
+    thread (the device is the parallelism).
     """
     numel = t.numel()
     if t.device.type != "cpu":
@@ -127,7 +135,7 @@ def _map_spans(t: torch.Tensor, fn: Callable[[int, int], _T]) -> list[_T]:
     workers = WORKERS or torch.get_num_threads()
     # The fused kernel needs no torch threads; the torch fallback runs its small ops
     # single-threaded (10x faster on 64k-element chunks than with 2 intra-op threads).
-    fast = fused.supports(t) and fused.available()
+    fast = _fused(t) if fast is None else fast
     single = contextlib.nullcontext() if fast else _single_threaded_torch()
     if numel < PARALLEL_MIN or workers <= 1:
         with single:
@@ -147,9 +155,10 @@ def _span_pool(workers: int) -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None or _pool._max_workers < workers:
-            old, _pool = _pool, ThreadPoolExecutor(workers, thread_name_prefix="moments")
-            if old is not None:
-                old.shutdown(wait=False)
+            # threads start as work comes; a smaller pool is dropped, never shut down, as a
+            # caller may be about to submit to it (its idle threads end when it is freed)
+            size = max(workers, os.cpu_count() or 1)
+            _pool = ThreadPoolExecutor(size, thread_name_prefix="moments")
         return _pool
 
 
@@ -188,7 +197,7 @@ def _combine(parts: list[_Part]) -> _Part:
 
 def _span_moments(flat: torch.Tensor, begin: int, end: int) -> tuple[_Part, float, int]:
     """Moments, max |x| and the non-finite count of ``flat[begin:end]``."""
-    if fused.supports(flat) and fused.available():
+    if _fused(flat):
         rows, max_abs, nonfinite = fused.span_rows(flat, begin, end, CHUNK)
         return _part_of_rows(rows), max_abs, nonfinite
     parts: list[_Part] = []
@@ -231,11 +240,7 @@ def moments_and_distances(
     each chunk of it is read once for all the sums (``fused.span_rows_and_distances``)
     instead of once per call; the spans, chunks and sums are those of the separate calls.
     """
-    fast = (
-        len(refs) <= 2
-        and fused.available()
-        and all(fused.supports(x) and x.shape == t.shape for x in (t, *refs))
-    )
+    fast = len(refs) <= 2 and all(x.shape == t.shape for x in refs) and _fused(t, *refs)
     if not fast:
         return moments(t), [l2_distance_and_norm(t, r) for r in refs]
     flat = t.reshape(-1)
@@ -247,7 +252,7 @@ def moments_and_distances(
         )
         return (_part_of_rows(rows), max_abs, nonfinite), pairs
 
-    spans = _map_spans(flat, span)
+    spans = _map_spans(flat, span, fast=True)
     dists = [
         (
             math.sqrt(math.fsum(s[1][k][0] for s in spans)),
@@ -293,7 +298,7 @@ def l2_norm(t: torch.Tensor) -> float:
     step = _chunk(flat)
 
     def span(begin: int, end: int) -> float:
-        if fused.supports(flat) and fused.available():
+        if _fused(flat):
             return fused.span_distance(flat, flat, begin, end, CHUNK)[1]
         total = 0.0
         for i in range(begin, end, step):
@@ -313,9 +318,10 @@ def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float
         raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     fa, fb = a.reshape(-1), b.reshape(-1)
     step = _chunk(fa)
+    fast = _fused(fa, fb)
 
     def span(begin: int, end: int) -> tuple[float, float]:
-        if fused.supports(fa) and fused.supports(fb) and fused.available():
+        if fast:
             return fused.span_distance(fa, fb, begin, end, CHUNK)
         dist = norm = 0.0
         for i in range(begin, end, step):
@@ -327,7 +333,7 @@ def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float
             norm += float(torch.dot(db, db))
         return dist, norm
 
-    spans = _map_spans(fa, span)
+    spans = _map_spans(fa, span, fast)
     return math.sqrt(math.fsum(s[0] for s in spans)), math.sqrt(math.fsum(s[1] for s in spans))
 
 
