@@ -129,13 +129,9 @@ def _values_impl(x, kind, lo, hi, buf):  # pragma: no cover - compiled
     if isinstance(x.dtype, types.Integer):
 
         def widen(x, kind, lo, hi, buf):
-            src = x[lo:hi]  # indexing from 0 lets the loops vectorise (no wrap-around)
-            if kind == FLOAT16:
-                for i in range(src.size):
-                    buf[i] = _widen_half(src[i])
-            else:
-                for i in range(src.size):
-                    buf[i] = _f32(np.uint32(src[i]) << np.uint32(16))
+            src = x[lo:hi]  # indexing from 0 lets the loop vectorise (no wrap-around)
+            for i in range(src.size):
+                buf[i] = _widen(src[i], kind)
             return buf[: src.size]
 
         return widen
@@ -176,27 +172,21 @@ def _pass_max_abs_impl(x):  # pragma: no cover - compiled
     Non-negative finite floats order as their bits do, and an integer max vectorises
     where a float one (NaN rules) does not. Callers check that ``x`` is finite first.
     """
+    # the unsigned type of the float's width, its sign bit cleared, and back to a float
     if x.dtype.bitwidth == 32:
+        uint, magnitude, to_float = np.uint32, np.uint32(0x7FFFFFFF), _f32
+    else:
+        uint, magnitude, to_float = np.uint64, np.uint64(0x7FFFFFFFFFFFFFFF), _f64
 
-        def max32(x):
-            bits = x.view(np.uint32)
-            m = np.uint32(0)
-            for i in range(bits.size):
-                a = bits[i] & np.uint32(0x7FFFFFFF)
-                m = a if a > m else m
-            return np.float64(_f32(m))
-
-        return max32
-
-    def max64(x):
-        bits = x.view(np.uint64)
-        m = np.uint64(0)
+    def max_bits(x):
+        bits = x.view(uint)
+        m = uint(0)
         for i in range(bits.size):
-            a = bits[i] & np.uint64(0x7FFFFFFFFFFFFFFF)
+            a = bits[i] & magnitude
             m = a if a > m else m
-        return _f64(m)
+        return np.float64(to_float(m))
 
-    return max64
+    return max_bits
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)

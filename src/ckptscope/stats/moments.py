@@ -294,11 +294,11 @@ def _moments_of(results: list[tuple[_Part, float, int]]) -> Moments:
 def l2_norm(t: torch.Tensor) -> float:
     """Euclidean (Frobenius) norm of all elements, accumulated in float64."""
     flat = t.reshape(-1)
-
     step = _chunk(flat)
+    fast = _fused(flat)
 
     def span(begin: int, end: int) -> float:
-        if _fused(flat):
+        if fast:
             return fused.span_distance(flat, flat, begin, end, CHUNK)[1]
         total = 0.0
         for i in range(begin, end, step):
@@ -306,7 +306,7 @@ def l2_norm(t: torch.Tensor) -> float:
             total += float(torch.dot(d, d))
         return total
 
-    return math.sqrt(math.fsum(_map_spans(flat, span)))
+    return math.sqrt(math.fsum(_map_spans(flat, span, fast)))
 
 
 def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
