@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from ckptscope.errors import UsageError
 
 #: device types ckptscope runs on
@@ -12,7 +15,10 @@ def check_device(device: str, *, local: bool = True) -> str:
     """``device`` if torch can use it here, else one :class:`UsageError` line saying why.
 
     ``local=False`` checks the name only: a Ray driver may have no GPU while its workers do.
+    ``"cpu"`` needs no check (nor torch: a weights sweep on the CPU never imports it).
     """
+    if device == "cpu":
+        return device
     import torch
 
     try:
@@ -38,3 +44,21 @@ def check_device(device: str, *, local: bool = True) -> str:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise UsageError(f"--device {device!r}: MPS is not available on this machine")
     return device
+
+
+def cpu_threads() -> int:
+    """Threads a CPU computation of ckptscope's own uses (the fused kernels' spans).
+
+    Torch's setting where torch is loaded (``torch.set_num_threads``, ``OMP_NUM_THREADS``),
+    else ``OMP_NUM_THREADS``, else the CPUs this process may run on: a sweep that never
+    imports torch splits its work as one that does.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1

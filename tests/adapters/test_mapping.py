@@ -45,6 +45,12 @@ def test_every_parameter_maps_once(saved, kind, overrides):
         ):
             raw = raw.T  # Conv1D [in, out] -> [out, in]
         torch.testing.assert_close(canon, raw)
+        # the shape alone (no data: the torch-free reads' check) is the reoriented one
+        assert adapter.canonical_shape(comp, tuple(stored_values[name].shape)) == canon.shape
+        # read_host: the stored elements in stored order, the same as the file holds
+        host = ctx.read_host(comp)
+        assert host.shape == tuple(stored_values[name].shape)
+        assert torch.equal(host.to_torch(), stored_values[name])
 
 
 def test_gpt2_tied_has_no_unembed(saved):

@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM
 
 import ckptscope.analyses.evaluation as evaluation
 from ckptscope.adapters import get_adapter
-from ckptscope.analyses.activations import Activations, ResidOutliers
+from ckptscope.analyses.activations import Activations
 from ckptscope.analyses.base import (
     AnalysisSkipped,
     Array,
@@ -23,6 +23,7 @@ from ckptscope.analyses.base import (
 )
 from ckptscope.analyses.evaluation import batch_for
 from ckptscope.analyses.gradients import Gradients
+from ckptscope.analyses.resid_outliers import ResidOutliers
 from ckptscope.models.hooks import capture_residuals
 from ckptscope.models.tiny import write_tiny_checkpoints
 from ckptscope.records import Bookkeeping

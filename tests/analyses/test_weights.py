@@ -23,6 +23,7 @@ from ckptscope.engine.plan import SERIES_STEPS
 from ckptscope.errors import CheckpointError
 from ckptscope.sources import open_suite
 from ckptscope.sources.base import Suite
+from ckptscope.sources.host import HostTensor
 from ckptscope.stats.moments import l2_distance_and_norm, moments
 from ckptscope.store import Store
 from fakes import FakeCheckpoint, FakeSuite
@@ -150,17 +151,26 @@ class CountingSuite(FakeSuite):
 
         class Counting(FakeCheckpoint):
             def read(self, name):
+                return suite._count((model, step, name), self._read(name))
+
+            def read_host(self, name):  # what the weights analysis reads
+                host = HostTensor.from_torch(self._read(name))
+                return suite._count((model, step, name), host)
+
+            def _read(self, name):
                 if name not in self._t:  # as a file reader says it
                     raise CheckpointError(f"fake/{model}/step{step}: no tensor {name!r}")
-                t = super().read(name)
-                key = (model, step, name)
-                suite.reads[key] = suite.reads.get(key, 0) + 1
-                suite.alive += 1
-                suite.max_alive = max(suite.max_alive, suite.alive)
-                weakref.finalize(t, suite._freed)
-                return t
+                return super().read(name)
 
         return Counting(model, step, base._t, base._fail)
+
+    def _count(self, key, tensor):
+        """Count a read of ``key`` and keep track of ``tensor`` until it is freed."""
+        self.reads[key] = self.reads.get(key, 0) + 1
+        self.alive += 1
+        self.max_alive = max(self.max_alive, self.alive)
+        weakref.finalize(tensor, self._freed)
+        return tensor
 
     def _freed(self) -> None:
         self.alive -= 1

@@ -57,3 +57,13 @@ def test_query_and_a_report_load_neither_torch_nor_numba(report_store: Store, tm
     loaded = _loaded(*report)
     assert "torch" not in loaded and "numba" not in loaded
     assert (tmp_path / "report.html").is_file()
+
+
+def test_a_weights_sweep_of_safetensors_loads_no_torch(neox_folder_suite: Path, tmp_path: Path):
+    """Safetensors read into NumPy, the fused kernels, the store and the derivations."""
+    out = tmp_path / "store"
+    args = ["sweep", str(neox_folder_suite), "--out", str(out), "--analyses", "weights"]
+    loaded = _loaded(*args)
+    assert "torch" not in loaded
+    rows = Store(out).scalars(metric="dist_init")
+    assert len(rows) and (rows.value >= 0).all()  # the sweep did run, distances included

@@ -30,6 +30,9 @@ def test_formats_read_one_tensor_at_a_time(tmp_path, fmt, dtype):
         t = ckpt.read(QKV)
         assert t.dtype == dtype
         torch.testing.assert_close(t, expected[QKV])
+        host = ckpt.read_host(QKV)  # without torch for safetensors; the same elements
+        assert host.dtype == infos[QKV].dtype and host.shape == (24, 8)
+        assert torch.equal(host.to_torch(), expected[QKV])
         assert ckpt.config()["model_type"] == "gpt_neox"
         assert all(p.exists() for p in ckpt.files())
 
@@ -91,8 +94,11 @@ def test_shape_disagreeing_with_config(tmp_path):
     msg = _one_line(err)
     assert QKV in msg and "(24, 9)" in msg and "(24, 8)" in msg
     comp = adapter.canonical(QKV)
+    ctx = CheckpointContext("s", ckpt, adapter)
     with pytest.raises(CheckpointError, match="config implies"):
-        CheckpointContext("s", ckpt, adapter).read(comp)
+        ctx.read(comp)
+    with pytest.raises(CheckpointError, match=r"'gpt_neox.*\(24, 9\), config implies"):
+        ctx.read_host(comp)  # the weights analysis's read
 
 
 def test_missing_tensor(tmp_path):

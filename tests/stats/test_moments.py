@@ -214,3 +214,54 @@ def test_a_distance_to_a_reference_the_kernel_does_not_read():
     assert dist == pytest.approx(np.linalg.norm(x - y), rel=1e-12)
     assert norm == pytest.approx(np.linalg.norm(y), rel=1e-12)
     assert l2_distance_and_norm(a, b) == (dist, norm)  # the same sums from call to call
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.float8_e4m3fn]
+)
+def test_host_tensors_give_the_torch_tensors_values_exactly(monkeypatch, dtype):
+    """A HostTensor (what a safetensors file is read into, without torch) and the torch
+    tensor of the same bits: the same moments and distances, bit for bit, non-finite
+    values (a chunk redone from the HostTensor's bits) and several spans included."""
+    from ckptscope.sources.host import HostTensor
+
+    monkeypatch.setattr(mod, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(mod, "WORKERS", 2)
+    g = torch.Generator().manual_seed(11)
+    n = 3 * 100_003
+    t = (torch.randn(n, generator=g) * 0.02).to(dtype).reshape(3, -1)
+    refs = tuple((torch.randn(n, generator=g) * 0.02).to(dtype).reshape(3, -1) for _ in range(2))
+    if dtype != torch.float8_e4m3fn:  # e4m3fn has no inf; its NaN is enough
+        t[1, 5] = float("inf")
+    t[2, 7] = float("nan")
+    host, host_refs = HostTensor.from_torch(t), tuple(HostTensor.from_torch(r) for r in refs)
+    got, pairs = mod.moments_and_distances(host, host_refs)
+    expected, expected_pairs = mod.moments_and_distances(t, refs)
+    assert got == expected
+    np.testing.assert_equal(pairs, expected_pairs)  # NaN distances (a NaN in t) included
+    assert got == moments(host) == moments(t)
+    finite = t.double().numpy().ravel()
+    finite = finite[np.isfinite(finite)]
+    assert got.nonfinite == n - finite.size and got.numel == finite.size
+    assert got.kurtosis == pytest.approx(scipy.stats.kurtosis(finite), rel=1e-10)
+    r = refs[0].double().numpy()
+    assert l2_norm(host_refs[0]) == pytest.approx(np.linalg.norm(r), rel=1e-12)
+    assert l2_distance_and_norm(host_refs[0], host_refs[1]) == l2_distance_and_norm(*refs)
+    assert pairs[0][1] == pytest.approx(np.linalg.norm(r), rel=1e-12)
+    assert math.isnan(pairs[0][0])
+
+
+def test_threads_without_torch_follow_omp_num_threads(monkeypatch):
+    """The span threads a torch-free sweep uses: OMP_NUM_THREADS, else the usable CPUs."""
+    import os
+    import sys
+
+    from ckptscope import devices
+
+    monkeypatch.delitem(sys.modules, "torch")  # as in a process that never imported it
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert devices.cpu_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert devices.cpu_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.undo()  # torch back: its setting rules
+    assert devices.cpu_threads() == torch.get_num_threads()

@@ -9,11 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ckptscope.errors import UnknownArchitectureError
+
+if TYPE_CHECKING:
+    import torch
 
 # Canonical component names, in the order figures list them.
 COMPONENTS: tuple[str, ...] = (
@@ -74,7 +75,7 @@ class HeadWeights:
     o: torch.Tensor  # (n_heads, d_model, d_head)
 
 
-ReadFn = Callable[[Component], torch.Tensor]
+ReadFn = Callable[[Component], "torch.Tensor"]
 
 
 class Adapter(ABC):
@@ -140,8 +141,15 @@ class Adapter(ABC):
         """The raw tensor name that holds ``comp`` (inverse of ``canonical``)."""
 
     def to_canonical(self, comp: Component, tensor: torch.Tensor) -> torch.Tensor:
-        """Reorient a raw tensor to the canonical layout (e.g. GPT-2's Conv1D transpose)."""
+        """Reorient a raw tensor to the canonical layout (e.g. GPT-2's Conv1D transpose).
+
+        An adapter that overrides it overrides :meth:`canonical_shape` to match.
+        """
         return tensor
+
+    def canonical_shape(self, comp: Component, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape :meth:`to_canonical` gives a stored tensor of ``shape`` (no data read)."""
+        return tuple(shape)
 
     @abstractmethod
     def heads(self, read: ReadFn, block: int) -> HeadWeights:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ckptscope.adapters.base import HeadWeights
+
+if TYPE_CHECKING:
+    import torch
 
 
 def ov_circuits(h: HeadWeights) -> torch.Tensor:
     """OV circuit per head, ``O_h @ V_h``: (n_heads, d_model, d_model), maps residual to residual."""
     # (heads, d_model, d_head) @ (heads, d_head, d_model)
-    return torch.bmm(h.o, h.v)
+    return h.o @ h.v
 
 
 def qk_circuits(h: HeadWeights) -> torch.Tensor:
     """QK circuit per head, ``Q_h^T K_h``: (n_heads, d_model, d_model); score = x_q^T QK x_k."""
     # (heads, d_model, d_head) @ (heads, d_head, d_model)
-    return torch.bmm(h.q.transpose(1, 2), h.k)
+    return h.q.transpose(1, 2) @ h.k
 
 
 def split_out(o: torch.Tensor, n_heads: int, d_head: int) -> torch.Tensor:

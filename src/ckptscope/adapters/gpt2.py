@@ -8,13 +8,14 @@ Untied checkpoints map ``lm_head.weight`` to ``unembed``. ``wpe`` is ``pos_embed
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from ckptscope.adapters._naming import NameTable
 from ckptscope.adapters.base import Adapter, Component, HeadWeights, ReadFn, register_adapter
 from ckptscope.adapters.circuits import split_out
+
+if TYPE_CHECKING:
+    import torch
 
 _B = "transformer.h.{block}"
 _CONV1D = frozenset({"qkv", "attn_out", "mlp_in", "mlp_out"})
@@ -67,6 +68,11 @@ class GPT2Adapter(Adapter):
         if comp.component in _CONV1D and comp.param == "weight":
             return tensor.T
         return tensor
+
+    def canonical_shape(self, comp: Component, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if comp.component in _CONV1D and comp.param == "weight":
+            return tuple(reversed(shape))
+        return tuple(shape)
 
     def expected_shape(self, comp: Component) -> tuple[int, ...] | None:
         return self.shape_for(

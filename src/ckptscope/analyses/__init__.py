@@ -18,7 +18,7 @@ def load_all() -> None:
 
 
 #: The built-in modules that register derivations (run after every sweep)
-DERIVATION_MODULES = ("activations", "integrity", "phases", "svd_closeness", "updates")
+DERIVATION_MODULES = ("integrity", "phases", "resid_outliers", "svd_closeness", "updates")
 
 
 def load_derivations() -> None:

@@ -11,9 +11,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ckptscope.adapters.base import Adapter, Component
 from ckptscope.analyses.options import names, parse
@@ -32,6 +30,10 @@ from ckptscope.records import (
     metric_records,
 )
 from ckptscope.sources.base import Checkpoint
+from ckptscope.sources.host import HostTensor
+
+if TYPE_CHECKING:
+    import torch
 
 # The records live in ``ckptscope/records.py`` (below both analyses and store); they are
 # re-exported here for the analyses that import them from this module.
@@ -104,9 +106,7 @@ class CheckpointContext:
         self.analyses = analyses
         self.cache = cache if cache is not None else WorkerCache()
         self.shared: dict[Hashable, Any] = {}
-        self._cache: OrderedDict[tuple[str, Component, torch.dtype | None], torch.Tensor] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[tuple[str, Component, str | None], torch.Tensor] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached = 0
         self.bytes_read = 0
@@ -140,26 +140,44 @@ class CheckpointContext:
             self._mapping = mapping
         return self._mapping
 
-    def read(
-        self,
-        comp: Component,
-        which: str = "current",
-        *,
-        dtype: torch.dtype | None = torch.float32,
-        cache: bool = True,
-    ) -> torch.Tensor:
-        """A canonical tensor, float32 by default; ``which`` is current/initial/previous.
-
-        ``dtype=None`` returns the stored dtype (no upcast copy: for code that upcasts chunk
-        by chunk itself); ``cache=False`` neither stores the tensor nor evicts others (for
-        a tensor read once, so that it is freed as soon as the caller drops it).
-        """
+    def _ckpt(self, which: str) -> Checkpoint:
         ckpt = {"current": self.checkpoint, "initial": self.initial, "previous": self.previous}[
             which
         ]
         if ckpt is None:
             raise ValueError(f"no {which} checkpoint for {self.model} step {self.step}")
-        key = (which, comp, dtype)
+        return ckpt
+
+    def _check_shape(self, ckpt: Checkpoint, comp: Component, raw: str, shape: tuple) -> None:
+        """CheckpointError unless ``shape`` (canonical) is the one the config implies."""
+        expected = self.adapter.expected_shape(comp)
+        if expected is not None and tuple(shape) != tuple(expected):
+            raise CheckpointError(
+                f"{ckpt.model} step {ckpt.step}: tensor {raw!r} has shape {tuple(shape)}, "
+                f"config implies {tuple(expected)}"
+            )
+
+    def read(
+        self,
+        comp: Component,
+        which: str = "current",
+        *,
+        dtype: torch.dtype | str | None = "float32",
+        cache: bool = True,
+    ) -> torch.Tensor:
+        """A canonical tensor, float32 by default; ``which`` is current/initial/previous.
+
+        ``dtype`` is a torch dtype or its name; ``dtype=None`` returns the stored dtype (no
+        upcast copy: for code that upcasts chunk by chunk itself); ``cache=False`` neither
+        stores the tensor nor evicts others (for a tensor read once, so that it is freed as
+        soon as the caller drops it).
+        """
+        import torch
+
+        ckpt = self._ckpt(which)
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
+        key = (which, comp, None if dtype is None else str(dtype))
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
@@ -167,13 +185,8 @@ class CheckpointContext:
         raw = self.adapter.raw_name(comp)
         tensor = ckpt.read(raw)
         self.bytes_read += tensor.numel() * tensor.element_size()
-        expected = self.adapter.expected_shape(comp)
         tensor = self.adapter.to_canonical(comp, tensor)
-        if expected is not None and tuple(tensor.shape) != tuple(expected):
-            raise CheckpointError(
-                f"{ckpt.model} step {ckpt.step}: tensor {raw!r} has shape {tuple(tensor.shape)}, "
-                f"config implies {tuple(expected)}"
-            )
+        self._check_shape(ckpt, comp, raw, tuple(tensor.shape))
         if dtype is not None:
             # float32 for every analysis: fp16/bf16 statistics overflow and lose precision.
             tensor = tensor.to(dtype)
@@ -185,6 +198,20 @@ class CheckpointContext:
                 _, old = self._cache.popitem(last=False)
                 self._cached -= old.numel() * old.element_size()
         return tensor
+
+    def read_host(self, comp: Component, which: str = "current") -> HostTensor:
+        """A tensor's stored elements as a :class:`HostTensor`, uncached, in its stored
+        dtype and stored order (not reoriented: for element-wise statistics, which a
+        transpose does not change); its shape is checked like :meth:`read`'s.
+
+        Reads through NumPy where the checkpoint can (safetensors files): no torch import.
+        """
+        ckpt = self._ckpt(which)
+        raw = self.adapter.raw_name(comp)
+        host = ckpt.read_host(raw)
+        self.bytes_read += host.nbytes
+        self._check_shape(ckpt, comp, raw, self.adapter.canonical_shape(comp, host.shape))
+        return host
 
     def release(self) -> None:
         """Drop cached tensors and what the analyses shared."""

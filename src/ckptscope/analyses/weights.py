@@ -12,7 +12,9 @@ file is read once per series, not up to three times per step, and peak memory st
 four copies of the largest tensor (initial, previous, current, and the next one being read
 ahead on a reader thread), never a whole checkpoint. ``run`` on one checkpoint reads its
 references from their files (three reads per tensor). Tensors are read in their stored
-dtype and outside the context's cache; the rows are the same either way.
+dtype, stored order and outside the context's cache (``CheckpointContext.read_host``); the
+rows are the same either way. On the CPU, a safetensors suite is swept without importing
+torch: the tensors stay NumPy arrays for the fused kernels (``stats/fused.py``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import torch
+from typing import TYPE_CHECKING, TypeAlias
 
 from ckptscope.adapters.base import Adapter, Component
 from ckptscope.analyses.base import (
@@ -34,13 +35,17 @@ from ckptscope.analyses.base import (
 )
 from ckptscope.errors import CheckpointError
 from ckptscope.sources.base import Checkpoint
+from ckptscope.sources.host import HostTensor
 from ckptscope.stats.moments import moments_and_distances
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
 
-#: a tensor as read, or the exception its read raised
-_Read = torch.Tensor | Exception
+#: a tensor as read (a HostTensor on the CPU), or the exception its read raised
+_Read: TypeAlias = "HostTensor | torch.Tensor | Exception"
 #: what identifies a read: (id of the checkpoint, adapter group); same key, same tensor
 _Source = tuple[int, int]
 _REFS = (("initial", "init"), ("previous", "prev"))
@@ -133,18 +138,18 @@ class _Series:
     def read(self, item: _Item) -> dict[_Source, _Read]:
         """The tensors ``item`` needs that are not held yet (on the reader thread).
 
-        Stored dtype, uncached: moments upcast chunk by chunk to float64 themselves.
-        Moved to ``options.device`` (and made contiguous) here, so that the copy overlaps
-        the statistics.
+        Stored dtype and order, uncached: moments upcast chunk by chunk to float64
+        themselves, and no moment or distance depends on the order (the same for every
+        checkpoint of a model). Moved to ``options.device`` here, off the CPU, so that the
+        copy overlaps the statistics.
         """
         out: dict[_Source, _Read] = {}
         for src, i, which in item.reads:
             ctx = self.ctxs[i]
             try:
-                tensor = ctx.read(item.comp, which, dtype=None, cache=False)
-                # contiguous here, once: a view (q of a fused qkv) would be copied by every
-                # reshape of the statistics, and would keep the whole fused tensor alive
-                out[src] = tensor.to(ctx.options.device).contiguous()
+                host = ctx.read_host(item.comp, which)
+                device = ctx.options.device
+                out[src] = host if device == "cpu" else host.to_torch().to(device)
             except Exception as err:  # whose failure it is depends on who uses it
                 out[src] = err
         return out
@@ -214,13 +219,13 @@ def _adapter_group(groups: list[Adapter], adapter: Adapter) -> int:
 
 def _usable_refs(
     ctx: CheckpointContext, refs: dict[str, _Read], unreadable: set[str]
-) -> dict[str, torch.Tensor]:
+) -> dict[str, HostTensor | torch.Tensor]:
     """The reference tensors to measure distances to (not the checkpoint itself).
 
     A reference that could not be read costs only the distances to it, not this step:
     it is named once and left out for the rest of this checkpoint's tensors.
     """
-    out: dict[str, torch.Tensor] = {}
+    out: dict[str, HostTensor | torch.Tensor] = {}
     for which, _ in _REFS:
         ref_ckpt = getattr(ctx, which)
         if ref_ckpt is None or ref_ckpt is ctx.checkpoint or which in unreadable:

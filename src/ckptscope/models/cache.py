@@ -14,9 +14,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
-import torch
-
 if TYPE_CHECKING:
+    import torch
+
     from ckptscope.models.batch import EvalBatch
     from ckptscope.models.swap import SwappableModel
     from ckptscope.sources.base import Checkpoint
@@ -35,11 +35,15 @@ class WorkerCache:
         self._batch: tuple[Hashable, EvalBatch] | None = None
 
     def model(
-        self, ckpt: Checkpoint, dtype: torch.dtype = torch.float32, device: str = "cpu"
+        self, ckpt: Checkpoint, dtype: torch.dtype | None = None, device: str = "cpu"
     ) -> SwappableModel:
-        """A model of ``ckpt``'s architecture (built once, then reused) holding its weights."""
+        """A model of ``ckpt``'s architecture (built once, then reused) holding its weights;
+        ``dtype`` float32 unless given."""
+        import torch
+
         from ckptscope.models.swap import SwappableModel, config_key
 
+        dtype = torch.float32 if dtype is None else dtype
         config = ckpt.config()
         key = (config_key(config), str(dtype), device)
         holder = self._models.get(key)

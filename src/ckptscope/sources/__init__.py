@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ckptscope._lazy import lazy_names
 from ckptscope.errors import UsageError
 from ckptscope.sources.base import Checkpoint, Suite, TensorInfo
 from ckptscope.sources.folder_checkpoint import FolderCheckpoint
 from ckptscope.sources.folder_suite import FolderSuite
+from ckptscope.sources.host import HostTensor
 from ckptscope.sources.hub import HubSuite
-from ckptscope.sources.memory import ModelSource, model_source
 from ckptscope.sources.pythia import expand_pythia
 from ckptscope.sources.steps import parse_step, select_steps
 
@@ -55,6 +56,7 @@ __all__ = [
     "Checkpoint",
     "FolderCheckpoint",
     "FolderSuite",
+    "HostTensor",
     "HubSuite",
     "ModelSource",
     "Suite",
@@ -64,3 +66,9 @@ __all__ = [
     "parse_step",
     "select_steps",
 ]
+
+# models held in memory need torch: loaded on first use, so a folder sweep never imports it
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {"ModelSource": "ckptscope.sources.memory", "model_source": "ckptscope.sources.memory"},
+)

@@ -10,9 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
+from ckptscope.sources.host import HostTensor
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class Checkpoint(ABC):
     @abstractmethod
     def read(self, name: str) -> torch.Tensor:
         """Read one tensor in its stored dtype (CPU). Raises CheckpointError naming it."""
+
+    def read_host(self, name: str) -> HostTensor:
+        """:meth:`read` as a :class:`HostTensor`: NumPy memory, without importing torch
+        where the source can (safetensors files); by default a view of :meth:`read`."""
+        return HostTensor.from_torch(self.read(name))
 
     def tokenizer_dir(self) -> Path | None:
         """A folder with Hugging Face tokenizer files for this checkpoint, if any."""

@@ -14,8 +14,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ckptscope.errors import CheckpointError
 
 
@@ -187,6 +185,8 @@ def weights_only_load(path: Path) -> Any:
     Files in the legacy (non-zip) ``torch.save`` format cannot be memory-mapped and are
     read whole, still weights-only.
     """
+    import torch
+
     try:
         return torch.load(path, weights_only=True, mmap=True, map_location="cpu")
     except RuntimeError as err:

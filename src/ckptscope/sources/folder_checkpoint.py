@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ckptscope.errors import CheckpointError
 from ckptscope.sources.base import Checkpoint, TensorInfo
@@ -17,6 +15,10 @@ from ckptscope.sources.formats import (
     open_weight_file,
     shard_files,
 )
+from ckptscope.sources.host import HostTensor
+
+if TYPE_CHECKING:
+    import torch
 
 TOKENIZER_FILES: tuple[str, ...] = ("tokenizer.json", "vocab.json", "tokenizer.model")
 
@@ -106,6 +108,9 @@ class FolderCheckpoint(Checkpoint):
 
     def read(self, name: str) -> torch.Tensor:
         return self._file(self._path_of(name)).read(name)
+
+    def read_host(self, name: str) -> HostTensor:
+        return self._file(self._path_of(name)).read_host(name)
 
     def iter_bytes(self, name: str) -> Iterator[bytes]:
         """The stored bytes of one tensor in chunks (from the file directly for safetensors)."""

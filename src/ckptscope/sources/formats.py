@@ -11,9 +11,9 @@ import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from ckptscope.errors import CheckpointError
 from ckptscope.sources.base import TensorInfo
@@ -24,6 +24,10 @@ from ckptscope.sources.checks import (
     torch_load_error,
     weights_only_load,
 )
+from ckptscope.sources.host import ITEMSIZE, HostTensor
+
+if TYPE_CHECKING:
+    import torch
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -44,7 +48,7 @@ _ST_DTYPES = {
     "U8": "uint8",
     "BOOL": "bool",
 }
-_ST_ITEMSIZE = {code: getattr(torch, name).itemsize for code, name in _ST_DTYPES.items()}
+_ST_ITEMSIZE = {code: ITEMSIZE[name] for code, name in _ST_DTYPES.items()}
 _MAX_HEADER = 100 * 2**20  # the safetensors format caps its JSON header at 100 MB
 
 
@@ -124,6 +128,10 @@ class SafetensorsFile:
         return infos
 
     def read(self, name: str) -> torch.Tensor:
+        """One tensor (:meth:`read_host`'s memory, as a torch tensor)."""
+        return self.read_host(name).to_torch()
+
+    def read_host(self, name: str) -> HostTensor:
         """One tensor, read from the file into memory of its own (not memory-mapped).
 
         A memory map saves no time here (the page-cache copy is the same) but every page
@@ -135,16 +143,15 @@ class SafetensorsFile:
         if cut is not None:  # as safe_open did: a file cut short is refused, whichever tensor
             raise CheckpointError(f"{cut} (reading tensor {name!r})")
         begin, end = entry["data_offsets"]
-        buf = torch.empty(end - begin, dtype=torch.uint8)
+        buf = np.empty(end - begin, dtype=np.uint8)
         try:
             with open(self.path, "rb") as f:
                 f.seek(self._data_start + begin)
-                got = f.readinto(memoryview(buf.numpy()))
+                got = f.readinto(memoryview(buf))
             if got != end - begin:
                 raise OSError(f"got {got} of {end - begin} bytes")
-            # safetensors data is little-endian, as every platform torch runs on
-            return buf.view(getattr(torch, entry["dtype"])).reshape(entry["shape"])
-        except (OSError, RuntimeError) as err:  # short read; byte count not a dtype multiple
+            return HostTensor.from_buffer(buf, entry["dtype"], entry["shape"])
+        except (OSError, ValueError) as err:  # short read; byte count not a dtype multiple
             raise CheckpointError(f"{self.path}: cannot read tensor {name!r} ({err})") from None
 
     def iter_bytes(self, name: str, chunk: int = 1 << 24) -> Iterator[bytes]:
@@ -174,6 +181,8 @@ class TorchBinFile:
     def state(self) -> dict[str, torch.Tensor]:
         """The memory-mapped state dict (tensors are read from disk only when touched)."""
         if self._state is None:
+            import torch
+
             if not self.path.exists():
                 raise CheckpointError(f"{self.path}: weight file missing")
             try:
@@ -203,6 +212,10 @@ class TorchBinFile:
         except Exception as err:  # a truncated mmap surfaces here as a bus error or RuntimeError
             raise CheckpointError(f"{self.path}: cannot read tensor {name!r} ({err})") from None
 
+    def read_host(self, name: str) -> HostTensor:
+        """One tensor as a :class:`HostTensor` (a ``.bin`` is read through torch)."""
+        return HostTensor.from_torch(self.read(name))
+
     def iter_bytes(self, name: str, chunk: int = 1 << 24) -> Iterator[bytes]:
         """The tensor's bytes as stored (one chunk)."""
         yield tensor_bytes(self.read(name))
@@ -221,6 +234,8 @@ def open_weight_file(path: Path) -> WeightFile:
 
 def tensor_bytes(tensor: torch.Tensor) -> bytes:
     """The little-endian bytes of a tensor as stored (same bytes safetensors holds)."""
+    import torch
+
     return tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 

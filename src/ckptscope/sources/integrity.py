@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
-import torch
-
 from ckptscope.adapters.base import Adapter, Component
 from ckptscope.errors import CheckpointError
 from ckptscope.sources.base import Checkpoint, TensorInfo
@@ -59,8 +57,7 @@ def mapped_tensors(ckpt: Checkpoint, adapter: Adapter) -> dict[Component, str]:
                 f"{where}: tensor {info.name!r} is in block {comp.block}, config has {adapter.n_layers} layers"
             )
         expected = adapter.expected_shape(comp)
-        # the canonical shape without reading data: reorient an empty meta tensor
-        shape = tuple(adapter.to_canonical(comp, torch.empty(info.shape, device="meta")).shape)
+        shape = adapter.canonical_shape(comp, tuple(info.shape))
         if expected is not None and shape != tuple(expected):
             raise CheckpointError(
                 f"{where}: tensor {info.name!r} has shape {tuple(info.shape)}, config implies {tuple(expected)}"

@@ -13,8 +13,9 @@ without ``nnan``/``ninf``: a NaN or inf still propagates into the sum, and such 
 redone with its non-finite values masked out).
 
 Used when numba is importable (``pip install ckptscope[fast]``) and the tensor is a CPU
-float16/bfloat16/float32/float64 one (:func:`supports`); ``CKPTSCOPE_MOMENTS=torch``
-forces the torch path.
+float16/bfloat16/float32/float64 one (:func:`supports`): a torch tensor or a
+:class:`~ckptscope.sources.host.HostTensor` (read without torch: a HostTensor never makes
+this module import it); ``CKPTSCOPE_MOMENTS=torch`` forces the torch path.
 """
 
 from __future__ import annotations
@@ -25,9 +26,16 @@ import logging
 import math
 import os
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+from ckptscope.sources.host import HostTensor
+
+if TYPE_CHECKING:
+    import torch
+
+    Tensorish = torch.Tensor | HostTensor
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +70,50 @@ def _kernels() -> ModuleType:
 
 
 #: the kernels' kind for each dtype they read as is (16-bit floats as their raw bits)
-_KINDS = {torch.float32: 0, torch.float64: 0, torch.float16: 1, torch.bfloat16: 2}
+_KINDS = {"float32": 0, "float64": 0, "float16": 1, "bfloat16": 2}
 
 
-def supports(t: torch.Tensor) -> bool:
-    """Whether the kernels read ``t`` (a CPU tensor of float16/bfloat16/float32/float64)."""
-    return t.device.type == "cpu" and t.dtype in _KINDS
+def _dtype(t: Tensorish) -> str:
+    return t.dtype if isinstance(t, HostTensor) else str(t.dtype).removeprefix("torch.")
 
 
-def _array(t: torch.Tensor, begin: int, end: int) -> tuple[np.ndarray, int]:
+def supports(t: Tensorish) -> bool:
+    """Whether the kernels read ``t``: a HostTensor or CPU tensor of float16/bfloat16/
+    float32/float64."""
+    on_cpu = isinstance(t, HostTensor) or t.device.type == "cpu"
+    return on_cpu and _dtype(t) in _KINDS
+
+
+def _array(t: Tensorish, begin: int, end: int) -> tuple[np.ndarray, int]:
     """``t[begin:end]`` of a flat tensor as a NumPy view the kernels read, and its kind."""
-    kind = _KINDS[t.dtype]
+    kind = _KINDS[_dtype(t)]
+    if isinstance(t, HostTensor):
+        part = t.data[begin:end]
+        return (part.view(np.uint16) if kind else part), kind
+    import torch
+
     part = t.detach()[begin:end]
     if kind:  # NumPy has no bfloat16: both 16-bit floats go as their bits
         return part.view(torch.int16).numpy().view(np.uint16), kind
     return part.numpy(), kind
 
 
+def _float64(x: np.ndarray, kind: int) -> np.ndarray:
+    """The values of an ``_array`` as float64 (a copy)."""
+    if kind == 1:
+        return x.view(np.float16).astype(np.float64)
+    if kind == 2:  # bf16: the high half of a float32
+        return (x.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    return x.astype(np.float64)
+
+
+def _numel(t: Tensorish) -> int:
+    return t.numel if isinstance(t, HostTensor) else t.numel()
+
+
 def _run(
-    flat: torch.Tensor,
-    refs: tuple[torch.Tensor, ...],
+    flat: Tensorish,
+    refs: tuple[Tensorish, ...],
     begin: int,
     end: int,
     chunk: int,
@@ -90,9 +122,9 @@ def _run(
     """The kernel over ``[begin, end)``: per-chunk rows and per-chunk distance sums."""
     if len(refs) > 2:
         raise ValueError(f"at most 2 references per pass, got {len(refs)}")
-    short = [r.numel() for r in refs if r.numel() < end]
-    if flat.numel() < end or short:  # the kernel reads without bounds checks
-        raise ValueError(f"span [{begin}, {end}) beyond a tensor of {min([flat.numel(), *short])}")
+    short = [_numel(r) for r in refs if _numel(r) < end]
+    if _numel(flat) < end or short:  # the kernel reads without bounds checks
+        raise ValueError(f"span [{begin}, {end}) beyond a tensor of {min([_numel(flat), *short])}")
     x, kind = _array(flat, begin, end)
     arrays = [_array(r, begin, end) for r in refs]
     (r0, k0), (r1, k1) = (arrays + [(x, kind)] * 2)[:2]
@@ -108,7 +140,7 @@ def _pairs(dists: np.ndarray, n: int) -> list[tuple[float, float]]:
 
 
 def span_distance(
-    a: torch.Tensor, b: torch.Tensor, begin: int, end: int, chunk: int
+    a: Tensorish, b: Tensorish, begin: int, end: int, chunk: int
 ) -> tuple[float, float]:
     """``(Σ (a-b)², Σ b²)`` over ``[begin, end)`` of two flat CPU tensors, in float64."""
     _, dists = _run(a, (b,), begin, end, chunk, stats=False)
@@ -116,7 +148,7 @@ def span_distance(
 
 
 def _finish(
-    flat: torch.Tensor, rows: np.ndarray, begin: int, end: int, chunk: int
+    flat: Tensorish, rows: np.ndarray, begin: int, end: int, chunk: int
 ) -> tuple[np.ndarray, float, int]:
     """Rows ``(n, mean, m2, m3, m4)``, max |x| and the non-finite count from the kernel's.
 
@@ -125,7 +157,7 @@ def _finish(
     nonfinite = 0
     for c in np.flatnonzero(rows[:, 0] < 0):
         lo = begin + c * chunk
-        v = flat[lo : min(lo + chunk, end)].detach().to(torch.float64).numpy()
+        v = _float64(*_array(flat, lo, min(lo + chunk, end)))
         finite = v[np.isfinite(v)]
         nonfinite += v.size - finite.size
         rows[c] = 0.0
@@ -136,9 +168,7 @@ def _finish(
     return rows[:, :5], max_abs, nonfinite
 
 
-def span_rows(
-    flat: torch.Tensor, begin: int, end: int, chunk: int
-) -> tuple[np.ndarray, float, int]:
+def span_rows(flat: Tensorish, begin: int, end: int, chunk: int) -> tuple[np.ndarray, float, int]:
     """Per-chunk rows of ``flat[begin:end]`` (CPU), its max |x|, and its non-finite count.
 
     Rows are ``(n, mean, m2, m3, m4)`` of each chunk's finite values.
@@ -148,7 +178,7 @@ def span_rows(
 
 
 def span_rows_and_distances(
-    flat: torch.Tensor, refs: tuple[torch.Tensor, ...], begin: int, end: int, chunk: int
+    flat: Tensorish, refs: tuple[Tensorish, ...], begin: int, end: int, chunk: int
 ) -> tuple[np.ndarray, float, int, list[tuple[float, float]]]:
     """``span_rows(flat, ...)`` and ``span_distance(flat, r, ...)`` for each ref, together.
 

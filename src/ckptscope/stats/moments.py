@@ -8,9 +8,11 @@ centred on its own mean, and its central sums M2, M3, M4 are taken while it sits
 CPU cache; chunks are then combined exactly (the multi-group form of Chan et al. and
 Pébay's update formulas, see :func:`_combine`). Centring per chunk keeps the stability of
 a two-pass method without a second pass over memory. Chunks are split between
-``torch.get_num_threads()`` Python threads, each running torch single-threaded: for small
-in-cache chunks, torch's own intra-op threads cost more (fork/join and spin) than they
-save. Agreement with NumPy/SciPy in float64 is within 1e-12 relative for mean, std and
+``devices.cpu_threads()`` Python threads, each running the fused kernel
+(``stats/fused.py``) or torch single-threaded: for small in-cache chunks, torch's own
+intra-op threads cost more (fork/join and spin) than they save. Every function takes a
+torch tensor or a :class:`~ckptscope.sources.host.HostTensor`; the fused kernel reads a
+HostTensor without torch, which is imported only for the torch path. Agreement with NumPy/SciPy in float64 is within 1e-12 relative for mean, std and
 norm and 1e-10 for skewness and kurtosis (tests/stats/test_moments.py), for fp32, fp16 and
 bf16 inputs. CUDA tensors take the same path with ``DEVICE_CHUNK`` chunks on the calling
 thread (GPU figures: not measured yet, see benchmarks/NOTES.md).
@@ -26,23 +28,29 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
 
+from ckptscope.devices import cpu_threads
+from ckptscope.sources.host import HostTensor
 from ckptscope.stats import fused
+
+if TYPE_CHECKING:
+    import torch
+
+    Tensorish = torch.Tensor | HostTensor
 
 CHUNK = 1 << 16  # elements per float64 chunk: 512 KiB, stays in cache across its passes
 #: chunk on accelerators: large, since every chunk costs a host sync (256 MiB of float64)
 DEVICE_CHUNK = 1 << 25
 #: below this many elements a tensor is processed by the calling thread alone
 PARALLEL_MIN = 1 << 20
-#: threads per tensor; None: ``torch.get_num_threads()`` (read when a call starts)
+#: threads per tensor; None: ``devices.cpu_threads()`` (read when a call starts)
 WORKERS: int | None = None
 
 #: dtypes the torch path reduces as they are (others are widened to float32 chunk by chunk)
-_TORCH_NATIVE = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_TORCH_NATIVE = ("torch.float16", "torch.bfloat16", "torch.float32", "torch.float64")
 
 _T = TypeVar("_T")
 _pool: ThreadPoolExecutor | None = None  # the span threads, kept: a pool per tensor cost
@@ -90,8 +98,22 @@ class _Part:
     m4: float
 
 
-def _chunk(t: torch.Tensor) -> int:
-    return CHUNK if t.device.type == "cpu" else DEVICE_CHUNK
+def _on_cpu(t: Tensorish) -> bool:
+    return isinstance(t, HostTensor) or t.device.type == "cpu"
+
+
+def _chunk(t: Tensorish) -> int:
+    return CHUNK if _on_cpu(t) else DEVICE_CHUNK
+
+
+def _flat(t: Tensorish) -> Tensorish:
+    """``t`` as one dimension (a HostTensor's data already is)."""
+    return t if isinstance(t, HostTensor) else t.reshape(-1)
+
+
+def _torch(t: Tensorish) -> torch.Tensor:
+    """``t`` as a torch tensor (a HostTensor's memory, shared), for the torch path."""
+    return t.to_torch() if isinstance(t, HostTensor) else t
 
 
 @contextmanager
@@ -103,6 +125,8 @@ def _single_threaded_torch() -> Iterator[None]:
     only on the torch path (no numba, or a dtype the fused kernel does not read).
     """
     global _threads_users, _threads_saved
+    import torch
+
     with _threads_lock:
         if _threads_users == 0:
             _threads_saved = torch.get_num_threads()
@@ -117,22 +141,22 @@ def _single_threaded_torch() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-def _fused(*tensors: torch.Tensor) -> bool:
+def _fused(*tensors: Tensorish) -> bool:
     """Whether the fused kernel reads all of ``tensors`` (else the torch path)."""
     return all(fused.supports(x) for x in tensors) and fused.available()
 
 
-def _map_spans(t: torch.Tensor, fn: Callable[[int, int], _T], fast: bool | None = None) -> list[_T]:
+def _map_spans(t: Tensorish, fn: Callable[[int, int], _T], fast: bool | None = None) -> list[_T]:
     """``fn(begin, end)`` over contiguous spans of ``range(t.numel())``, one per thread.
 
     ``fast``: whether ``fn`` runs the fused kernel (default: whether it reads ``t``);
     ``fn`` never calls this function itself. On an accelerator, one span on the calling
     thread (the device is the parallelism).
     """
-    numel = t.numel()
-    if t.device.type != "cpu":
+    numel = fused._numel(t)
+    if not _on_cpu(t):
         return [fn(0, numel)]
-    workers = WORKERS or torch.get_num_threads()
+    workers = WORKERS or cpu_threads()
     # The fused kernel needs no torch threads; the torch fallback runs its small ops
     # single-threaded (10x faster on 64k-element chunks than with 2 intra-op threads).
     fast = _fused(t) if fast is None else fast
@@ -164,6 +188,8 @@ def _span_pool(workers: int) -> ThreadPoolExecutor:
 
 def _chunk_part(d: torch.Tensor) -> _Part:
     """Moments of one float64 chunk of finite values; ``d`` is overwritten."""
+    import torch
+
     n = d.numel()
     mean = float(d.sum()) / n
     d.sub_(mean)
@@ -195,18 +221,20 @@ def _combine(parts: list[_Part]) -> _Part:
     return _Part(n, mu, math.fsum(m2), math.fsum(m3), math.fsum(m4))
 
 
-def _span_moments(flat: torch.Tensor, begin: int, end: int) -> tuple[_Part, float, int]:
+def _span_moments(flat: Tensorish, begin: int, end: int) -> tuple[_Part, float, int]:
     """Moments, max |x| and the non-finite count of ``flat[begin:end]``."""
     if _fused(flat):
         rows, max_abs, nonfinite = fused.span_rows(flat, begin, end, CHUNK)
         return _part_of_rows(rows), max_abs, nonfinite
+    import torch
+
     parts: list[_Part] = []
     max_abs = 0.0
     nonfinite = 0
     step = _chunk(flat)
     for i in range(begin, end, step):
         c = flat[i : min(i + step, end)]
-        if c.dtype not in _TORCH_NATIVE:  # float8 and the like: no aminmax for them
+        if str(c.dtype) not in _TORCH_NATIVE:  # float8 and the like: no aminmax for them
             c = c.to(torch.float32)
         lo, hi = (float(v) for v in torch.aminmax(c))
         if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates; inf is extreme
@@ -221,18 +249,18 @@ def _span_moments(flat: torch.Tensor, begin: int, end: int) -> tuple[_Part, floa
     return _combine(parts), max_abs, nonfinite
 
 
-def moments(t: torch.Tensor) -> Moments:
+def moments(t: Tensorish) -> Moments:
     """Moments over every element of ``t`` (any shape, any float dtype), in float64.
 
     One pass: per-chunk central sums combined exactly (module docstring). Non-finite
     values are counted and left out.
     """
-    flat = t.reshape(-1)
+    flat = _flat(t if _fused(t) else _torch(t))
     return _moments_of(_map_spans(flat, lambda b, e: _span_moments(flat, b, e)))
 
 
 def moments_and_distances(
-    t: torch.Tensor, refs: tuple[torch.Tensor, ...]
+    t: Tensorish, refs: tuple[Tensorish, ...]
 ) -> tuple[Moments, list[tuple[float, float]]]:
     """``moments(t)`` and ``l2_distance_and_norm(t, r)`` for each of ``refs``, same values.
 
@@ -243,8 +271,8 @@ def moments_and_distances(
     fast = len(refs) <= 2 and all(x.shape == t.shape for x in refs) and _fused(t, *refs)
     if not fast:
         return moments(t), [l2_distance_and_norm(t, r) for r in refs]
-    flat = t.reshape(-1)
-    flat_refs = tuple(r.reshape(-1) for r in refs)
+    flat = _flat(t)
+    flat_refs = tuple(_flat(r) for r in refs)
 
     def span(begin: int, end: int) -> tuple[tuple[_Part, float, int], list[tuple[float, float]]]:
         rows, max_abs, nonfinite, pairs = fused.span_rows_and_distances(
@@ -291,15 +319,17 @@ def _moments_of(results: list[tuple[_Part, float, int]]) -> Moments:
     return Moments(n, norm, mean, std, skew, kurt, max_abs, nonfinite)
 
 
-def l2_norm(t: torch.Tensor) -> float:
+def l2_norm(t: Tensorish) -> float:
     """Euclidean (Frobenius) norm of all elements, accumulated in float64."""
-    flat = t.reshape(-1)
+    fast = _fused(t)
+    flat = _flat(t if fast else _torch(t))
     step = _chunk(flat)
-    fast = _fused(flat)
 
     def span(begin: int, end: int) -> float:
         if fast:
             return fused.span_distance(flat, flat, begin, end, CHUNK)[1]
+        import torch
+
         total = 0.0
         for i in range(begin, end, step):
             d = flat[i : min(i + step, end)].to(torch.float64)
@@ -309,20 +339,22 @@ def l2_norm(t: torch.Tensor) -> float:
     return math.sqrt(math.fsum(_map_spans(flat, span, fast)))
 
 
-def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+def l2_distance_and_norm(a: Tensorish, b: Tensorish) -> tuple[float, float]:
     """``(||a - b||, ||b||)`` of two same-shaped tensors in one float64 pass.
 
     The reference's norm comes free with the distance, for relative distances.
     """
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
-    fa, fb = a.reshape(-1), b.reshape(-1)
+    fast = _fused(a, b)
+    fa, fb = (_flat(x if fast else _torch(x)) for x in (a, b))
     step = _chunk(fa)
-    fast = _fused(fa, fb)
 
     def span(begin: int, end: int) -> tuple[float, float]:
         if fast:
             return fused.span_distance(fa, fb, begin, end, CHUNK)
+        import torch
+
         dist = norm = 0.0
         for i in range(begin, end, step):
             j = min(i + step, end)
@@ -337,6 +369,6 @@ def l2_distance_and_norm(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float
     return math.sqrt(math.fsum(s[0] for s in spans)), math.sqrt(math.fsum(s[1] for s in spans))
 
 
-def l2_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+def l2_distance(a: Tensorish, b: Tensorish) -> float:
     """Euclidean (Frobenius) distance between two same-shaped tensors, in float64."""
     return l2_distance_and_norm(a, b)[0]

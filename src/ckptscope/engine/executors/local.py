@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -30,12 +31,13 @@ def _limit_threads(n: int) -> None:
     """Worker start-up (in the child process): its BLAS/OpenMP and torch thread counts.
 
     Set here, in the child, never in the parent's environment; a BLAS library that the
-    child loads after this (numpy, scipy, torch imported by the task) reads them.
+    child loads after this (numpy, scipy, torch imported by the task) reads them, and so
+    does ``devices.cpu_threads`` (a weights sweep never imports torch).
     """
     os.environ.update({k: str(n) for k in _THREAD_VARS})
-    import torch
-
-    torch.set_num_threads(n)
+    torch = sys.modules.get("torch")
+    if torch is not None:  # already loaded: it read the variables before they were set
+        torch.set_num_threads(n)
 
 
 class ProcessPoolSweepExecutor(Executor):
