@@ -96,6 +96,13 @@ def is_weight_matrix(component: str, param: str | None) -> bool:
     return component in MATRIX_COMPONENTS and param == "weight"
 
 
+def _tensor_order(key: tuple) -> tuple:
+    """Sort key of ``(model, component, block, param, metric)``: a missing block last."""
+    model, component, block, param, metric = key
+    missing = bool(pd.isna(block))
+    return (model, component, missing, 0 if missing else block, param, metric)
+
+
 def _merge(found: list[_Found]) -> list[list[_Found]]:
     """Group changes whose checkpoints are the same or adjacent."""
     groups: list[list[_Found]] = []
@@ -198,16 +205,22 @@ class Phases(Derivation):
             dtype=bool,
         )
         frame = frame[~is_norm | matrix]
-        keys = ["model", "component", "block", "param"]
-        for (model, component, block, param), tensor in frame.groupby(
-            keys, dropna=False, sort=True
+        steps = frame["step"].to_numpy(np.int64)
+        values = frame["value"].to_numpy(np.float64)
+        # one grouping pass (per-tensor groupbys cost more than the detection); the rows of
+        # each (tensor, metric) in the query's order, tensors in sorted order, block-less last
+        rows = frame.groupby(["model", "component", "block", "param", "metric"], dropna=False)
+        tensors: dict[tuple, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        for (model, component, block, param, metric), at in sorted(
+            rows.indices.items(), key=lambda kv: _tensor_order(kv[0])
         ):
-            series = {
-                metric: (rows["step"].to_numpy(np.int64), rows["value"].to_numpy(np.float64))
-                for metric, rows in tensor.groupby("metric", sort=True)
-            }
             blk = None if pd.isna(block) else int(block)
-            events, scalars = tensor_events(model, component, blk, param, series, self.specs)
+            tensors.setdefault((model, component, blk, param), {})[metric] = (
+                steps[at],
+                values[at],
+            )
+        for (model, component, block, param), series in tensors.items():
+            events, scalars = tensor_events(model, component, block, param, series, self.specs)
             out.events.extend(events)
             out.scalars.extend(scalars)
         log.debug("phases: %d events", len(out.events))

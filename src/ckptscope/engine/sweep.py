@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ckptscope.analyses.base import (
+    Derived,
     SweepOptions,
     available_analyses,
     available_derivations,
@@ -295,15 +296,24 @@ def run_derivations(store: Store, suite_name: str) -> dict[str, str]:
     """Run every registered derivation over the store; returns those that failed."""
     failed: dict[str, str] = {}
     view = store.for_suite(suite_name)  # a derivation sees only this suite's rows
-    for derivation in available_derivations():
-        try:
-            derived = derivation.derive(view)
-        except Exception as err:
-            msg = f"derivation {derivation.name}: {type(err).__name__}: {err}".splitlines()[0]
+    derivations = available_derivations()
+    # One scan of the store for all of them (each reads analyses' rows, none another
+    # derivation's), then each output written; a failure costs only its derivation.
+    outputs: list[tuple[str, Derived | Exception]] = []
+    with view.pinned():
+        for derivation in derivations:
+            try:
+                outputs.append((derivation.name, derivation.derive(view)))
+            except Exception as err:
+                outputs.append((derivation.name, err))
+    for name, derived in outputs:
+        if isinstance(derived, Exception):
+            err = derived
+            msg = f"derivation {name}: {type(err).__name__}: {err}".splitlines()[0]
             log.warning(msg)
-            store.record_failure(TaskKey(suite_name, "*", -1, f"derive:{derivation.name}"), msg)
-            failed[derivation.name] = msg
+            store.record_failure(TaskKey(suite_name, "*", -1, f"derive:{name}"), msg)
+            failed[name] = msg
             continue
-        store.write_derived(derivation.name, suite_name, derived)
-        store.clear_failure(TaskKey(suite_name, "*", -1, f"derive:{derivation.name}"))
+        store.write_derived(name, suite_name, derived)
+        store.clear_failure(TaskKey(suite_name, "*", -1, f"derive:{name}"))
     return failed
