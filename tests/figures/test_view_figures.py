@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ckptscope.errors import UsageError
@@ -277,6 +278,56 @@ def test_two_suites_norm_extrap_apart(tmp_path: Path) -> None:
     assert len(dashed) == 2
     for got, params in zip(dashed, planted.values(), strict=True):
         np.testing.assert_allclose(got, rise_decay(t, *params), rtol=1e-5)
+
+
+def test_norm_extrap_reads_the_fits_stored_after_the_sweep(tmp_path: Path, monkeypatch) -> None:
+    """The ``norm_extrap`` derivation's fits give the figure's rows exactly as fitting them
+    at draw time does (two suites, a failed fit, held-out errors); a store swept since the
+    derivation last ran, or another fit_fraction, is fitted again."""
+    from ckptscope.engine.sweep import run_derivations
+    from ckptscope.figures import extrapolation as fig_mod
+
+    store = Store(tmp_path / "store")
+    t = np.array(NORM_STEPS, dtype=np.float64)
+    planted = {"demo": PLANTED, "demoB": (6.0, 2.0, 0.8, 150.0)}
+    for suite, params in planted.items():
+        for i, step in enumerate(NORM_STEPS):
+            recs = [Scalar("mlp_in", 0, "weight", "norm", float(rise_decay(t, *params)[i])),
+                    Scalar("embed", None, "weight", "norm", 5.0 + 0.01 * np.sqrt(step))]  # fmt: skip
+            if step >= 500:  # 4 checkpoints, all after the fit range's start: too few to fit
+                recs.append(Scalar("attn_out", 1, "weight", "norm", 3.0 + step / 1e3))
+            store.write_task(TaskKey(suite, "w64", step, "weights"), recs)
+    spec = get("norm_extrap")
+
+    def live() -> object:
+        with monkeypatch.context() as m:
+            m.setattr(fig_mod, "stored_curves", lambda *a: None)
+            return spec.rows(store, Query())
+
+    expected = live()
+    assert expected.predicted[expected.component == "attn_out"].isna().all()
+    assert expected.predicted[expected.component != "attn_out"].notna().all()
+    assert fig_mod.stored_curves(store, fig_mod.norm_rows(store)) is None  # not derived yet
+    for suite in planted:
+        assert run_derivations(store, suite) == {}
+
+    def no_fits(*args: object) -> None:
+        raise AssertionError("fitted at draw time")
+
+    with monkeypatch.context() as m:
+        m.setattr(fig_mod, "extrapolate_norms", no_fits)
+        stored = spec.rows(store, Query())
+    pd.testing.assert_frame_equal(stored, expected, check_dtype=False)
+    # another fit_fraction: fitted at draw time (the stored fits are the default's)
+    other = spec.rows(store, Query(options=(("fit_fraction", 0.7),)))
+    assert (other.fit_end_step == 700).all()
+    # a checkpoint swept after the derivation ran: stale, fitted again, the new step in
+    store.write_task(TaskKey("demo", "w64", 1500, "weights"),
+                     [Scalar("mlp_in", 0, "weight", "norm", float(rise_decay(1500.0, *PLANTED)))])  # fmt: skip
+    assert fig_mod.stored_curves(store, fig_mod.norm_rows(store)) is None
+    again = spec.rows(store, Query())
+    assert 1500 in set(again.step)
+    pd.testing.assert_frame_equal(again, live(), check_dtype=False)
 
 
 def test_two_suites_heads_apart(tmp_path: Path) -> None:

@@ -18,7 +18,14 @@ def load_all() -> None:
 
 
 #: The built-in modules that register derivations (run after every sweep)
-DERIVATION_MODULES = ("integrity", "phases", "resid_outliers", "svd_closeness", "updates")
+DERIVATION_MODULES = (
+    "integrity",
+    "norm_extrap",
+    "phases",
+    "resid_outliers",
+    "svd_closeness",
+    "updates",
+)
 
 
 def load_derivations() -> None:

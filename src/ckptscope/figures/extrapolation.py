@@ -16,7 +16,12 @@ from ckptscope.plots.extrapolation import extrapolation_figure, extrapolation_gr
 from ckptscope.plots.plotly_specs import Spec
 from ckptscope.plots.style import safe_name
 from ckptscope.store import Store
-from ckptscope.views.extrapolation import DEFAULT_FRACTION, extrapolate_norms, norm_rows
+from ckptscope.views.extrapolation import (
+    DEFAULT_FRACTION,
+    extrapolate_norms,
+    norm_rows,
+    stored_curves,
+)
 
 FIG_ID = "norm_extrap"
 OPTIONS = (
@@ -29,7 +34,12 @@ def _rows(store: Store, q: Query) -> pd.DataFrame:
     rows = norm_rows(store, q.models)
     if rows.empty:
         return rows
-    table, curves = extrapolate_norms(rows, q.option("fit_fraction", DEFAULT_FRACTION))
+    fraction = q.option("fit_fraction", DEFAULT_FRACTION)
+    if fraction == DEFAULT_FRACTION:  # fitted once after the sweep (analyses/norm_extrap.py)
+        stored = stored_curves(store, rows, q.models)
+        if stored is not None:
+            return stored
+    table, curves = extrapolate_norms(rows, fraction)
     keys = ["suite", "model", "component", "block", "param"]  # a run's own trajectories
     errors = table[[*keys, "rel_error_last"]]
     curves = curves.assign(block=curves.block.astype("float64"))

@@ -26,6 +26,10 @@ from ckptscope.views.components import COMPONENTS, RUN
 
 METRIC = "norm"
 DEFAULT_FRACTION = 0.5
+#: what the ``norm_extrap`` derivation (``analyses/norm_extrap.py``) stores per trajectory:
+#: the curve fitted on ``DEFAULT_FRACTION`` at each step, and (at its last step) whether
+#: it was fitted
+PREDICTED, FITTED = "norm_predicted", "norm_fitted"
 TABLE = ["suite", "model", "component", "block", "param", "family", *PARAMS, "peak_step", "n_fit",
          "fit_end_step", "last_step", "measured_last", "predicted_last", "rel_error_last",
          "max_rel_error", "status"]  # fmt: skip
@@ -106,6 +110,54 @@ def extrapolate_norms(rows: pd.DataFrame, fit_fraction: float = DEFAULT_FRACTION
     tab = pd.DataFrame(table, columns=TABLE).astype({"block": "Int64"})
     cur = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVES)
     return tab, cur
+
+
+def _fit_end(steps: pd.Series, fraction: float) -> int:
+    """The last step of a trajectory's fit range (``extrapolate_norms``'s rule)."""
+    first, last = steps.iloc[0], steps.iloc[-1]
+    return int(steps[steps <= first + fraction * (last - first)].iloc[-1])
+
+
+def stored_curves(store: Any, rows: pd.DataFrame,
+                  models: Sequence[str] | None = None) -> pd.DataFrame | None:  # fmt: skip
+    """:data:`CURVES` with each trajectory's ``rel_error_last``, from the fits the
+    ``norm_extrap`` derivation stored (``DEFAULT_FRACTION``), for the norm ``rows`` of
+    :func:`norm_rows`; None when a trajectory has no stored fit at its last step or a
+    prediction is missing (a store swept before the derivation, or since it last ran)."""
+    where: dict[str, Any] = {"metric": [PREDICTED, FITTED], "param": "weight", "head": None,
+                             "component": list(COMPONENTS)}  # fmt: skip
+    if models:
+        where["model"] = list(models)
+    derived = store.scalars(**where)
+    if derived.empty:
+        return None
+    keys = [*RUN, "component", "block", "param"]
+    cols = [*keys, "step", "value"]
+    rows = rows[cols].assign(block=rows.block.astype("float64"))
+    derived = derived.assign(block=derived.block.astype("float64"))
+    fitted = derived[derived.metric == FITTED][cols].rename(columns={"value": "fitted"})
+    predicted = derived[derived.metric == PREDICTED][cols].rename(columns={"value": "predicted"})
+    cur = rows.merge(predicted, on=[*keys, "step"], how="left")
+    cur = cur.merge(fitted, on=[*keys, "step"], how="left")
+    order = {c: i for i, c in enumerate(COMPONENTS)}
+    cur = cur.assign(_order=cur.component.map(order)).sort_values(
+        [*RUN, "_order", "block", "param", "step"], na_position="last", kind="stable"
+    )
+    by = cur.groupby(keys, dropna=False, sort=False)
+    last = by["step"].transform("max") == cur.step
+    ok = cur.fitted.where(last)
+    if ok[last].isna().any():  # a trajectory's last step without its stored fit: stale
+        return None
+    was_fitted = ok.groupby([cur[k] for k in keys], dropna=False).transform("max") == 1
+    if cur.predicted[was_fitted].isna().any() or cur.predicted[~was_fitted].notna().any():
+        return None
+    ends = by["step"].apply(lambda s: _fit_end(s, DEFAULT_FRACTION)).rename("fit_end_step")
+    cur["fit_end_step"] = ends.reindex(pd.MultiIndex.from_frame(cur[keys])).to_numpy()
+    cur["in_fit"] = cur.step <= cur.fit_end_step
+    err = _rel(cur.predicted.to_numpy(), cur.value.to_numpy())
+    cur["rel_error_last"] = np.where(last & ~cur.in_fit, err, np.nan)
+    cur["rel_error_last"] = cur.groupby(keys, dropna=False)["rel_error_last"].transform("max")
+    return cur[[*CURVES, "rel_error_last"]].reset_index(drop=True)
 
 
 def norm_extrapolation(store: Any, fit_fraction: float = DEFAULT_FRACTION,
