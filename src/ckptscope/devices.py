@@ -50,8 +50,9 @@ def cpu_threads() -> int:
     """Threads a CPU computation of ckptscope's own uses (the fused kernels' spans).
 
     Torch's setting where torch is loaded (``torch.set_num_threads``, ``OMP_NUM_THREADS``),
-    else ``OMP_NUM_THREADS``, else the CPUs this process may run on: a sweep that never
-    imports torch splits its work as one that does.
+    else ``OMP_NUM_THREADS``, else the logical CPUs this process may run on (torch's own
+    default counts physical cores: on a machine with SMT a sweep without torch runs twice
+    the threads, which the memory-bound kernels share without loss).
     """
     torch = sys.modules.get("torch")
     if torch is not None:

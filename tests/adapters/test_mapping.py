@@ -94,3 +94,28 @@ def test_olmo2_names():
     olmo = get_adapter({"model_type": "olmo"})
     with pytest.raises(CheckpointError):
         olmo.canonical("model.norm.weight")  # OLMo-1 norms have no parameters
+
+
+def test_an_adapter_that_only_overrides_to_canonical(saved):
+    """A custom adapter that transposes in ``to_canonical`` and says nothing of the shape:
+    shapes come from ``to_canonical`` (a meta tensor), element-wise reads go through it."""
+    from ckptscope.adapters.base import Adapter
+    from ckptscope.adapters.gpt2 import GPT2Adapter
+    from ckptscope.sources.integrity import mapped_tensors
+
+    class Custom(GPT2Adapter):
+        canonical_shape = Adapter.canonical_shape  # as a user's adapter would leave it
+
+    _, ckpt, builtin = saved("gpt2")
+    adapter = Custom(ckpt.config())
+    assert adapter.custom_reorientation() and not builtin.custom_reorientation()
+    assert mapped_tensors(ckpt, adapter) == mapped_tensors(ckpt, builtin)  # shapes check out
+    qkv = Component("qkv", 0, "weight")
+    assert adapter.canonical_shape(qkv, (32, 96)) == (96, 32)
+    ctx = CheckpointContext("t", ckpt, adapter)
+    host = ctx.read_host(qkv)
+    assert host.shape == (96, 32)  # canonical: read through to_canonical
+    assert torch.equal(host.to_torch(), ctx.read(qkv, dtype=None))
+    assert CheckpointContext("t", ckpt, builtin).read_host(qkv).shape == (32, 96)  # stored
+    with pytest.raises(ValueError, match="unknown dtype 'bf16'"):
+        ctx.read(qkv, dtype="bf16")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ckptscope.store import Store
@@ -59,11 +60,22 @@ def test_query_and_a_report_load_neither_torch_nor_numba(report_store: Store, tm
     assert (tmp_path / "report.html").is_file()
 
 
-def test_a_weights_sweep_of_safetensors_loads_no_torch(neox_folder_suite: Path, tmp_path: Path):
-    """Safetensors read into NumPy, the fused kernels, the store and the derivations."""
+def test_a_weights_sweep_of_safetensors_loads_no_torch(
+    neox_folder_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Safetensors read into NumPy, the fused kernels, the store and the derivations; the
+    rows are those of the torch path."""
+    pytest.importorskip("numba")  # without it (an optional extra) moments use torch
+    monkeypatch.delenv("CKPTSCOPE_MOMENTS", raising=False)
     out = tmp_path / "store"
     args = ["sweep", str(neox_folder_suite), "--out", str(out), "--analyses", "weights"]
     loaded = _loaded(*args)
     assert "torch" not in loaded
-    rows = Store(out).scalars(metric="dist_init")
-    assert len(rows) and (rows.value >= 0).all()  # the sweep did run, distances included
+    from ckptscope.engine import SweepConfig, run_sweep
+
+    monkeypatch.setenv("CKPTSCOPE_MOMENTS", "torch")  # the same sweep through torch
+    run_sweep(SweepConfig(str(neox_folder_suite), tmp_path / "torch", analyses=("weights",)))
+    keys = ["model", "step", "component", "block", "param", "metric"]
+    got, want = (Store(p).scalars().set_index(keys)["value"] for p in (out, tmp_path / "torch"))
+    assert len(got) == len(want) and (got.index.get_level_values("metric") == "dist_init").any()
+    assert np.allclose(got.loc[want.index], want, rtol=1e-12, atol=0)

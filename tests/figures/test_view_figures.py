@@ -294,7 +294,7 @@ def test_norm_extrap_reads_the_fits_stored_after_the_sweep(tmp_path: Path, monke
         for i, step in enumerate(NORM_STEPS):
             recs = [Scalar("mlp_in", 0, "weight", "norm", float(rise_decay(t, *params)[i])),
                     Scalar("embed", None, "weight", "norm", 5.0 + 0.01 * np.sqrt(step))]  # fmt: skip
-            if step >= 500:  # 4 checkpoints, all after the fit range's start: too few to fit
+            if step >= 500:  # 3 checkpoints: too few to fit
                 recs.append(Scalar("attn_out", 1, "weight", "norm", 3.0 + step / 1e3))
             store.write_task(TaskKey(suite, "w64", step, "weights"), recs)
     spec = get("norm_extrap")
@@ -321,6 +321,24 @@ def test_norm_extrap_reads_the_fits_stored_after_the_sweep(tmp_path: Path, monke
     # another fit_fraction: fitted at draw time (the stored fits are the default's)
     other = spec.rows(store, Query(options=(("fit_fraction", 0.7),)))
     assert (other.fit_end_step == 700).all()
+    # checkpoints inserted before the last one of a trajectory the derivation could not fit
+    # (attn_out had 3): stale, fitted again, and now fitted (5 points in its fit range)
+    for step in (120, 220, 320, 420):  # steps not swept before (a task is written once)
+        store.write_task(TaskKey("demoB", "w64", step, "weights"),
+                         [Scalar("attn_out", 1, "weight", "norm", 3.0 + step / 1e3)])  # fmt: skip
+    assert fig_mod.stored_curves(store, fig_mod.norm_rows(store)) is None
+    inserted = spec.rows(store, Query())
+    mine = inserted[(inserted.component == "attn_out") & (inserted.suite == "demoB")]
+    assert len(mine) == 7 and mine.predicted.notna().all()
+    pd.testing.assert_frame_equal(inserted, live(), check_dtype=False)
+    assert run_derivations(store, "demoB") == {}
+    # fits of another FIT_VERSION (the fit or the fraction changed since): not read
+    from ckptscope.views import extrapolation as views_mod
+
+    monkeypatch.setattr(views_mod, "FIT_VERSION", 2)
+    assert fig_mod.stored_curves(store, fig_mod.norm_rows(store)) is None
+    monkeypatch.undo()
+    assert fig_mod.stored_curves(store, fig_mod.norm_rows(store)) is not None
     # a checkpoint swept after the derivation ran: stale, fitted again, the new step in
     store.write_task(TaskKey("demo", "w64", 1500, "weights"),
                      [Scalar("mlp_in", 0, "weight", "norm", float(rise_decay(1500.0, *PLANTED)))])  # fmt: skip

@@ -121,3 +121,15 @@ def test_shard_index_naming_a_missing_tensor(tmp_path):
     with pytest.raises(CheckpointError) as err:
         FolderCheckpoint("m", 0, folder).tensors()
     assert "missing tensor 'gpt_neox.layers.9.extra.weight'" in _one_line(err)
+
+
+def test_a_subclass_that_overrides_read_keeps_its_reads(tmp_path):
+    """``read_host`` (what the weight statistics read) goes through a subclass's ``read``."""
+
+    class Shifted(FolderCheckpoint):
+        def read(self, name):
+            return super().read(name) + 1
+
+    folder = write_checkpoint(tmp_path / "ck", seed=3)
+    plain, shifted = FolderCheckpoint("m", 0, folder), Shifted("m", 0, folder)
+    assert torch.equal(shifted.read_host(QKV).to_torch(), plain.read_host(QKV).to_torch() + 1)

@@ -33,6 +33,7 @@ def test_planted_curve_is_predicted_and_turn_down_is_reported() -> None:
     assert list(table.columns) == TABLE and len(table) == 2
     good = table[table.component == "mlp_in"].iloc[0]
     assert good.status == "ok" and good.fit_end_step == 500 and good.n_fit == 15
+    assert good.n_points == len(STEPS)
     np.testing.assert_allclose([good.a, good.b, good.p, good.c], PLANTED, rtol=1e-5)
     assert good.peak_step == pytest.approx(1.2 * 300, rel=1e-5)
     assert good.rel_error_last < 1e-6 and good.max_rel_error < 1e-6

@@ -143,13 +143,32 @@ class Adapter(ABC):
     def to_canonical(self, comp: Component, tensor: torch.Tensor) -> torch.Tensor:
         """Reorient a raw tensor to the canonical layout (e.g. GPT-2's Conv1D transpose).
 
-        An adapter that overrides it overrides :meth:`canonical_shape` to match.
+        An adapter whose reorientation only transposes (or otherwise permutes) elements
+        overrides :meth:`canonical_shape` to match: element-wise statistics then read the
+        stored tensor as it is, without torch (``CheckpointContext.read_host``).
         """
         return tensor
 
     def canonical_shape(self, comp: Component, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The shape :meth:`to_canonical` gives a stored tensor of ``shape`` (no data read)."""
-        return tuple(shape)
+        """The shape :meth:`to_canonical` gives a stored tensor of ``shape`` (no data read).
+
+        An adapter that overrides :meth:`to_canonical` and not this gets it from
+        ``to_canonical`` on an empty meta tensor (which imports torch).
+        """
+        if not self.custom_reorientation():
+            return tuple(shape)
+        import torch
+
+        return tuple(self.to_canonical(comp, torch.empty(shape, device="meta")).shape)
+
+    def custom_reorientation(self) -> bool:
+        """Whether :meth:`to_canonical` is overridden without :meth:`canonical_shape`: then it
+        is not known to only transpose, and element-wise reads go through it (torch)."""
+        cls = type(self)
+        return (
+            cls.to_canonical is not Adapter.to_canonical
+            and cls.canonical_shape is Adapter.canonical_shape
+        )
 
     @abstractmethod
     def heads(self, read: ReadFn, block: int) -> HeadWeights:

@@ -1,9 +1,10 @@
 """Built-in analyses, one module each, registered when imported.
 
 Importing this package imports none of them: ``get_analysis(name)`` imports the module of
-that name first (a weights sweep imports neither SciPy nor transformers),
-``available_analyses()`` imports them all (``load_all``) and ``available_derivations()``
-the modules that define derivations (``load_derivations``; a test keeps the list whole).
+that name first (a weights sweep imports neither torch nor transformers; its derivations
+need neither), ``available_analyses()`` imports them all (``load_all``) and
+``available_derivations()`` the modules that define derivations (``load_derivations``; a
+test keeps the list whole).
 """
 
 import importlib

@@ -36,6 +36,7 @@ from ckptscope.analyses.base import (
     register_analysis,
 )
 from ckptscope.analyses.evaluation import EvaluationOptions, evaluate
+from ckptscope.analyses.resid_outliers import ResidOutliers as ResidOutliers  # moved there
 
 log = logging.getLogger(__name__)
 

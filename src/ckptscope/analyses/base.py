@@ -176,7 +176,10 @@ class CheckpointContext:
 
         ckpt = self._ckpt(which)
         if isinstance(dtype, str):
-            dtype = getattr(torch, dtype)
+            named = getattr(torch, dtype, None)
+            if not isinstance(named, torch.dtype):
+                raise ValueError(f"unknown dtype {dtype!r} (a torch dtype name, e.g. float32)")
+            dtype = named
         key = (which, comp, None if dtype is None else str(dtype))
         hit = self._cache.get(key)
         if hit is not None:
@@ -205,7 +208,11 @@ class CheckpointContext:
         transpose does not change); its shape is checked like :meth:`read`'s.
 
         Reads through NumPy where the checkpoint can (safetensors files): no torch import.
+        An adapter that reorients without saying how the shape changes
+        (``Adapter.custom_reorientation``) is read through :meth:`read` instead, canonical.
         """
+        if self.adapter.custom_reorientation():
+            return HostTensor.from_torch(self.read(comp, which, dtype=None, cache=False))
         ckpt = self._ckpt(which)
         raw = self.adapter.raw_name(comp)
         host = ckpt.read_host(raw)

@@ -7,11 +7,13 @@ of the training steps (``DEFAULT_FRACTION``) when the sweep ends and writes, per
 trajectory:
 
 * ``norm_predicted`` at every step: the fitted curve (none where the fit failed);
-* ``norm_fitted`` at the trajectory's last step: 1 when it was fitted, 0 when not (too few
-  checkpoints in the fit range, or the fit failed).
+* at the trajectory's last step, ``norm_fitted``: ``FIT_VERSION`` when it was fitted, minus
+  it when not (too few checkpoints in the fit range, or the fit failed), and
+  ``norm_fit_points``: the number of checkpoints the trajectory had.
 
 The figure reads them instead of fitting when its ``fit_fraction`` is the default and they
-cover every trajectory up to its last step (else it fits, as before).
+match the store's trajectories (``views.extrapolation.stored_curves``; else it fits, as
+before).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from ckptscope.analyses.base import (
 )
 from ckptscope.views.extrapolation import (
     DEFAULT_FRACTION,
+    FIT_VERSION,
     FITTED,
+    POINTS,
     PREDICTED,
     extrapolate_norms,
     norm_rows,
@@ -54,9 +58,10 @@ class NormExtrapolation(Derivation):
                 rec = Scalar(r.component, _block(r.block), r.param, PREDICTED, float(r.predicted))
                 out.scalars.append(DerivedScalar(r.model, int(r.step), rec))
         for r in table.itertuples(index=False):
-            fitted = float(not math.isnan(r.predicted_last))
-            rec = Scalar(r.component, _block(r.block), r.param, FITTED, fitted)
-            out.scalars.append(DerivedScalar(r.model, int(r.last_step), rec))
+            fitted = FIT_VERSION if not math.isnan(r.predicted_last) else -FIT_VERSION
+            for metric, value in ((FITTED, fitted), (POINTS, r.n_points)):
+                rec = Scalar(r.component, _block(r.block), r.param, metric, float(value))
+                out.scalars.append(DerivedScalar(r.model, int(r.last_step), rec))
         return out
 
 

@@ -299,17 +299,17 @@ def run_derivations(store: Store, suite_name: str) -> dict[str, str]:
     derivations = available_derivations()
     # One scan of the store for all of them (each reads analyses' rows, none another
     # derivation's), then each output written; a failure costs only its derivation.
-    outputs: list[tuple[str, Derived | Exception]] = []
+    outputs: list[tuple[str, Derived | str]] = []  # a failure as its line (no traceback)
     with view.pinned():
         for derivation in derivations:
             try:
                 outputs.append((derivation.name, derivation.derive(view)))
             except Exception as err:
-                outputs.append((derivation.name, err))
+                msg = f"derivation {derivation.name}: {type(err).__name__}: {err}"
+                outputs.append((derivation.name, msg.splitlines()[0]))
     for name, derived in outputs:
-        if isinstance(derived, Exception):
-            err = derived
-            msg = f"derivation {name}: {type(err).__name__}: {err}".splitlines()[0]
+        if isinstance(derived, str):
+            msg = derived
             log.warning(msg)
             store.record_failure(TaskKey(suite_name, "*", -1, f"derive:{name}"), msg)
             failed[name] = msg

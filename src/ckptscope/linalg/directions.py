@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ckptscope.linalg.closeness import exact_match as exact_match  # moved there
+from ckptscope.linalg.closeness import set_overlap as set_overlap
 from ckptscope.linalg.spectra import _require_finite, gram
 
 

@@ -27,12 +27,15 @@ from ckptscope.views.components import COMPONENTS, RUN
 METRIC = "norm"
 DEFAULT_FRACTION = 0.5
 #: what the ``norm_extrap`` derivation (``analyses/norm_extrap.py``) stores per trajectory:
-#: the curve fitted on ``DEFAULT_FRACTION`` at each step, and (at its last step) whether
-#: it was fitted
-PREDICTED, FITTED = "norm_predicted", "norm_fitted"
-TABLE = ["suite", "model", "component", "block", "param", "family", *PARAMS, "peak_step", "n_fit",
-         "fit_end_step", "last_step", "measured_last", "predicted_last", "rel_error_last",
-         "max_rel_error", "status"]  # fmt: skip
+#: the curve fitted on ``DEFAULT_FRACTION`` at each step; at its last step, whether it was
+#: fitted (``FIT_VERSION``, or minus it when not) and the number of checkpoints it had
+PREDICTED, FITTED, POINTS = "norm_predicted", "norm_fitted", "norm_fit_points"
+#: bump when the fit (``stats/curves.py``) or ``DEFAULT_FRACTION`` changes: fits stored by
+#: another version are not read (the figure fits again until the next sweep derives them)
+FIT_VERSION = 1
+TABLE = ["suite", "model", "component", "block", "param", "family", *PARAMS, "peak_step",
+         "n_points", "n_fit", "fit_end_step", "last_step", "measured_last", "predicted_last",
+         "rel_error_last", "max_rel_error", "status"]  # fmt: skip
 CURVES = ["suite", "model", "component", "block", "param", "step", "value", "predicted", "fit_end_step",
           "in_fit"]  # fmt: skip
 
@@ -88,7 +91,8 @@ def extrapolate_norms(rows: pd.DataFrame, fit_fraction: float = DEFAULT_FRACTION
         held = ~in_fit
         row.update(dict(zip(PARAMS, fit.params or (np.nan,) * len(PARAMS), strict=True)))
         row.update(peak_step=fit.params[2] * fit.params[3] if fit.params else np.nan,
-                   n_fit=int(in_fit.sum()), fit_end_step=int(steps[in_fit][-1]),
+                   n_points=len(steps), n_fit=int(in_fit.sum()),
+                   fit_end_step=int(steps[in_fit][-1]),
                    last_step=int(steps[-1]), measured_last=float(values[-1]),
                    predicted_last=float(pred[-1]),
                    rel_error_last=float(_rel(pred[-1:], values[-1:])[0]) if held.any() else np.nan,
@@ -122,10 +126,12 @@ def stored_curves(store: Any, rows: pd.DataFrame,
                   models: Sequence[str] | None = None) -> pd.DataFrame | None:  # fmt: skip
     """:data:`CURVES` with each trajectory's ``rel_error_last``, from the fits the
     ``norm_extrap`` derivation stored (``DEFAULT_FRACTION``), for the norm ``rows`` of
-    :func:`norm_rows`; None when a trajectory has no stored fit at its last step or a
-    prediction is missing (a store swept before the derivation, or since it last ran)."""
-    where: dict[str, Any] = {"metric": [PREDICTED, FITTED], "param": "weight", "head": None,
-                             "component": list(COMPONENTS)}  # fmt: skip
+    :func:`norm_rows`; None unless every trajectory has a stored fit of this
+    ``FIT_VERSION`` at its last step, made on as many checkpoints as it has now, with a
+    prediction at each of them when fitted (a store swept before the derivation, or since
+    it last ran, is fitted again)."""
+    where: dict[str, Any] = {"metric": [PREDICTED, FITTED, POINTS], "param": "weight",
+                             "head": None, "component": list(COMPONENTS)}  # fmt: skip
     if models:
         where["model"] = list(models)
     derived = store.scalars(**where)
@@ -133,22 +139,25 @@ def stored_curves(store: Any, rows: pd.DataFrame,
         return None
     keys = [*RUN, "component", "block", "param"]
     cols = [*keys, "step", "value"]
+    rows = rows[np.isfinite(rows["value"].to_numpy(np.float64))]  # as extrapolate_norms
     rows = rows[cols].assign(block=rows.block.astype("float64"))
     derived = derived.assign(block=derived.block.astype("float64"))
-    fitted = derived[derived.metric == FITTED][cols].rename(columns={"value": "fitted"})
-    predicted = derived[derived.metric == PREDICTED][cols].rename(columns={"value": "predicted"})
-    cur = rows.merge(predicted, on=[*keys, "step"], how="left")
-    cur = cur.merge(fitted, on=[*keys, "step"], how="left")
+    cur = rows
+    for metric, name in ((PREDICTED, "predicted"), (FITTED, "fitted"), (POINTS, "points")):
+        part = derived[derived.metric == metric][cols].rename(columns={"value": name})
+        cur = cur.merge(part, on=[*keys, "step"], how="left")
     order = {c: i for i, c in enumerate(COMPONENTS)}
     cur = cur.assign(_order=cur.component.map(order)).sort_values(
         [*RUN, "_order", "block", "param", "step"], na_position="last", kind="stable"
     )
     by = cur.groupby(keys, dropna=False, sort=False)
-    last = by["step"].transform("max") == cur.step
-    ok = cur.fitted.where(last)
-    if ok[last].isna().any():  # a trajectory's last step without its stored fit: stale
-        return None
-    was_fitted = ok.groupby([cur[k] for k in keys], dropna=False).transform("max") == 1
+    last = (by["step"].transform("max") == cur.step).to_numpy()
+    count = by["step"].transform("size").to_numpy()
+    fitted, points = cur.fitted.to_numpy()[last], cur.points.to_numpy()[last]
+    if not (np.all(np.abs(fitted) == FIT_VERSION) and np.all(points == count[last])):
+        return None  # no fit, another version's, or made on other checkpoints: stale
+    ok = pd.Series(np.where(last, cur.fitted.to_numpy(), np.nan), index=cur.index)
+    was_fitted = ok.groupby([cur[k] for k in keys], dropna=False).transform("max") > 0
     if cur.predicted[was_fitted].isna().any() or cur.predicted[~was_fitted].notna().any():
         return None
     ends = by["step"].apply(lambda s: _fit_end(s, DEFAULT_FRACTION)).rename("fit_end_step")
