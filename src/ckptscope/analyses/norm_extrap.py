@@ -66,4 +66,4 @@ class NormExtrapolation(Derivation):
 
 
 def _block(block: object) -> int | None:
-    return None if block is None or pd.isna(block) else int(block)
+    return None if pd.isna(block) else int(block)

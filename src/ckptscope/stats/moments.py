@@ -14,8 +14,9 @@ intra-op threads cost more (fork/join and spin) than they save. Every function t
 torch tensor or a :class:`~ckptscope.sources.host.HostTensor`; the fused kernel reads a
 HostTensor without torch, which is imported only for the torch path. Agreement with
 NumPy/SciPy in float64 is within 1e-12 relative for mean, std and norm and 1e-10 for
-skewness and kurtosis (tests/stats/test_moments.py), for fp32, fp16 and bf16 inputs. CUDA tensors take the same path with ``DEVICE_CHUNK`` chunks on the calling
-thread (GPU figures: not measured yet, see benchmarks/NOTES.md).
+skewness and kurtosis (tests/stats/test_moments.py), for fp32, fp16 and bf16 inputs.
+CUDA tensors take the same path with ``DEVICE_CHUNK`` chunks on the calling thread (GPU
+figures: not measured yet, see benchmarks/NOTES.md).
 """
 
 from __future__ import annotations

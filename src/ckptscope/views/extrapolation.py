@@ -84,8 +84,7 @@ def extrapolate_norms(rows: pd.DataFrame, fit_fraction: float = DEFAULT_FRACTION
                                "param": param, "family": FAMILY}  # fmt: skip
         if len(steps) == 0:
             continue
-        end = steps[0] + fraction * (steps[-1] - steps[0])
-        in_fit = steps <= end
+        in_fit = _in_fit(steps, fraction)
         fit = fit_rise_decay(steps[in_fit], values[in_fit])
         pred = fit.predict(steps)
         held = ~in_fit
@@ -116,10 +115,10 @@ def extrapolate_norms(rows: pd.DataFrame, fit_fraction: float = DEFAULT_FRACTION
     return tab, cur
 
 
-def _fit_end(steps: pd.Series, fraction: float) -> int:
-    """The last step of a trajectory's fit range (``extrapolate_norms``'s rule)."""
-    first, last = steps.iloc[0], steps.iloc[-1]
-    return int(steps[steps <= first + fraction * (last - first)].iloc[-1])
+def _in_fit(steps: np.ndarray, fraction: float) -> np.ndarray:
+    """Which checkpoints of a trajectory (its steps, sorted) the curve is fitted on: those
+    in the first ``fraction`` of the training steps it covers."""
+    return steps <= steps[0] + fraction * (steps[-1] - steps[0])
 
 
 def stored_curves(store: Any, rows: pd.DataFrame,
@@ -160,7 +159,12 @@ def stored_curves(store: Any, rows: pd.DataFrame,
     was_fitted = ok.groupby([cur[k] for k in keys], dropna=False).transform("max") > 0
     if cur.predicted[was_fitted].isna().any() or cur.predicted[~was_fitted].notna().any():
         return None
-    ends = by["step"].apply(lambda s: _fit_end(s, DEFAULT_FRACTION)).rename("fit_end_step")
+
+    def fit_end(steps: pd.Series) -> int:
+        steps = steps.to_numpy(np.int64)
+        return int(steps[_in_fit(steps, DEFAULT_FRACTION)][-1])
+
+    ends = by["step"].apply(fit_end).rename("fit_end_step")
     cur["fit_end_step"] = ends.reindex(pd.MultiIndex.from_frame(cur[keys])).to_numpy()
     cur["in_fit"] = cur.step <= cur.fit_end_step
     err = _rel(cur.predicted.to_numpy(), cur.value.to_numpy())
