@@ -13,6 +13,7 @@ docs/findings.md lists the checks and their thresholds; docs/comparisons.md the 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ckptscope.findings import activations, spectra, weights  # noqa: F401  (register)
+from ckptscope.findings import activations, spectra, weights  # (importing registers)
 from ckptscope.findings.base import (
     ALL_SIZES,
     FINDINGS,
@@ -32,6 +33,8 @@ from ckptscope.findings.base import (
 )
 from ckptscope.findings.data import FindingData, ScalarReader
 
+#: every metric the registered checks read, fetched in one scan
+READS = (*weights.METRICS, *activations.METRICS, *spectra.METRICS)
 COLUMNS = ["finding", "figure", "claim", "model", "verdict", "evidence", "thresholds", "group",
            "seed"]  # fmt: skip
 SHARE_COLUMNS = ["finding", "group", "seeds", "with_data", "reproduced", "inconclusive", "share"]
@@ -49,9 +52,21 @@ def findings(
     ``missing`` replaces the sweep hint of ``no_data`` verdicts (for a shipped dataset);
     ``groups_file`` groups models whose names do not say their seed (docs/comparisons.md).
     """
+    pinned = getattr(store, "pinned", None)  # a Store: one scan and connection for every read
+    with pinned() if pinned else contextlib.nullcontext():
+        return _findings(store, models, thresholds, missing, groups_file)
+
+
+def _findings(
+    store: ScalarReader,
+    models: Sequence[str] | None,
+    thresholds: Thresholds | None,
+    missing: str | None,
+    groups_file: str | Path | None,
+) -> pd.DataFrame:
     from ckptscope.groups import model_groups
 
-    data = FindingData(store, models, missing)
+    data = FindingData(store, models, missing, prefetch=READS)
     # a bad groups file: refused before any check; colliding names: groups of their own
     groups = model_groups(store, groups_file, split_collisions=True)
     th = thresholds or Thresholds()

@@ -9,6 +9,9 @@ from ckptscope.findings.common import labelled_curves, no_data, shape_verdict, s
 from ckptscope.findings.data import Curve, FindingData
 from ckptscope.findings.shapes import arc, first_crossing
 
+#: the scalar metrics these checks read (``FindingData`` reads them in one scan)
+METRICS = ("kurtosis", "max_abs", "max_abs_ever")
+
 
 def _mean_curve(curves: dict[int | None, Curve]) -> Curve | None:
     """The mean over blocks of per-block trajectories, on the steps they share."""

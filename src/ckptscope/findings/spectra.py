@@ -9,6 +9,9 @@ from ckptscope.findings.common import labelled_curves, no_data, size_trend, too_
 from ckptscope.findings.data import FindingData
 from ckptscope.linalg.esd import MIN_ALPHA_TAIL
 
+#: the scalar metrics these checks read (``FindingData`` reads them in one scan)
+METRICS = ("alpha", "alpha_tail", "mp_outliers", "svd_overlap")
+
 
 def _alpha_drops(data: FindingData, model: str, comps: tuple[str, ...]) -> dict[str, float]:
     """Relative fall of alpha from first to last checkpoint, per matrix with a usable fit."""

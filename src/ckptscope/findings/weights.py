@@ -17,6 +17,9 @@ from ckptscope.findings.common import (
 from ckptscope.findings.data import FindingData
 from ckptscope.findings.shapes import arc, late_share, monotone_share
 
+#: the scalar metrics these checks read (``FindingData`` reads them in one scan)
+METRICS = ("norm", "dist_init", "rel_dist_init")
+
 MLP = ("mlp_in", "mlp_gate", "mlp_out")
 
 
