@@ -192,3 +192,37 @@ def test_log_panel_titles_are_not_placed_automatically() -> None:
     fig.canvas.draw()
     assert log_panel._autotitlepos is False and linear._autotitlepos is True
     assert log_panel.title.get_position()[1] == 1.0
+
+
+def test_gif_frames_are_close_to_the_drawn_ones(tmp_path: Path) -> None:
+    """The shared palette reproduces each frame as closely as a palette per frame (the
+    writer's former way, kept here as the reference), with every frame written."""
+    from PIL import Image
+
+    fig, axes = panels(1, 1, width=4.0, height=3.0)
+    ax = axes[0][0]
+    x = np.linspace(0, 1, 200)
+    lines = [ax.plot([], [], lw=1.2)[0] for _ in range(6)]
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-1.2, 1.2)
+
+    def update(step: int):
+        for k, line in enumerate(lines):
+            line.set_data(x, np.sin(6 * x + k + step / 4) * (k + 1) / 6)
+        ax.set_title(f"step {step}")
+        return [*lines, ax.title]
+
+    frames = list(Animation(fig.figure, list(range(30)), update).frames())
+    (gif,) = write_animation(iter(frames), tmp_path / "x", formats=("gif",))
+    decoded = [np.asarray(Image.fromarray(f).convert("RGB")) for f in imageio.mimread(gif)]
+    assert len(decoded) == len(frames)
+
+    def per_frame(im: np.ndarray) -> np.ndarray:
+        q = Image.fromarray(im).quantize(256, method=Image.Quantize.FASTOCTREE,
+                                         dither=Image.Dither.NONE)  # fmt: skip
+        return np.asarray(q.convert("RGB"))
+
+    for got, want in zip(decoded, frames, strict=True):
+        err = np.abs(got.astype(int) - want).mean()
+        reference = np.abs(per_frame(want).astype(int) - want).mean()
+        assert err <= max(1.25 * reference, 0.5), (err, reference)
