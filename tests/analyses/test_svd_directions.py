@@ -166,3 +166,34 @@ def test_real_gpt_neox_checkpoint(neox_folder_suite) -> None:
     assert shapes[("mlp_in", "weight", None)] == (min(30, cfg["hidden_size"]), 20)
     assert shapes[("ov", "circuit", 1)] == (dh, 20)  # at most d_head directions: OV has rank d_head
     assert all(r.values.min() >= 0 and r.values.max() < cfg["vocab_size"] for r in recs)
+
+
+def test_derivation_model_by_model_equals_all_tables_at_once(tmp_path) -> None:
+    """Two models (one named with a quote) derived one at a time give the rows that one
+    pass over every table gives."""
+    store = Store(tmp_path / "store")
+    models = ("toy", "o'toy")
+    for model in models:
+        for step in (0, 5, 9):
+            tensors = neox_tensors(L, D, H, VOCAB, seed=step + 100 * len(model))
+            ctx = neox_context(tensors, L, D, H, step=step, extra=TABLE)
+            records = get_analysis("svd_directions").run(ctx)
+            store.write_task(TaskKey("mem", model, step, "svd_directions"), records)
+    derived = SvdCloseness().derive(store)
+    got = pd.DataFrame(
+        [(d.model, d.step, d.record.component, d.record.block, d.record.param, d.record.head,
+          d.record.metric, d.record.value) for d in derived.scalars],
+        columns=["model", "step", "component", "block", "param", "head", "metric", "value"],
+    )  # fmt: skip
+    tables = store.arrays(kind="svd_tokens")
+    want = closeness_frame(tables[["model", "step", "component", "block", "param", "head",
+                                   "values"]], {m: 9 for m in models})  # fmt: skip
+    assert set(got.model) == set(models) and len(got) == len(want) > 0
+
+    def key(df: pd.DataFrame) -> list[tuple]:
+        return sorted(
+            (m, int(s), c, -1 if pd.isna(b) else int(b), p, -1 if pd.isna(h) else int(h), k, v)
+            for m, s, c, b, p, h, k, v in df.itertuples(index=False)
+        )
+
+    assert key(got) == key(want)

@@ -22,6 +22,7 @@ from ckptscope.analyses.base import (
     register_derivation,
 )
 from ckptscope.linalg import exact_match, set_overlap
+from ckptscope.store.guard import sql_literal
 
 #: the ``arrays`` kind of the token tables
 KIND = "svd_tokens"
@@ -83,16 +84,11 @@ class SvdCloseness(Derivation):
     name = "svd_closeness"
 
     def derive(self, store: StoreReader) -> Derived:
-        tables = store.query(
-            'SELECT model, step, component, block, param, head, shape, "values" FROM arrays '
-            f"WHERE kind = '{KIND}'"
-        )
-        if tables.empty:
+        """Model by model: one model's tables in memory at a time (a whole Pythia suite's
+        are about 400M token ids)."""
+        found = store.query(f"SELECT DISTINCT model FROM arrays WHERE kind = '{KIND}'")
+        if found.empty:
             return Derived()
-        tables["values"] = [
-            np.asarray(v, dtype=np.float64).reshape([int(s) for s in shape]).astype(np.int64)
-            for v, shape in zip(tables["values"], tables["shape"], strict=True)
-        ]
         metas = store.query(
             "SELECT model, max(CAST(json_extract(meta, '$.final_step') AS BIGINT)) AS final "
             "FROM tasks WHERE analysis = 'svd_directions' GROUP BY model"
@@ -100,23 +96,42 @@ class SvdCloseness(Derivation):
         finals = {
             m: None if pd.isna(f) else int(f) for m, f in zip(metas.model, metas.final, strict=True)
         }
-        frame = closeness_frame(tables, finals)
         out = Derived()
-        last = tables.groupby("model")["step"].max()
-        for model, final in finals.items():
-            if final is not None and model in last and int(last[model]) != final:
-                out.events.append(
-                    Event(
-                        model,
-                        final,
-                        "missing_final",
-                        f"{model}: SVD closeness needs the final checkpoint (step {final}); "
-                        "sweep it with --analyses svd_directions",
-                    )
+        for model in sorted(str(m) for m in found["model"]):
+            self._derive_model(store, model, finals, out)
+        return out
+
+    @staticmethod
+    def _derive_model(
+        store: StoreReader, model: str, finals: dict[str, int | None], out: Derived
+    ) -> None:
+        """One model's closeness rows and missing-final event, appended to ``out``."""
+        tables = store.query(
+            # token ids (stored as doubles) read as integers: no float copy held beside them
+            "SELECT model, step, component, block, param, head, shape, "
+            'CAST("values" AS BIGINT[]) AS "values" FROM arrays '
+            f"WHERE kind = '{KIND}' AND model = {sql_literal(model)}"
+        )
+        if tables.empty:
+            return
+        tables["values"] = [
+            np.asarray(v, dtype=np.int64).reshape([int(s) for s in shape])
+            for v, shape in zip(tables["values"], tables["shape"], strict=True)
+        ]
+        frame = closeness_frame(tables, finals)
+        final, last = finals.get(model), int(tables["step"].max())
+        if final is not None and last != final:
+            out.events.append(
+                Event(
+                    model,
+                    final,
+                    "missing_final",
+                    f"{model}: SVD closeness needs the final checkpoint (step {final}); "
+                    "sweep it with --analyses svd_directions",
                 )
+            )
         for r in frame.itertuples(index=False):
             block = None if r.block is None or pd.isna(r.block) else int(r.block)
             head = None if r.head is None or pd.isna(r.head) else int(r.head)
             rec = Scalar(r.component, block, r.param, r.metric, r.value, head)
             out.scalars.append(DerivedScalar(r.model, int(r.step), rec))
-        return out
