@@ -121,3 +121,26 @@ def test_protocol_reader_without_arrow(store: Store) -> None:
         for block in a:
             np.testing.assert_array_equal(a[block][0], b[block][0])
             np.testing.assert_array_equal(a[block][1], b[block][1])
+
+
+def test_rows_without_a_param_match_no_curve(tmp_path: Path) -> None:
+    """Only rows whose param is missing: no trajectory, and no error grouping none."""
+    import pyarrow as pa
+
+    from ckptscope.findings.data import _trajectories
+
+    df = pd.DataFrame({"model": ["m", "m"], "component": ["resid", "resid"],
+                       "param": pa.array([None, None], pa.string()).to_pandas(),
+                       "block": [0, 0], "step": [0, 1], "value": [1.0, 2.0]})  # fmt: skip
+    assert _trajectories(df) == {}
+    df["param"] = ["", ""]
+    got = _trajectories(df)["m"][("resid", "")][0]
+    np.testing.assert_array_equal(got[0], [0, 1])
+    np.testing.assert_array_equal(got[1], [1.0, 2.0])
+
+
+def test_curves_are_copies(store: Store) -> None:
+    data = FindingData(store)
+    _, values = data.curves("m-70m", "embed", "weight", "norm")[None]
+    values[:] = -1.0
+    assert (data.curves("m-70m", "embed", "weight", "norm")[None][1] > 0).all()

@@ -106,7 +106,8 @@ class FindingData:
         """
         if metric not in self._index:
             self._index[metric] = _trajectories(self.frame(metric))
-        return dict(self._index[metric].get(model, {}).get((component, param), {}))
+        found = self._index[metric].get(model, {}).get((component, param), {})
+        return {b: (steps.copy(), values.copy()) for b, (steps, values) in found.items()}
 
 
 def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +131,8 @@ def _trajectories(df: pd.DataFrame) -> Index:
     keep = (model >= 0) & (comp >= 0) & (param >= 0)  # a row without a param matches none
     order = np.lexsort((step, block, param, comp, model))
     order = order[keep[order]]
+    if not order.size:
+        return out
     key = np.stack([model, comp, param, block], axis=1)[order]
     step, value = step[order], value[order]
     # a new point wherever the key or the step changes; a new curve wherever the key does
