@@ -153,7 +153,10 @@ class TableReader:
     def table(self, name: str, **where: Any) -> pd.DataFrame:
         """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``)."""
         sql, params = self._select(name, None, where)
-        df = self._read(sql, params)
+        lists = any(str(f.type).startswith("list") for f in schema.SCHEMAS[name])
+        answer = None if lists else self._arrow(sql, params)  # lists: DuckDB's is as fast
+        # no rows: DuckDB's own types of an empty answer
+        df = _frame(answer) if answer is not None and answer.num_rows else self._read(sql, params)
         keys = ("suite", "model", "step", "component", "block", "param", "head")
         order = [c for c in keys if c in df]
         return df.sort_values(order, kind="stable").reset_index(drop=True) if order else df
@@ -162,6 +165,10 @@ class TableReader:
         """:meth:`table`'s rows as an Arrow table of ``columns`` (default all), in no
         particular order: no pandas conversion, for readers that group rows themselves."""
         sql, params = self._select(name, columns, where)
+        return self._arrow(sql, params)
+
+    def _arrow(self, sql: str, params: list[Any]) -> pa.Table:
+        """One query's answer as an Arrow table (on the pinned or a fresh connection)."""
         with self.pinned():
             assert self._pinned is not None
             # a relation, not a cursor: DuckDB copies a cursor's rows once more for Arrow
@@ -217,6 +224,26 @@ class TableReader:
     def events(self) -> pd.DataFrame:
         """Events found by derivations (phase changes, duplicate checkpoints)."""
         return self.table("events")
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow answer as the DataFrame DuckDB's own conversion gives, in a fraction of its
+    time for string columns (4-8x on millions of scalar rows): integer columns with NULLs as
+    nullable integers, a string column of only NULLs as objects (None), the rest as Arrow
+    converts them (strings in pandas' string dtype). Tables without list columns only."""
+    import pandas as pd
+    import pyarrow as pa
+
+    nullable = {pa.int32(): "Int32", pa.int64(): "Int64"}
+    columns = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if col.type in nullable and col.null_count:
+            columns[name] = col.to_pandas(types_mapper=pd.ArrowDtype).astype(nullable[col.type])
+        elif pa.types.is_string(col.type) and len(col) and col.null_count == len(col):
+            columns[name] = pd.Series([None] * len(col), dtype=object)
+        else:
+            columns[name] = col.to_pandas()
+    return pd.DataFrame(columns)
 
 
 #: Arrow types of the store's schemas as DuckDB SQL types
