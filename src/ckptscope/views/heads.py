@@ -78,13 +78,14 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
                            outlier=pd.Series(dtype=bool))  # fmt: skip
     out = rows.reset_index(drop=True).copy()
     z = np.full(len(out), np.nan)
-    groups = out.groupby([*_BLOCK, "metric", "step"], dropna=False).indices
+    # groups: one block's heads at one step, as runs of positions sorted by group
+    codes = out.groupby([*_BLOCK, "metric", "step"], dropna=False, sort=False).ngroup()
+    order = np.argsort(codes.to_numpy(np.int64), kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes.to_numpy(np.int64)[order]) != 0])
+    sizes = np.diff(np.r_[starts, len(order)])
     values = out["value"].to_numpy(np.float64)
-    by_size: dict[int, list[np.ndarray]] = {}
-    for idx in groups.values():  # idx: positions of one block's heads at one step
-        by_size.setdefault(len(idx), []).append(idx)
-    for same in by_size.values():  # every group of one size in one vectorised call
-        at = np.stack(same)
+    for size in np.unique(sizes):  # every group of one size in one vectorised call
+        at = order[starts[sizes == size][:, None] + np.arange(size)]
         z[at] = robust_z_rows(values[at])
     outlier = np.abs(np.nan_to_num(z, nan=0.0)) > k  # mad_outliers' rule on the same z
     out["robust_z"] = z
