@@ -239,11 +239,20 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     for name, col in zip(table.column_names, table.columns, strict=True):
         if col.type in nullable and col.null_count:
             columns[name] = col.to_pandas(types_mapper=pd.ArrowDtype).astype(nullable[col.type])
-        elif pa.types.is_string(col.type) and len(col) and col.null_count == len(col):
+        elif _is_text(col.type) and len(col) and col.null_count == len(col):
             columns[name] = pd.Series([None] * len(col), dtype=object)
         else:
             columns[name] = col.to_pandas()
     return pd.DataFrame(columns)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    """Whether an Arrow type holds strings (DuckDB may answer in any of the three)."""
+    import pyarrow as pa
+
+    return (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
 
 
 #: Arrow types of the store's schemas as DuckDB SQL types
