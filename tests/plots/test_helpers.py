@@ -194,23 +194,32 @@ def test_log_panel_titles_are_not_placed_automatically() -> None:
     assert log_panel.title.get_position()[1] == 1.0
 
 
-def test_gif_frames_are_close_to_the_drawn_ones(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["lines", "heatmap"])
+def test_gif_frames_are_close_to_the_drawn_ones(tmp_path: Path, kind: str) -> None:
     """The shared palette reproduces each frame as closely as a palette per frame (the
-    writer's former way, kept here as the reference), with every frame written."""
+    writer's former way, kept here as the reference), with every frame written: lines of
+    several colours, and a heatmap whose values move through its colour map."""
     from PIL import Image
 
     fig, axes = panels(1, 1, width=4.0, height=3.0)
     ax = axes[0][0]
     x = np.linspace(0, 1, 200)
-    lines = [ax.plot([], [], lw=1.2)[0] for _ in range(6)]
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-1.2, 1.2)
+    lines = [ax.plot([], [], lw=1.2)[0] for _ in range(6)] if kind == "lines" else []
+    grid = np.add.outer(np.linspace(0, 1, 24), np.linspace(0, 1, 24))
+    image = ax.imshow(grid, vmin=0, vmax=3, cmap="viridis") if kind == "heatmap" else None
+    if image is not None:
+        fig.colorbar(image, ax=ax)
+    else:
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-1.2, 1.2)
 
     def update(step: int):
         for k, line in enumerate(lines):
             line.set_data(x, np.sin(6 * x + k + step / 4) * (k + 1) / 6)
+        if image is not None:
+            image.set_data(grid + step / 30)
         ax.set_title(f"step {step}")
-        return [*lines, ax.title]
+        return [*lines, *([image] if image is not None else []), ax.title]
 
     frames = list(Animation(fig.figure, list(range(30)), update).frames())
     (gif,) = write_animation(iter(frames), tmp_path / "x", formats=("gif",))

@@ -181,6 +181,8 @@ def test_tables_equal_duckdbs_own_pandas_conversion(root):
     store.write_task(TaskKey("a", "m", 0, "weights"), recs)
     store.write_task(TaskKey("b", "m", 5, "weights"), [*recs, Label("ln1", 1, "bias", "fit", "x")])
     store.write_derived("d", "a", Derived(events=[Event("m", None, "note", "a message")]))
+    # (an empty answer is DuckDB's own conversion on both sides: those cases check that it
+    # has the table's columns, below)
     cases = [("scalars", {}), ("scalars", {"suite": "a"}), ("scalars", {"head": None}),
              ("scalars", {"metric": "absent"}), ("events", {}), ("tasks", {}),
              ("failures", {})]  # fmt: skip
@@ -195,6 +197,10 @@ def test_tables_equal_duckdbs_own_pandas_conversion(root):
         pd.testing.assert_frame_equal(got, want)
         seen_nullable |= any(str(t) in ("Int32", "Int64") for t in got.dtypes)
     assert seen_nullable  # the NULL-integer path was exercised
+    from ckptscope.store import schema
+
+    for name, where in (("scalars", {"metric": "absent"}), ("failures", {})):
+        assert list(store.table(name, **where).columns) == schema.SCHEMAS[name].names
     only_a = store.table("scalars", suite="a")
     assert only_a["label"].dtype == object and only_a["label"].isna().all()
     assert list(store.table("scalars", metric="fit")["label"]) == ["x"]

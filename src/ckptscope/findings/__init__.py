@@ -66,9 +66,10 @@ def _findings(
 ) -> pd.DataFrame:
     from ckptscope.groups import model_groups
 
-    data = FindingData(store, models, missing, prefetch=READS)
-    # a bad groups file: refused before any check; colliding names: groups of their own
+    # a bad groups file: refused before any read of the checks' rows; colliding names:
+    # groups of their own
     groups = model_groups(store, groups_file, split_collisions=True)
+    data = FindingData(store, models, missing, prefetch=READS)
     th = thresholds or Thresholds()
     everyone = data.all_models()
     rows = []

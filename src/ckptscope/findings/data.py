@@ -28,11 +28,12 @@ Index = dict[str, dict[tuple[str, str], dict[int | None, Curve]]]
 
 
 class FindingData:
-    """One store's scalar rows, read once per metric, restricted to chosen models.
+    """One store's scalar rows, restricted to chosen models.
 
-    ``prefetch`` names metrics read in one scan up front (what the checks read); any other
-    metric is read when first asked for. Rows are whole tensors (no per-head slices: they
-    are not the post's matrices) with a finite value (a failed fit is no point).
+    ``prefetch`` names metrics read together in one scan up front (what the checks read);
+    any other metric is read alone when first asked for. Rows are whole tensors (no
+    per-head slices: they are not the post's matrices) with a finite value (a failed fit is
+    no point).
     """
 
     def __init__(
@@ -67,8 +68,9 @@ class FindingData:
         return model_order(names)
 
     def frame(self, metric: str) -> pd.DataFrame:
-        """Every row of one metric (model label: ``suite/model`` when suites differ); string
-        columns may be categorical."""
+        """Every row of one metric (model label: ``suite/model`` when suites differ): the
+        columns of ``COLUMNS`` only, in no particular order; string columns may be
+        categorical, keeping categories of other metrics' rows."""
         if metric not in self._frames:
             self._read([metric])
         return self._frames[metric]
