@@ -83,7 +83,7 @@ class FindingData:
             table = arrow("scalars", columns=COLUMNS, metric=metrics, head=None)
             df = table.to_pandas(strings_to_categorical=True)
         else:  # a reader with the protocol's calls only
-            df = pd.concat([self.store.scalars(metric=m, head=None) for m in metrics])
+            df = self.store.scalars(metric=metrics, head=None)
         df = df[np.isfinite(df["value"].to_numpy(np.float64, na_value=np.nan))]
         if self.several_suites:
             df = df.assign(model=df["suite"].astype(str) + "/" + df["model"].astype(str))

@@ -80,8 +80,9 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
     z = np.full(len(out), np.nan)
     # groups: one block's heads at one step, as runs of positions sorted by group
     codes = out.groupby([*_BLOCK, "metric", "step"], dropna=False, sort=False).ngroup()
-    order = np.argsort(codes.to_numpy(np.int64), kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(codes.to_numpy(np.int64)[order]) != 0])
+    codes = codes.to_numpy(np.int64)
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
     sizes = np.diff(np.r_[starts, len(order)])
     values = out["value"].to_numpy(np.float64)
     for size in np.unique(sizes):  # every group of one size in one vectorised call
