@@ -197,10 +197,7 @@ def test_two_processes_on_one_stale_lock_do_not_both_go_on(tmp_path, monkeypatch
     assert json.loads(excl.read_text())["what"] == "compaction A"  # A's lock survived
 
 
-def test_compaction_clusters_rows_by_analysis_then_model_and_step() -> None:
-    """A figure reads one analysis's rows: clustered, the other analyses' row groups are
-    skipped by their statistics (at 2 Pythia shapes x 154 steps, F4's query went from 2.3 s
-    to 0.7 s; benchmarks/RESULTS.md)."""
+def test_a_clusters_rows_come_in_analysis_then_model_and_step_order() -> None:
     from ckptscope.store import TaskKey, layout
     from ckptscope.store.compact import _order
 
@@ -215,3 +212,114 @@ def test_compaction_clusters_rows_by_analysis_then_model_and_step() -> None:
         (k.analysis, k.model, k.step) for k in keys
     )
     assert [k.analysis for k in ordered] == ["gradients"] * 4 + ["weights"] * 4
+
+
+#: the kinds and metrics of each analysis's rows
+_WRITES = {"spectra": (("singular_values",), ("alpha",)),
+           "distributions": (("hist", "hist_pooled"), ("norm", "kurtosis"))}  # fmt: skip
+
+
+def _clustered_records(step: int, analysis: str) -> list:
+    """Rows of several clusters: kinds and metrics, pooled, per-block and per-head rows."""
+    rng = np.random.default_rng(step)
+    out: list = []
+    kinds, metrics = _WRITES[analysis]
+    for kind in kinds:
+        for block in (None, 0, 1):
+            out.append(Array("qkv", block, "weight", kind, rng.normal(size=300)))
+    for metric in metrics:
+        out += [Scalar("qkv", b, "weight", metric, float(rng.normal())) for b in (None, 0, 1)]
+        out += [Scalar("q", 0, "weight", metric, float(rng.normal()), head=h) for h in range(3)]
+    return out
+
+
+def _naive_cluster(row: dict, column: str) -> tuple:
+    return (row[column] or "", row["block"] is not None, row["head"] is not None)
+
+
+def _check_clustered(path, column: str, ordered: bool = True) -> list[tuple]:
+    """Each row group of ``path`` holds one cluster; clusters sorted, each once; the rows of
+    a cluster in (model, step) order when ``ordered`` (each kind and metric is one
+    analysis's; a previous generation's rows come before the new tasks'). Returns the clusters in file order."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    seen: list[tuple] = []
+    for i in range(pf.num_row_groups):
+        rows = pf.read_row_group(i, columns=[column, "block", "head", "model", "step"])
+        rows = rows.to_pylist()
+        clusters = {_naive_cluster(r, column) for r in rows}
+        assert len(clusters) == 1, (path.name, i, clusters)
+        (cluster,) = clusters
+        if not seen or seen[-1] != cluster:
+            assert cluster not in seen, f"{cluster} split by another cluster in {path.name}"
+            seen.append(cluster)
+        keys = [(r["model"], r["step"]) for r in rows]
+        assert keys == sorted(keys) or not ordered
+    assert seen == sorted(seen)
+    return seen
+
+
+@pytest.mark.parametrize("spill_bytes", [None, 1])
+def test_compaction_clusters_rows_so_a_figure_reads_only_its_kind(tmp_path, monkeypatch,
+                                                                  spill_bytes):  # fmt: skip
+    """A figure names a kind (or metrics), pooled or per-block rows, and some steps: each row
+    group holds one such cluster, so DuckDB skips the others by their statistics. The rows
+    are the same whether every part is spilled at once (1 byte of buffer) or not."""
+    if spill_bytes is not None:
+        monkeypatch.setattr(compact_mod, "SPILL_BUFFER_BYTES", spill_bytes)
+        monkeypatch.setattr(compact_mod, "SPILL_FILE_BYTES", spill_bytes)
+    store = Store(tmp_path)
+    for model in ("m2", "m1"):
+        for step in (3, 1, 2):
+            for analysis in _WRITES:
+                store.write_task(TaskKey("A", model, step, analysis),
+                                 _clustered_records(step, analysis))  # fmt: skip
+    before = _everything(store)
+    store.compact()
+    _same(_everything(store), before)
+    gen = next((tmp_path / "compacted/A").iterdir())
+    kinds = _check_clustered(gen / "arrays.parquet", "kind")
+    assert len(kinds) == 6  # 3 kinds x (pooled, per-block)
+    metrics = _check_clustered(gen / "scalars.parquet", "metric")
+    assert len(metrics) == 9  # 3 metrics x (pooled, per-block, per-head)
+    # a later sweep's tasks and the previous generation: clustered together again
+    store.write_task(TaskKey("A", "m1", 4, "spectra"), _clustered_records(4, "spectra"))
+    before = _everything(store)
+    store.compact()
+    _same(_everything(store), before)
+    gen = next((tmp_path / "compacted/A").iterdir())
+    assert _check_clustered(gen / "arrays.parquet", "kind", ordered=False) == kinds
+    assert _check_clustered(gen / "scalars.parquet", "metric", ordered=False) == metrics
+
+
+def test_split_clusters_matches_a_row_by_row_split() -> None:
+    import pyarrow as pa
+
+    from ckptscope.store.compact import split_clusters
+
+    kinds = ["b", None, "a", "b", "a", "", "b"]
+    blocks = [0, None, None, 1, 0, 2, None]
+    heads = [None, None, 1, 2, None, None, None]
+    rows = pa.table({"kind": kinds, "block": pa.array(blocks, pa.int32()),
+                     "head": pa.array(heads, pa.int32()), "i": list(range(7))})  # fmt: skip
+    naive: dict[tuple, list[int]] = {}
+    for r in rows.to_pylist():
+        naive.setdefault(_naive_cluster(r, "kind"), []).append(r["i"])
+    got = {key: part.column("i").to_pylist() for key, part in split_clusters(rows, "kind")}
+    assert got == naive
+    assert list(split_clusters(rows.slice(0, 0), "kind")) == []
+
+
+def test_write_parquet_ends_a_row_group_at_none(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ckptscope.store.tables import write_parquet
+
+    schema = pa.schema([("x", pa.int64())])
+    parts = [pa.table({"x": [1, 2]}), pa.table({"x": [3]}), None, pa.table({"x": [4]}), None]
+    write_parquet(str(tmp_path / "t.parquet"), iter(parts), schema)
+    pf = pq.ParquetFile(tmp_path / "t.parquet")
+    groups = [pf.read_row_group(i).column("x").to_pylist() for i in range(pf.num_row_groups)]
+    assert groups == [[1, 2, 3], [4]]

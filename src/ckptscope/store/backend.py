@@ -20,8 +20,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-#: what a folder's file is written from: a table, or a stream of tables (compaction)
-TableData = pa.Table | Iterable[pa.Table]
+#: what a folder's file is written from: a table, or a stream of tables (compaction; None in
+#: the stream ends a row group: ``tables.write_parquet``)
+TableData = pa.Table | Iterable[pa.Table | None]
 
 
 class Backend(ABC):

@@ -3,10 +3,19 @@
 A sweep writes a folder per (model, step, analysis) task: ~3 files each, ~74k for all of
 Pythia. ``Store.compact`` (``ckptscope store compact STORE``) merges each suite's task
 folders, and its previous generation if any, into ``compacted/<suite>/gen-<G+1>/`` with
-``scalars``, ``arrays`` and ``tasks`` Parquet files (row groups of ~64 MiB; the previous
-generation's row groups first, as they are, then the new tasks' rows in (analysis, model,
-step) order, so that a figure, which reads one analysis, skips the others' row groups; a
-store compacted in pieces keeps one such run per compaction).
+``scalars``, ``arrays`` and ``tasks`` Parquet files.
+
+Rows are laid out for the queries figures make. A figure names a ``kind`` of arrays (or
+``metric``s of scalars), pooled rows or per-block ones, and picks up to 60 steps per model;
+so the rows are clustered by (kind or metric, per-block, per-head), each cluster in
+(analysis, model, step) order, and cut into row groups of at most ~16 MiB that never span
+two clusters. DuckDB then skips every row group of other clusters by its statistics, and
+within a cluster the row groups of the steps a figure does not show (F1's pooled
+histograms: one 16th of the distributions' rows; measured in ``benchmarks/NOTES.md``).
+Clustering needs every input row before the first cluster is written: the rows are
+spilled to a temporary folder, cluster by cluster, in Arrow IPC files of a few MiB, with
+at most ``SPILL_BUFFER_BYTES`` held in memory; the disk it takes is about the generation's
+uncompressed size.
 
 Crash safety, step by step:
 
@@ -28,14 +37,20 @@ task folders beside the generation again; the next compaction folds them in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
-from ckptscope.store import layout
+from ckptscope.store import layout, schema
 from ckptscope.store.backend import Backend, TableData
 from ckptscope.store.lock import exclusive_lock
 from ckptscope.store.snapshot import TASK_TABLES, Snapshot, scan
+from ckptscope.store.tables import as_schema
 
 #: the sort keys of each table's rows within a task
 SORT_KEYS = {
@@ -43,6 +58,12 @@ SORT_KEYS = {
     "arrays": ["component", "block", "param", "head", "kind"],
     "tasks": ["analysis"],
 }
+#: the column a figure's query names, by table: its rows are clustered by it
+CLUSTER_BY = {"scalars": "metric", "arrays": "kind"}
+#: the rows held in memory while clustering, at most (the largest cluster's are spilled first)
+SPILL_BUFFER_BYTES = 64 * 2**20
+#: a cluster's rows are spilled in files of about this size
+SPILL_FILE_BYTES = 8 * 2**20
 
 
 def compact(backend: Backend, suite: str | None = None) -> dict[str, int]:
@@ -64,10 +85,15 @@ def compact_suite(backend: Backend, snap: Snapshot, suite: str) -> int:
         numbers = [layout.generation_number(r) for r in backend.committed(_gens(suite))]
         new = layout.generation_dir(suite, max(numbers, default=0) + 1)
         tables: dict[str, TableData] = {
-            "scalars": _stream(backend, current, folders, "scalars"),
-            "arrays": _stream(backend, current, folders, "arrays"),
+            "scalars": _clustered(backend, current, folders, "scalars"),
+            "arrays": _clustered(backend, current, folders, "arrays"),
             # the commit of an object-store generation: one whole object, not a stream
-            "tasks": pa.concat_tables(list(_stream(backend, current, folders, "tasks"))),
+            "tasks": pa.concat_tables(
+                [
+                    _sorted(t, ordered, "tasks")
+                    for t, ordered in _stream(backend, current, folders, "tasks")
+                ]
+            ),
         }
         commit_generation(backend, new, tables)
         garbage += folders + ([current] if current is not None else [])
@@ -93,23 +119,117 @@ def _gens(suite: str) -> str:
 
 def _stream(
     backend: Backend, current: str | None, folders: list[str], table: str
-) -> Iterator[pa.Table]:
-    """The rows of ``table``: the current generation's row groups, then each folder's."""
+) -> Iterator[tuple[pa.Table, bool]]:
+    """The rows of ``table``: the current generation's row groups, then each folder's; each
+    with whether its rows are in order already (a folder's are sorted by ``SORT_KEYS``)."""
     name = f"{table}.parquet"
     if current is not None and backend.exists(f"{current}/{name}"):
         pf = backend.parquet_file(f"{current}/{name}")
         for i in range(pf.num_row_groups):
-            yield pf.read_row_group(i)
+            yield pf.read_row_group(i), True
     present = set(backend.glob(f"{layout.TASK_GLOB}/{name}"))
     for rel in sorted(folders, key=_order):
         if f"{rel}/{name}" in present:
-            rows = backend.read_table(f"{rel}/{name}")
-            yield rows.sort_by([(k, "ascending") for k in SORT_KEYS[table]])
+            yield backend.read_table(f"{rel}/{name}"), False
+
+
+def _sorted(rows: pa.Table, ordered: bool, table: str) -> pa.Table:
+    return rows if ordered else rows.sort_by([(k, "ascending") for k in SORT_KEYS[table]])
+
+
+def _clustered(
+    backend: Backend, current: str | None, folders: list[str], table: str
+) -> Iterator[pa.Table | None]:
+    """The rows of ``table`` cluster by cluster (:func:`split_clusters`), each cluster's rows
+    in :func:`_stream`'s order and followed by None: the end of a row group."""
+    with tempfile.TemporaryDirectory(prefix="ckptscope-compact-") as tmp:
+        spill = Spill(Path(tmp))
+        for chunk, ordered in _stream(backend, current, folders, table):
+            keys = () if ordered else SORT_KEYS[table]
+            for key, part in split_clusters(chunk, CLUSTER_BY[table], keys):
+                spill.add(key, as_schema(part, schema.SCHEMAS[table]))
+        spill.flush_all()
+        for key in sorted(spill.files):
+            yield from spill.read(key)
+            yield None
+
+
+def split_clusters(
+    rows: pa.Table, column: str, sort_keys: Sequence[str] = ()
+) -> Iterator[tuple[tuple[str, bool, bool], pa.Table]]:
+    """``rows`` split by cluster: (the ``column`` value, "" for NULL; per-block; per-head).
+
+    A part's rows are sorted by ``sort_keys`` (stable), else in their order in ``rows``;
+    clusters come in no particular order. One copy of the rows in all (one per part), or
+    none when they are all of one cluster and need no sort.
+    """
+    if rows.num_rows == 0:
+        return
+    names = pc.dictionary_encode(rows.column(column).fill_null("")).combine_chunks()
+    code = names.indices.to_numpy(zero_copy_only=False).astype(np.int64) * 4
+    code += rows.column("block").is_valid().to_numpy(zero_copy_only=False) * 2
+    code += rows.column("head").is_valid().to_numpy(zero_copy_only=False)
+    keys = [(k, "ascending") for k in sort_keys]
+    order = pc.sort_indices(rows, sort_keys=keys).to_numpy() if keys else np.arange(len(code))
+    order = order[np.argsort(code[order], kind="stable")]
+    starts = np.flatnonzero(np.r_[True, code[order][1:] != code[order][:-1]])
+    if len(starts) == 1 and not keys:
+        yield _cluster(names, int(code[0])), rows
+        return
+    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(code)], strict=True):
+        yield _cluster(names, int(code[order[start]])), rows.take(order[start:end])
+
+
+def _cluster(names: pa.DictionaryArray, code: int) -> tuple[str, bool, bool]:
+    return names.dictionary[code // 4].as_py(), bool(code & 2), bool(code & 1)
+
+
+class Spill:
+    """Rows set aside by cluster in a temporary folder: a cluster's parts are held in memory
+    until ``SPILL_FILE_BYTES``, or until all clusters' parts pass ``SPILL_BUFFER_BYTES``
+    (then the largest goes first), and written as Arrow IPC files read back in order."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.held: dict[tuple[str, bool, bool], list[pa.Table]] = {}
+        self.sizes: dict[tuple[str, bool, bool], int] = {}
+        self.files: dict[tuple[str, bool, bool], list[Path]] = {}
+
+    def add(self, key: tuple[str, bool, bool], part: pa.Table) -> None:
+        self.held.setdefault(key, []).append(part)
+        self.sizes[key] = self.sizes.get(key, 0) + part.get_total_buffer_size()
+        self.files.setdefault(key, [])
+        if self.sizes[key] >= SPILL_FILE_BYTES:
+            self.flush(key)
+        while sum(self.sizes.values()) > SPILL_BUFFER_BYTES:
+            self.flush(max(self.sizes, key=self.sizes.__getitem__))
+
+    def flush(self, key: tuple[str, bool, bool]) -> None:
+        parts = self.held.pop(key, [])
+        self.sizes.pop(key, None)
+        if not parts:
+            return
+        path = self.folder / f"{sum(map(len, self.files.values())):08d}.arrow"
+        with ipc.new_file(path, parts[0].schema) as writer:
+            for part in parts:
+                writer.write_table(part)
+        self.files[key].append(path)
+
+    def flush_all(self) -> None:
+        for key in list(self.held):
+            self.flush(key)
+
+    def read(self, key: tuple[str, bool, bool]) -> Iterator[pa.Table]:
+        """A cluster's rows in the order they were added; each file removed once read."""
+        for path in self.files[key]:
+            with ipc.open_file(path) as reader:
+                table = reader.read_all()
+            path.unlink()
+            yield table
 
 
 def _order(rel: str) -> tuple[str, str, int]:
-    """Rows clustered by analysis, then model and step: a figure reads one analysis's rows,
-    so the row groups of the others are skipped by their statistics."""
+    """Task folders by analysis, then model and step: the order of a cluster's rows."""
     key = layout.parse_task_dir(rel)
     return key.analysis, key.model, key.step
 
