@@ -51,6 +51,7 @@ from benchmarks.common import (
     quick,
     run_measured,
 )
+from ckptscope.views.spectra import LOG_KIND, log_grid, log_meta
 
 if TYPE_CHECKING:
     from ckptscope.store import Store, TaskKey
@@ -98,6 +99,8 @@ TINY: tuple[ModelShape, ...] = (
 TEMPLATE_MODEL = ModelShape("w64", 2, 64, 2, 4096)
 #: checkpoints measured: 0 (no previous step), 1 (previous = initial), 2 and a last one
 TEMPLATE_TRAIN_STEPS = 4
+#: raised when what a sweep writes changes within a version (a cached template is stale)
+TEMPLATE_FORMAT = 2
 
 
 # -- the template: what a real sweep writes per task -----------------------------------------
@@ -290,7 +293,11 @@ def swept_template_store(root: Path | None = None) -> Path:
     config = template_suite_config()
     stamp = root / "spec.json"
     wanted = json.dumps(
-        {"config": config.to_dict(), "ckptscope": ckptscope.__version__},
+        {
+            "config": config.to_dict(),
+            "ckptscope": ckptscope.__version__,
+            "template": TEMPLATE_FORMAT,
+        },
         sort_keys=True,
         default=str,
     )
@@ -337,6 +344,7 @@ def array_shape(spec: RowSpec, template: Template, shape: ModelShape) -> tuple[i
 
     * ``singular_values``: every singular value, min(d_out, d_in): the head dim for a head's
       slice or circuit (rank <= d_head), the width for every stored matrix;
+    * ``singular_values_log``: a whole matrix's spectrum (the width) at its log-spaced ranks;
     * ``qq_*``: as measured on the embedding, whose sample is capped at the distributions
       analysis's ``max_samples`` like every matrix of a Pythia model (all have more elements);
     * ``svd_tokens``: as measured (``svd_top_n`` x ``svd_top_k``; Pythia's ranks exceed it);
@@ -345,6 +353,8 @@ def array_shape(spec: RowSpec, template: Template, shape: ModelShape) -> tuple[i
     assert spec.values is not None
     if spec.name == "singular_values":
         return (shape.head_dim if spec.scope == "head" else shape.d_model,)
+    if spec.name == LOG_KIND:
+        return (len(log_grid(shape.d_model)),)
     if spec.name.startswith("qq_"):
         like = [r for r in template.rows if r.name == spec.name and r.component == "embed"]
         if like and like[0].values is not None:
@@ -354,6 +364,8 @@ def array_shape(spec: RowSpec, template: Template, shape: ModelShape) -> tuple[i
 
 def _array_meta(spec: RowSpec, template: Template, shape: ModelShape) -> str | None:
     """The template's meta, matrix shapes (``shape``, ``top``) mapped to ``shape``."""
+    if spec.name == LOG_KIND:  # every value of the resized spectrum is positive
+        return log_meta(shape.d_model)
     if spec.meta is None or spec.name != "singular_values":
         return spec.meta
     doc = json.loads(spec.meta)
@@ -493,6 +505,10 @@ class _ModelRows:
         if spec.name.startswith("embed_corr"):  # correlations: noised, symmetric, in [-1, 1]
             noise = rng.standard_normal(spec.values.shape) * 0.02 * (1.0 - t)
             return np.clip(spec.values + (noise + noise.T) / 2, -1.0, 1.0), spec.labels
+        if spec.name == LOG_KIND:  # the spectrum at the width, at its log-spaced ranks
+            whole = _resize(spec.values, (shape.d_model,)) * factor
+            whole *= 1.0 + 1e-3 * rng.standard_normal(whole.shape)
+            return -np.sort(-np.maximum(whole, 1e-30))[log_grid(shape.d_model) - 1], None
         target = array_shape(spec, template, shape)
         if spec.name == "svd_tokens":  # the final table, cells settling late in training
             final = np.random.default_rng([self.key, row]).integers(0, shape.vocab, target)

@@ -26,13 +26,38 @@ DH = D // H
 def run(extra=None):
     tensors = neox_tensors(L, D, H)
     records = list(get_analysis("spectra").run(neox_context(tensors, L, D, H, extra=extra)))
-    arrays = {(r.component, r.block, where(r)): r.values for r in records if isinstance(r, Array)}
+    arrays = {(r.component, r.block, where(r)): r.values for r in records if _whole(r)}
     scalars = {
         (r.component, r.block, where(r), r.metric): r.value
         for r in records
         if isinstance(r, Scalar)
     }
     return tensors, arrays, scalars
+
+
+def _whole(r: object) -> bool:
+    """An Array of every singular value (not the log-spaced copy F15 reads)."""
+    return isinstance(r, Array) and r.kind == "singular_values"
+
+
+def test_whole_weight_matrices_also_get_their_log_spaced_values() -> None:
+    """F15 reads a spectrum's values at log-spaced ranks: written for each whole weight
+    matrix (the same values as thinning its whole spectrum), none for heads or circuits."""
+    from ckptscope.views.spectra import LOG_KIND, log_grid, positive_count
+
+    tensors = neox_tensors(L, D, H)
+    records = list(get_analysis("spectra").run(neox_context(tensors, L, D, H)))
+    logs = {(r.component, r.block): r for r in records
+            if isinstance(r, Array) and r.kind == LOG_KIND}  # fmt: skip
+    whole = {(r.component, r.block): r.values for r in records
+             if _whole(r) and r.param == "weight" and r.head is None}  # fmt: skip
+    assert set(logs) == set(whole) and len(whole) == 2 + 4 * L
+    for key, r in logs.items():
+        assert r.param == "weight" and r.head is None
+        s = whole[key]
+        n = positive_count(r.meta)
+        assert n == (s > 0).sum()
+        np.testing.assert_array_equal(r.values, s[log_grid(n) - 1])
 
 
 def svals(m: np.ndarray) -> np.ndarray:
@@ -114,7 +139,7 @@ def test_real_gpt_neox_adapter_agrees_with_the_hand_split(neox_folder_suite) -> 
         got = {
             (r.component, r.block, where(r)): r.values
             for r in get_analysis("spectra").run(ctx)
-            if isinstance(r, Array)
+            if _whole(r)
         }
         raw = {t.name: ckpt.read(t.name).float() for t in ckpt.tensors()}
     d, n_heads = cfg["hidden_size"], cfg["num_attention_heads"]
@@ -139,7 +164,7 @@ def test_meta_names_the_solver_and_the_batched_solver_agrees(solver) -> None:
     tensors = neox_tensors(L, D, H)
     extra = {"spectra_heads": False} | ({"spectra_solver": solver} if solver else {})
     records = list(get_analysis("spectra").run(neox_context(tensors, L, D, H, extra=extra)))
-    arrays = [r for r in records if isinstance(r, Array)]
+    arrays = [r for r in records if _whole(r)]
     assert {json.loads(r.meta)["solver"] for r in arrays} == {solver or "lapack"}
     _, reference, _ = run({"spectra_heads": False})
     for r in arrays:

@@ -1,6 +1,9 @@
 """Singular-value spectra of every weight matrix, and the ESD metrics derived from them (F15).
 
-Records per checkpoint (``kind="singular_values"``: every singular value, descending):
+Records per checkpoint (``kind="singular_values"``: every singular value, descending;
+for each whole weight matrix, not heads or circuits, also ``kind="singular_values_log"``:
+its positive values at the log-spaced ranks a log-log panel shows, about a fifth of a
+large spectrum, which F15 reads; see :mod:`ckptscope.views.spectra`):
 
 ========================  ==========  ============  ==============================================
 component                 block       param         matrix
@@ -66,6 +69,7 @@ from ckptscope.linalg import (
     singular_values_stacks,
     spectral_metrics,
 )
+from ckptscope.views.spectra import LOG_KIND, log_meta, log_spectrum
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +113,10 @@ def _records(
         meta=json.dumps({**meta, "shape": list(shape) if shape else None}, sort_keys=True),
         head=head,
     )
+    if head is None and where.param == "weight":  # what F15 draws: whole weight matrices
+        values, positive = log_spectrum(s)
+        yield Array(where.component, where.block, where.param, LOG_KIND, values,
+                    meta=log_meta(positive))  # fmt: skip
     for metric, value in spectral_metrics(s, shape, element_std, device).items():
         yield Scalar(where.component, where.block, where.param, metric, float(value), head)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ckptscope.figures.catalogue import Query
@@ -33,13 +34,25 @@ def thinned_arrays(store: Store, q: Query, analysis: str, cap: int | None = None
     Steps come from the ``tasks`` of ``analysis`` before any array is read, so a long
     sweep's figures never load arrays they will not show.
     """
+    return arrays_at(store, q, picked_steps(store, q, analysis, cap), **where)
+
+
+def picked_steps(store: Store, q: Query, analysis: str, cap: int | None = None
+                 ) -> dict[str, set[int]]:  # fmt: skip
+    """At most ``cap`` (default ``q.max_frames``) evenly spaced steps per model, of the
+    steps ``analysis`` ran at."""
     tasks = store.table("tasks", analysis=analysis, **_models(q))
-    if tasks.empty:
-        return pd.DataFrame(columns=schema.ARRAYS.names)
-    picks = {m: set(pick_steps(p.step, cap or q.max_frames)) for m, p in tasks.groupby("model")}
+    return {m: set(pick_steps(p.step, cap or q.max_frames)) for m, p in tasks.groupby("model")}
+
+
+def arrays_at(store: Store, q: Query, picks: dict[str, set[int]], **where: Any) -> pd.DataFrame:
+    """Array rows of each model at its ``picks`` steps only (no steps: no rows, no read)."""
     steps = sorted(set().union(*picks.values()))
+    if not steps:
+        return pd.DataFrame(columns=schema.ARRAYS.names)
     rows = store.arrays(step=steps, **where, **_models(q))
-    keep = [s in picks.get(m, ()) for m, s in zip(rows.model, rows.step, strict=True)]
+    keep = np.array([s in picks.get(m, ()) for m, s in zip(rows.model, rows.step, strict=True)],
+                    dtype=bool)  # fmt: skip
     return rows[keep].reset_index(drop=True)
 
 

@@ -1,8 +1,9 @@
 """Spectra figures: F15 singular values over training, F16 SVD-direction closeness, ESD metrics.
 
-Drawing only: spectra are ``singular_values`` rows of the ``arrays`` table (see
-:mod:`ckptscope.analyses.spectra`); closeness and ESD metrics are ``scalars`` rows
-(:mod:`ckptscope.analyses.svd_directions`). Spectra are shown at log-spaced ranks.
+Drawing only: spectra are ``singular_values_log`` rows of the ``arrays`` table, every
+whole matrix's singular values at the log-spaced ranks a log-log panel can show (see
+:mod:`ckptscope.views.spectra` and :mod:`ckptscope.analyses.spectra`); closeness and ESD
+metrics are ``scalars`` rows (:mod:`ckptscope.analyses.svd_directions`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from matplotlib.figure import Figure, FigureBase
 
 from ckptscope.figures.catalogue import FigureSpec, Query, register
 from ckptscope.figures.kinds import line_spec, split
-from ckptscope.figures.rows import per, scalars, thinned_arrays
+from ckptscope.figures.rows import arrays_at, per, picked_steps, scalars
 from ckptscope.linalg.esd import MIN_ALPHA_TAIL
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import (
@@ -37,10 +38,9 @@ from ckptscope.plots.plotly_specs import (
 )
 from ckptscope.plots.style import STEP_CMAP, latest, log_ticks, panels, safe_name
 from ckptscope.store import Store
+from ckptscope.views.spectra import LOG_KIND, log_meta, log_spectrum, ranks_of
 
 MAX_SPECTRUM_POINTS = 120
-#: a drawn spectrum keeps the first and last point in each such fraction of a decade of rank
-RANK_BINS_PER_DECADE = 256
 SPECTRA_COMPONENTS = ("qkv", "attn_out", "mlp_in", "mlp_gate", "mlp_out", "embed", "unembed")
 MATRICES = ("qkv", "attn_out", "mlp_in", "mlp_out")
 CLOSENESS = (("mlp_in", "weight"), ("mlp_gate", "weight"), ("mlp_out", "weight"), ("ov", "all"))
@@ -49,9 +49,40 @@ ESD_COMPONENTS = ("qkv", "attn_out", "mlp_in", "mlp_gate", "mlp_out")
 ESD_METRICS = ("alpha", "mp_outliers")
 
 
-def _rows(store, q: Query) -> pd.DataFrame:
-    return thinned_arrays(store, q, "spectra", kind="singular_values", param="weight", head=None,
-                          component=list(SPECTRA_COMPONENTS))  # fmt: skip
+#: the rows F15 draws: whole weight matrices (not heads, not circuits)
+WHOLE = {"param": "weight", "head": None, "component": list(SPECTRA_COMPONENTS)}
+
+
+def _rows(store: Store, q: Query) -> pd.DataFrame:
+    """Spectra at the picked steps, at log-spaced ranks, with their ``ranks`` (from 1).
+
+    The ``singular_values_log`` rows the analysis stores; for tasks swept before it stored
+    them, their whole ``singular_values`` thinned here the same way (the same rows).
+    """
+    picks = picked_steps(store, q, "spectra")
+    rows = arrays_at(store, q, picks, kind=LOG_KIND, **WHOLE)
+    have = set(zip(rows.model.astype(str), rows.step.astype(int), strict=True))
+    missing = {m: {s for s in steps if (str(m), s) not in have} for m, steps in picks.items()}
+    older = arrays_at(store, q, missing, kind="singular_values", **WHOLE)
+    if len(older):
+        kept = [log_spectrum(v) for v in older["values"]]
+        older = older.assign(kind=LOG_KIND, values=[v for v, _ in kept],
+                             shape=[[len(v)] for v, _ in kept],
+                             meta=[log_meta(n) for _, n in kept])  # fmt: skip
+        rows = pd.concat([rows, older]) if len(rows) else older
+        rows = rows.sort_values(["suite", "model", "step", "component", "block"], kind="stable")
+    rows = rows.reset_index(drop=True)
+    try:
+        return rows.assign(ranks=ranks_of(list(rows["meta"])))
+    except ValueError:
+        for r in rows.itertuples():  # name the first row whose meta is refused
+            try:
+                ranks_of([r.meta])
+            except ValueError as err:
+                where = "" if pd.isna(r.block) else f" block {int(r.block)}"
+                raise ValueError(f"F15: {r.model} step {r.step} {r.component}{where}: {err}"
+                                 ) from None  # fmt: skip
+        raise
 
 
 def _grid(
@@ -75,28 +106,6 @@ def _block_rows(rows: pd.DataFrame, block: int | None) -> pd.DataFrame:
     return part.sort_values("step", kind="stable")
 
 
-def drawn_points(s: object) -> tuple[np.ndarray, np.ndarray]:
-    """(ranks from 1, values) of a spectrum as a log-log panel draws it.
-
-    Only positive values (a log axis has no zeros: rank-deficient matrices). Of a falling
-    spectrum (singular values are sorted), only the first and last point in each
-    ``1 / RANK_BINS_PER_DECADE`` of a decade of rank: the line between them passes every
-    point in between within that sliver, under half a pixel wide in the report's panels,
-    so the drawing is the same and a 5120-value spectrum draws about 950 points. Any other
-    order is drawn whole.
-    """
-    s = np.asarray(s, dtype=np.float64).ravel()
-    ranks = np.arange(1, s.size + 1)
-    keep = s > 0
-    ranks, s = ranks[keep], s[keep]
-    if s.size < 3 or not (np.diff(s) <= 0).all():
-        return ranks, s
-    bins = np.floor(np.log10(ranks) * RANK_BINS_PER_DECADE).astype(np.int64)
-    edge = bins[1:] != bins[:-1]
-    ends = np.r_[True, edge] | np.r_[edge, True]  # a bin's first and its last point
-    return ranks[ends], s[ends]
-
-
 def _label(rows: pd.DataFrame, block: int | None) -> str:
     comp = rows.component.iloc[0]
     return comp if block is None else f"{comp} block {block}"
@@ -113,8 +122,8 @@ def _static(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> Fig
     cmap = colormaps[STEP_CMAP]
     for block, ax in cells:
         part = _block_rows(rows, block)
-        for step, s in zip(part.step, part["values"], strict=True):
-            ax.loglog(*drawn_points(s), color=cmap(norm(step)), lw=0.8, alpha=0.8)
+        for step, ranks, s in zip(part.step, part["ranks"], part["values"], strict=True):
+            ax.loglog(ranks, s, color=cmap(norm(step)), lw=0.8, alpha=0.8)
         log_ticks(ax)
         ax.set_title(_label(rows, block), fontsize=9)
         ax.set_xlabel("rank")
@@ -131,11 +140,10 @@ def _animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> 
     for block, ax in cells:
         part = _block_rows(rows, block)
         vals = np.concatenate([np.asarray(v).ravel() for v in part["values"]])
-        vals = vals[vals > 0]
         if vals.size:
             ax.set_ylim(vals.min() / 1.5, vals.max() * 1.5)
-            ax.set_xlim(0.8, max(len(v) for v in part["values"]) * 1.25)
-        points = [drawn_points(v) for v in part["values"]]
+            ax.set_xlim(0.8, max(r[-1] for r in part["ranks"] if len(r)) * 1.25)
+        points = list(zip(part["ranks"], part["values"], strict=True))
         ax.loglog(*points[-1], color="0.7", lw=1.0, label=f"step {part.step.iloc[-1]}")
         (line,) = ax.loglog([], [], color="C3", lw=1.2)
         log_ticks(ax)
@@ -156,17 +164,21 @@ def _animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> 
     return Animation(fig.figure, sorted(int(s) for s in rows.step.unique()), update)
 
 
-def log_ranks(n: int) -> np.ndarray:
-    """At most ``MAX_SPECTRUM_POINTS`` log-spaced 0-based ranks of ``n`` values."""
-    return (
-        np.unique(np.rint(np.logspace(0, np.log10(max(n, 1)), MAX_SPECTRUM_POINTS))).astype(int) - 1
-    )
+def log_picks(ranks: np.ndarray) -> np.ndarray:
+    """Indices into ``ranks`` (ascending, from 1) of at most ``MAX_SPECTRUM_POINTS`` of them,
+    log-spaced: the first rank at or past each point of a log-spaced grid up to the last."""
+    ranks = np.asarray(ranks)
+    if ranks.size == 0:
+        return np.zeros(0, dtype=int)
+    grid = np.logspace(0, np.log10(max(int(ranks[-1]), 1)), MAX_SPECTRUM_POINTS)
+    return np.unique(np.minimum(np.searchsorted(ranks, np.rint(grid)), ranks.size - 1))
 
 
 def spectra_figure(
     part: pd.DataFrame, comps: Sequence[str], steps: Sequence[int], title: str
 ) -> Spec:
-    """Animated log-log singular-value spectra: a panel per component, a line per block."""
+    """Animated log-log singular-value spectra: a panel per component, a line per block
+    (``part``: rows of :func:`_rows`, with ``ranks``)."""
     keys = sorted({(c, int(b)) for c, b in zip(part.component, part.block, strict=True)},
                   key=lambda k: (comps.index(k[0]), k[1]))  # fmt: skip
     colors = depth_colors(max(b for _, b in keys) + 1)
@@ -179,11 +191,15 @@ def spectra_figure(
         traces = []
         for comp, block in keys:
             hit = at[(at.component == comp) & (at.block == block)]
-            s = hit["values"].iloc[0] if len(hit) else np.full(1, np.nan)
-            ranks = log_ranks(len(s))
+            ranks, s = (
+                (hit["ranks"].iloc[0], hit["values"].iloc[0])
+                if len(hit)
+                else (np.ones(1, dtype=int), np.full(1, np.nan))
+            )
+            pick = log_picks(ranks)
             i = comps.index(comp) + 1
-            traces.append({"type": "scatter", "mode": "lines", "x": typed(ranks + 1, "i4"),
-                           "y": typed(s[ranks]), "name": f"block {block}", "legendgroup": f"b{block}",
+            traces.append({"type": "scatter", "mode": "lines", "x": typed(ranks[pick], "i4"),
+                           "y": typed(s[pick]), "name": f"block {block}", "legendgroup": f"b{block}",
                            "showlegend": i == 1, "line": {"color": colors[block], "width": 1.2},
                            "hovertemplate": f"{comp} block {block}<br>rank %{{x}}<br>"
                                             "sigma %{y:.4g}<extra></extra>", **axis_ref(i)})  # fmt: skip

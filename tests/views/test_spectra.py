@@ -1,4 +1,4 @@
-"""F15's drawn spectra: the points kept of a falling spectrum draw the same panel."""
+"""Spectra at log-spaced ranks: the points kept of a spectrum draw the same panel as all."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ckptscope.figures.spectra import RANK_BINS_PER_DECADE, drawn_points
 from ckptscope.plots.style import DPI
+from ckptscope.views.spectra import (
+    RANK_BINS_PER_DECADE,
+    log_grid,
+    log_meta,
+    log_spectrum,
+    positive_count,
+    ranks_of,
+)
 
 
 def spectrum(n: int, seed: int = 0) -> np.ndarray:
@@ -33,10 +40,15 @@ def naive(s: np.ndarray) -> list[int]:
     return sorted({r for ranks in bins.values() for r in (min(ranks), max(ranks))})
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 50, 768, 5120])
+def drawn(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values, positive = log_spectrum(s)
+    return log_grid(positive), values
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 50, 768, 5120])
 def test_kept_ranks_equal_a_naive_binning(n: int) -> None:
     s = spectrum(n) if n > 20 else np.linspace(2, 1, n)
-    ranks, values = drawn_points(s)
+    ranks, values = drawn(s)
     assert list(ranks) == naive(s)
     np.testing.assert_array_equal(values, s[ranks - 1])
     if n == 5120:
@@ -44,12 +56,25 @@ def test_kept_ranks_equal_a_naive_binning(n: int) -> None:
         assert ranks[0] == 1 and ranks[-1] == n - 3  # the first and last positive value
 
 
-def test_unsorted_values_are_drawn_whole() -> None:
+def test_values_out_of_order_are_sorted_first() -> None:
     s = spectrum(2000)
-    s[100], s[1500] = s[1500], s[100]
-    ranks, values = drawn_points(s)
-    np.testing.assert_array_equal(ranks, np.arange(1, 1998))  # only the zeros left out
-    np.testing.assert_array_equal(values, s[:1997])
+    shuffled = np.random.default_rng(1).permutation(s)
+    np.testing.assert_array_equal(log_spectrum(shuffled)[0], log_spectrum(s)[0])
+    assert log_spectrum(shuffled)[1] == 1997  # the zeros left out
+
+
+def test_a_rows_meta_gives_its_ranks_and_hostile_metas_are_refused() -> None:
+    s = spectrum(768)
+    values, positive = log_spectrum(s)
+    (ranks,) = ranks_of([log_meta(positive)])
+    assert len(ranks) == len(values) and positive_count(log_meta(positive)) == positive
+    np.testing.assert_array_equal(values, s[ranks - 1])
+    for bad in (None, "", "[1]", '{"positive": -1, "rank_bins_per_decade": 256}',
+                '{"positive": 2.5, "rank_bins_per_decade": 256}',
+                '{"positive": true, "rank_bins_per_decade": 256}',
+                '{"positive": 10, "rank_bins_per_decade": 32}'):  # fmt: skip
+        with pytest.raises(ValueError, match="singular_values_log meta"):
+            ranks_of([bad])
 
 
 def render(points: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -67,7 +92,7 @@ def render(points: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
 def test_thinned_lines_draw_the_same_panel() -> None:
     spectra = [spectrum(5120, seed) for seed in range(3)]
     whole = render([(np.arange(1, s.size + 1)[s > 0], s[s > 0]) for s in spectra])
-    thin = render([drawn_points(s) for s in spectra])
+    thin = render([drawn(s) for s in spectra])
     differ = np.abs(whole - thin).max(axis=2)
     # antialiasing may shift a few edge pixels by a shade; no line moves
     assert (differ > 0).mean() < 0.004, (differ > 0).mean()
