@@ -309,6 +309,17 @@ def test_split_clusters_matches_a_row_by_row_split() -> None:
     got = {key: part.column("i").to_pylist() for key, part in split_clusters(rows, "kind")}
     assert got == naive
     assert list(split_clusters(rows.slice(0, 0), "kind")) == []
+    # a task folder's rows: each part sorted by the sort keys, ties in their order
+    order = [3, 1, 2, 2, 0, 1, 3]
+    rows = rows.append_column("o", pa.array(order))
+    naive = {key: sorted(i, key=lambda j: order[j]) for key, i in naive.items()}
+    got = {key: part.column("i").to_pylist() for key, part in split_clusters(rows, "kind", ["o"])}
+    assert got == naive
+    # one cluster and no sort: the rows themselves, not a copy
+    one = rows.filter(pa.compute.equal(rows.column("kind"), "a"))
+    one = one.filter(pa.compute.is_null(one.column("block")))
+    ((_, part),) = split_clusters(one, "kind")
+    assert part is one
 
 
 def test_write_parquet_ends_a_row_group_at_none(tmp_path) -> None:

@@ -226,7 +226,8 @@ def _views(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 register(FigureSpec("F15", "Singular-value spectra over training", "spectra",
                     "The post (Pythia): MLP spectra turn power-law early; attention dense "
-                    "stays flat.", "spectra", "arrays: singular_values (log-spaced ranks shown)",
+                    "stays flat.", "spectra",
+                    "arrays: singular_values_log (each whole matrix's spectrum at log-spaced ranks)",
                     _rows, _static, _interactive, _animation, files=_files, views=_views))  # fmt: skip
 
 
