@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from ckptscope.figures import FIGURES, Query, figure
 from ckptscope.figures.reference import normalise
+from ckptscope.figures.rows import scalars
 from ckptscope.records import Derived, Event, Scalar
 from ckptscope.references import REFERENCES
 from ckptscope.stats.families import NU_MAX
@@ -101,6 +102,21 @@ def test_alpha_of_a_short_tail_is_left_out(marked: Store) -> None:
     alpha = rows[rows.metric == "alpha"]
     assert set(alpha.component) == {"mlp_out"}
     assert "fewer than 10 tail eigenvalues" in FIGURES["esd"].caption
+    # the same rows as a naive filter, row by row, on the fit's key as text
+    from ckptscope.figures.spectra import ESD_COMPONENTS, ESD_METRICS, usable_alpha
+
+    every = scalars(
+        marked, Query(), [(c, "weight", m) for m in ESD_METRICS for c in ESD_COMPONENTS]
+    )
+    tails = marked.scalars(metric="alpha_tail")
+    cols = ["suite", "model", "step", "component", "block", "param"]
+    short = {
+        tuple(str(v) for v in r) for r in tails.loc[tails.value < 10, cols].itertuples(index=False)
+    }
+    naive = [not (m == "alpha" and tuple(str(v) for v in r) in short)
+             for m, r in zip(every.metric, every[cols].itertuples(index=False), strict=True)]  # fmt: skip
+    assert sum(naive) < len(every)  # some alphas are left out
+    pd.testing.assert_frame_equal(usable_alpha(marked, Query(), every), every[naive])
 
 
 def test_axis_titles_and_names(marked: Store) -> None:

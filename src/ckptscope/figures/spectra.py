@@ -252,14 +252,14 @@ line_spec("F16", "Closeness of SVD directions to the final checkpoint", "svd_dir
 def usable_alpha(store: Store, q: Query, rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` without the alphas of fits with fewer than MIN_ALPHA_TAIL tail eigenvalues."""
     tails = scalars(store, q, [(c, "weight", "alpha_tail") for c in ESD_COMPONENTS])
-
-    def keys(df: pd.DataFrame) -> list[tuple]:
-        cols = ["suite", "model", "step", "component", "block", "param"]
-        return list(zip(*(df[c].astype(str) for c in cols), strict=True))
-
-    short = set(keys(tails[tails.value < MIN_ALPHA_TAIL]))
-    drop = [m == "alpha" and k in short for m, k in zip(rows.metric, keys(rows), strict=True)]
-    return rows[~np.array(drop, dtype=bool)]
+    cols = ["suite", "model", "step", "component", "block", "param"]
+    short = tails.loc[tails.value < MIN_ALPHA_TAIL, cols].drop_duplicates()
+    if short.empty or rows.empty:
+        return rows
+    # a left join on the fit's key (NULL blocks match NULL blocks): one answer per row
+    found = rows[cols].merge(short, on=cols, how="left", indicator=True)["_merge"] == "both"
+    drop = (rows["metric"] == "alpha").to_numpy() & found.to_numpy()
+    return rows[~drop]
 
 
 line_spec("esd", "Power-law alpha and outlier singular values against step", "spectra",
