@@ -5,6 +5,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench_quick import quick_result
@@ -104,6 +105,13 @@ def test_row_counts_scale_with_blocks_and_heads(scale, swept, tmp_path):
     assert not store.scalars(metric="svd_exact").empty
     verdicts = findings(store)
     assert set(verdicts["model"]) >= {s.name for s in shapes}
+    # F15's log-spaced spectra: as many values as their meta's ranks, falling
+    from ckptscope.figures import FIGURES, Query
+
+    spectra = FIGURES["F15"].rows(store, Query())
+    assert len(spectra) and set(spectra.kind) == {"singular_values_log"}
+    for ranks, values in zip(spectra["ranks"], spectra["values"], strict=True):
+        assert len(ranks) == len(values) and (np.diff(values) <= 0).all() and (values > 0).all()
 
 
 def test_store_scale_quick_mode_produces_ratios(swept, bench_dir, tmp_path):
