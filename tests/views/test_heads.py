@@ -101,3 +101,54 @@ def test_outliers_are_the_stats_rule() -> None:
     hits = marked[marked.outlier & ~middle]
     assert set(zip(hits.block, hits["head"], strict=True)) == {(0, 2)}
     assert extrapolation.COMPONENTS is update_structure.COMPONENTS
+
+
+_KEYS = ["suite", "model", "component", "block", "param"]
+
+
+def _naive_marks(rows: pd.DataFrame, sort_by: str, k: float) -> pd.DataFrame:
+    """The rule with pandas groupbys, as mark_heads first did: robust z per (block, metric,
+    step); ranks by sort_by at each block's last step (value descending, then head); heads
+    without one after the block's ranked, by index."""
+    from ckptscope.stats.robust import robust_z
+
+    out = rows.reset_index(drop=True).copy()
+    z = pd.Series(np.nan, index=out.index)
+    for _, g in out.groupby([*_KEYS, "metric", "step"], dropna=False):
+        z[g.index] = robust_z(g["value"].to_numpy(np.float64))
+    out["robust_z"] = z.to_numpy()
+    out["outlier"] = np.abs(np.nan_to_num(out["robust_z"], nan=0.0)) > k
+    sel = out[(out.metric == sort_by) & np.isfinite(out.value)]
+    last = sel.groupby(_KEYS, dropna=False)["step"].transform("max")
+    at = sel[sel.step == last].sort_values([*_KEYS, "value", "head"],
+                                           ascending=[True] * 5 + [False, True])  # fmt: skip
+    at = at.assign(rank=at.groupby(_KEYS, dropna=False).cumcount())
+    out = out.merge(at[[*_KEYS, "head", "rank"]], on=[*_KEYS, "head"], how="left")
+    after = out.groupby(_KEYS, dropna=False)["rank"].transform("max").fillna(-1) + 1
+    out["rank"] = out["rank"].fillna(after + out["head"]).astype("int64")
+    return out
+
+
+def test_marks_and_ranks_equal_pandas_groupbys_on_random_rows() -> None:
+    rng = np.random.default_rng(7)
+    parts = []
+    for suite in ("a", "b"):
+        for model in ("m1", "m2"):
+            for metric in ("spectral_norm", "alpha"):
+                values = rng.lognormal(size=(5, 3, 6))
+                values[rng.random(values.shape) < 0.05] = np.nan
+                values[..., 0] = np.round(values[..., 0], 1)  # ties
+                part = _rows(values, metric, suite).assign(model=model)
+                part.loc[part.component.eq("ov") & (part.block == 2), "component"] = "qk"
+                parts.append(part)
+    rows = pd.concat(parts, ignore_index=True)
+    rows = rows[~((rows.step == 40) & (rows["head"] == 3) & (rows.suite == "b"))]  # no last value
+    rows = rows.sample(frac=1.0, random_state=1)  # any order
+    for sort_by in ("spectral_norm", "alpha"):
+        got = mark_heads(rows, sort_by, k=2.0)
+        want = _naive_marks(rows, sort_by, 2.0)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    ranks = rank_heads(rows, "alpha")
+    naive = _naive_marks(rows, "alpha", 2.0)
+    last = naive[(naive.metric == "alpha") & np.isfinite(naive.value)]
+    assert len(ranks) == len(last[last.step == last.groupby(_KEYS)["step"].transform("max")])

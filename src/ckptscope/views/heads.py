@@ -52,17 +52,43 @@ def head_metrics(store: Any, components: Sequence[str]) -> list[str]:
     return sorted(df["metric"].astype(str))
 
 
+def key_codes(df: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
+    """One integer per row, equal exactly where the rows' values of ``cols`` are equal (NULL
+    equal to NULL). Each column is factorised once: pandas' groupbys factorise string keys
+    again at every call, most of the time of marking millions of rows."""
+    code = np.zeros(len(df), dtype=np.int64)
+    for col in cols:
+        part, uniques = pd.factorize(df[col], use_na_sentinel=False)
+        code = pd.factorize(code * (len(uniques) + 1) + part)[0]  # stays < len(df)
+    return code
+
+
+def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
+                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Positions of the ``sort_by`` rows at their block's last step with a finite value,
+    in (block, value descending, head) order, and each one's rank within its block."""
+    value = rows["value"].to_numpy(np.float64, na_value=np.nan)
+    sel = np.flatnonzero((rows["metric"] == sort_by).to_numpy(bool) & np.isfinite(value))
+    if sel.size == 0:
+        return sel, sel
+    step = rows["step"].to_numpy(np.int64)
+    last = pd.Series(step[sel]).groupby(block[sel]).transform("max").to_numpy()
+    at = sel[step[sel] == last]
+    head = rows["head"].to_numpy(np.int64)
+    at = at[np.lexsort((head[at], -value[at], block[at]))]
+    first = np.r_[True, block[at][1:] != block[at][:-1]]
+    index = np.arange(at.size)
+    return at, index - np.maximum.accumulate(np.where(first, index, 0))
+
+
 def rank_heads(rows: pd.DataFrame, sort_by: str) -> pd.DataFrame:
     """(suite, model, component, block, param, head, rank): heads by ``sort_by`` at its last
     step."""
-    sel = rows[(rows.metric == sort_by) & np.isfinite(rows.value.astype(np.float64))]
-    if sel.empty:
+    at, rank = _last_step_ranks(rows, key_codes(rows, _BLOCK), sort_by)
+    if at.size == 0:
         return pd.DataFrame(columns=[*_BLOCK, "head", "rank"])
-    last = sel.groupby(_BLOCK, dropna=False)["step"].transform("max")
-    at_last = sel[sel.step == last].sort_values([*_BLOCK, "value", "head"],
-                                                 ascending=[True] * len(_BLOCK) + [False, True])  # fmt: skip
-    at_last = at_last.assign(rank=at_last.groupby(_BLOCK, dropna=False).cumcount())
-    return at_last[[*_BLOCK, "head", "rank"]].reset_index(drop=True)
+    out = rows.iloc[at][[*_BLOCK, "head"]].assign(rank=rank)
+    return out.sort_values([*_BLOCK, "rank"], kind="stable").reset_index(drop=True)
 
 
 def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.DataFrame:
@@ -77,23 +103,28 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
         return rows.assign(rank=pd.Series(dtype="int64"), robust_z=pd.Series(dtype="float64"),
                            outlier=pd.Series(dtype=bool))  # fmt: skip
     out = rows.reset_index(drop=True).copy()
+    block = key_codes(out, _BLOCK)
     z = np.full(len(out), np.nan)
     # groups: one block's heads at one step, as runs of positions sorted by group
-    codes = out.groupby([*_BLOCK, "metric", "step"], dropna=False, sort=False).ngroup()
-    codes = codes.to_numpy(np.int64)
+    codes = pd.factorize(block * (out["step"].max() + 1) + out["step"].to_numpy(np.int64))[0]
+    codes = pd.factorize(codes * (out["metric"].nunique(dropna=False) + 1)
+                         + pd.factorize(out["metric"], use_na_sentinel=False)[0])[0]  # fmt: skip
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
     sizes = np.diff(np.r_[starts, len(order)])
-    values = out["value"].to_numpy(np.float64)
+    values = out["value"].to_numpy(np.float64, na_value=np.nan)
     for size in np.unique(sizes):  # every group of one size in one vectorised call
         at = order[starts[sizes == size][:, None] + np.arange(size)]
         z[at] = robust_z_rows(values[at])
-    outlier = np.abs(np.nan_to_num(z, nan=0.0)) > k  # mad_outliers' rule on the same z
     out["robust_z"] = z
-    out["outlier"] = outlier
-    ranks = rank_heads(out, sort_by)
-    keys = [*_BLOCK, "head"]
-    out = out.merge(ranks, on=keys, how="left")
-    fallback = out.groupby(_BLOCK, dropna=False)["rank"].transform("max").fillna(-1) + 1
-    out["rank"] = out["rank"].fillna(fallback + out["head"].astype(np.float64)).astype("int64")
+    out["outlier"] = np.abs(np.nan_to_num(z, nan=0.0)) > k  # mad_outliers' rule on the same z
+    # each row's rank: its (block, head)'s at the last step; else after the block's ranked
+    head = out["head"].to_numpy(np.int64)
+    at, rank_at = _last_step_ranks(out, block, sort_by)
+    width = int(head.max()) + 1 if len(head) else 1
+    found = pd.Series(rank_at.astype(np.float64), index=block[at] * width + head[at])
+    found = found[~found.index.duplicated()]  # a head listed twice at its last step: its first
+    rank = found.reindex(block * width + head).to_numpy()
+    after = pd.Series(rank).groupby(block).transform("max").fillna(-1).to_numpy() + 1
+    out["rank"] = np.where(np.isnan(rank), after + head, rank).astype("int64")
     return out
