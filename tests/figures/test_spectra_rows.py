@@ -96,3 +96,26 @@ def test_a_hostile_meta_is_refused_in_one_line(tmp_path) -> None:
                      [Array("qkv", 0, "weight", LOG_KIND, values, meta='{"positive": "all"}')])  # fmt: skip
     with pytest.raises(ValueError, match=r"^F15: m1 step 0 qkv block 0: singular_values_log meta"):
         FIGURES["F15"].rows(store, Query())
+
+
+def test_values_and_ranks_of_different_lengths_are_refused_in_one_line(tmp_path) -> None:
+    store = Store(tmp_path)
+    store.write_task(TaskKey("S", "m1", 0, "spectra"),
+                     [Array("qkv", 1, "weight", LOG_KIND, np.ones(5), meta=log_meta(300))])  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"^F15: m1 step 0 qkv block 1: 5 values for the \d+ ranks"
+    ):
+        FIGURES["F15"].rows(store, Query())
+
+
+def test_two_suites_sharing_a_model_name_each_get_their_rows(tmp_path) -> None:
+    """Suite A swept with the log-spaced copy, suite B before it: B's spectra are thinned."""
+    store = Store(tmp_path)
+    for suite, with_log in (("A", True), ("B", False)):
+        for step in STEPS:
+            store.write_task(TaskKey(suite, "m1", step, "spectra"), records(step, with_log))
+    rows = FIGURES["F15"].rows(store, Query())
+    assert len(rows) == 2 * len(STEPS) * len(MATRICES)
+    a, b = (rows[rows.suite == s].reset_index(drop=True) for s in ("A", "B"))
+    cols = ["model", "step", "component", "block", "kind", "values", "ranks"]
+    assert_same(a[cols], b[cols])  # the same spectra, one stored thinned, one thinned here

@@ -41,8 +41,19 @@ def picked_steps(store: Store, q: Query, analysis: str, cap: int | None = None
                  ) -> dict[str, set[int]]:  # fmt: skip
     """At most ``cap`` (default ``q.max_frames``) evenly spaced steps per model, of the
     steps ``analysis`` ran at."""
+    return picked_tasks(store, q, analysis, cap)[0]
+
+
+def picked_tasks(store: Store, q: Query, analysis: str, cap: int | None = None
+                 ) -> tuple[dict[str, set[int]], set[tuple[str, str, int]]]:  # fmt: skip
+    """:func:`picked_steps`, and the (suite, model, step) of every task of ``analysis`` at
+    those steps (from one read of ``tasks``)."""
     tasks = store.table("tasks", analysis=analysis, **_models(q))
-    return {m: set(pick_steps(p.step, cap or q.max_frames)) for m, p in tasks.groupby("model")}
+    picks = {m: set(pick_steps(p.step, cap or q.max_frames)) for m, p in tasks.groupby("model")}
+    keys = zip(
+        tasks.suite.astype(str), tasks.model.astype(str), tasks.step.astype(int), strict=True
+    )
+    return picks, {(s, m, t) for s, m, t in keys if t in picks.get(m, ())}
 
 
 def arrays_at(store: Store, q: Query, picks: dict[str, set[int]], **where: Any) -> pd.DataFrame:

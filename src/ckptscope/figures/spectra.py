@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from matplotlib.figure import Figure, FigureBase
 
 from ckptscope.figures.catalogue import FigureSpec, Query, register
 from ckptscope.figures.kinds import line_spec, split
-from ckptscope.figures.rows import arrays_at, per, picked_steps, scalars
+from ckptscope.figures.rows import arrays_at, per, picked_tasks, scalars
 from ckptscope.linalg.esd import MIN_ALPHA_TAIL
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import (
@@ -59,11 +60,14 @@ def _rows(store: Store, q: Query) -> pd.DataFrame:
     The ``singular_values_log`` rows the analysis stores; for tasks swept before it stored
     them, their whole ``singular_values`` thinned here the same way (the same rows).
     """
-    picks = picked_steps(store, q, "spectra")
+    picks, tasks = picked_tasks(store, q, "spectra")
     rows = arrays_at(store, q, picks, kind=LOG_KIND, **WHOLE)
-    have = set(zip(rows.model.astype(str), rows.step.astype(int), strict=True))
-    missing = {m: {s for s in steps if (str(m), s) not in have} for m, steps in picks.items()}
-    older = arrays_at(store, q, missing, kind="singular_values", **WHOLE)
+    lacking = tasks - set(_tasks(rows))  # swept before the log-spaced values were stored
+    steps: dict[str, set[int]] = {}
+    for _, model, step in lacking:
+        steps.setdefault(model, set()).add(step)
+    older = arrays_at(store, q, steps, kind="singular_values", **WHOLE)
+    older = older[np.array([t in lacking for t in _tasks(older)], dtype=bool)]
     if len(older):
         kept = [log_spectrum(v) for v in older["values"]]
         older = older.assign(kind=LOG_KIND, values=[v for v, _ in kept],
@@ -72,16 +76,36 @@ def _rows(store: Store, q: Query) -> pd.DataFrame:
         rows = pd.concat([rows, older]) if len(rows) else older
         rows = rows.sort_values(["suite", "model", "step", "component", "block"], kind="stable")
     rows = rows.reset_index(drop=True)
+    ranks = _ranks(rows)
+    wrong = np.flatnonzero([len(v) != len(r) for v, r in zip(rows["values"], ranks, strict=True)])
+    if wrong.size:
+        r = next(rows.iloc[wrong[:1]].itertuples())
+        raise ValueError(f"F15: {_where(r)}: {len(r.values)} values for the "
+                         f"{len(ranks[wrong[0]])} ranks its meta gives ({r.meta!r})")  # fmt: skip
+    return rows.assign(ranks=ranks)
+
+
+def _tasks(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
+    return list(zip(rows.suite.astype(str), rows.model.astype(str), rows.step.astype(int),
+                    strict=True))  # fmt: skip
+
+
+def _where(r: Any) -> str:
+    """A row's model, step and tensor, as an error line names them."""
+    where = "" if pd.isna(r.block) else f" block {int(r.block)}"
+    return f"{r.model} step {r.step} {r.component}{where}"
+
+
+def _ranks(rows: pd.DataFrame) -> list[np.ndarray]:
+    """Each row's ranks from its meta; a refused meta names its row."""
     try:
-        return rows.assign(ranks=ranks_of(list(rows["meta"])))
+        return ranks_of(list(rows["meta"]))
     except ValueError:
         for r in rows.itertuples():  # name the first row whose meta is refused
             try:
                 ranks_of([r.meta])
             except ValueError as err:
-                where = "" if pd.isna(r.block) else f" block {int(r.block)}"
-                raise ValueError(f"F15: {r.model} step {r.step} {r.component}{where}: {err}"
-                                 ) from None  # fmt: skip
+                raise ValueError(f"F15: {_where(r)}: {err}") from None
         raise
 
 

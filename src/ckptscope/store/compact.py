@@ -10,14 +10,14 @@ Rows are laid out for the queries figures make. A figure names a ``kind`` of arr
 so the rows are clustered by (kind or metric, per-block, per-head), each cluster in
 (analysis, model, step) order, and cut into row groups of at most ~16 MiB that never span
 two clusters. DuckDB then skips every row group of other clusters by its statistics, and
-within a cluster the row groups of the steps a figure does not show (F1's pooled
-histograms: one 16th of the distributions' rows; measured in ``benchmarks/NOTES.md``).
+within a cluster most row groups of the steps a figure does not show (an ``IN`` list of
+steps is checked against each row group's statistics; ``benchmarks/NOTES.md``).
 Clustering needs every input row before the first cluster is written: the rows are
 spilled to a temporary folder, cluster by cluster, in Arrow IPC files of a few MiB, with
 at most ``SPILL_BUFFER_BYTES`` held in memory. The spill takes about the generation's
-uncompressed size on disk (about 20 GB at the whole Pythia suite's shapes; set ``TMPDIR``
-to put it elsewhere): compressed (zstd at its fastest level) it made compaction 1.8x
-slower, measured at 3 Pythia shapes.
+uncompressed size on disk (30.6 GB at its peak for a store of the whole Pythia suite's
+shapes; set ``TMPDIR`` to put it elsewhere): compressed (zstd at its fastest level) it
+made compaction 1.8x slower, measured at 3 Pythia shapes.
 
 Crash safety, step by step:
 
