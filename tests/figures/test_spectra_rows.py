@@ -94,7 +94,9 @@ def test_a_hostile_meta_is_refused_in_one_line(tmp_path) -> None:
     values, _ = log_spectrum(s)
     store.write_task(TaskKey("S", "m1", 0, "spectra"),
                      [Array("qkv", 0, "weight", LOG_KIND, values, meta='{"positive": "all"}')])  # fmt: skip
-    with pytest.raises(ValueError, match=r"^F15: m1 step 0 qkv block 0: singular_values_log meta"):
+    with pytest.raises(
+        ValueError, match=r"^F15: S/m1 step 0 qkv block 0: singular_values_log meta"
+    ):
         FIGURES["F15"].rows(store, Query())
 
 
@@ -103,7 +105,7 @@ def test_values_and_ranks_of_different_lengths_are_refused_in_one_line(tmp_path)
     store.write_task(TaskKey("S", "m1", 0, "spectra"),
                      [Array("qkv", 1, "weight", LOG_KIND, np.ones(5), meta=log_meta(300))])  # fmt: skip
     with pytest.raises(
-        ValueError, match=r"^F15: m1 step 0 qkv block 1: 5 values for the \d+ ranks"
+        ValueError, match=r"^F15: S/m1 step 0 qkv block 1: 5 values for the \d+ ranks"
     ):
         FIGURES["F15"].rows(store, Query())
 

@@ -334,3 +334,59 @@ def test_write_parquet_ends_a_row_group_at_none(tmp_path) -> None:
     pf = pq.ParquetFile(tmp_path / "t.parquet")
     groups = [pf.read_row_group(i).column("x").to_pylist() for i in range(pf.num_row_groups)]
     assert groups == [[1, 2, 3], [4]]
+
+
+def _spills(folder) -> list:
+    return sorted(p.name for p in folder.glob(f"{compact_mod.SPILL_PREFIX}*"))
+
+
+def test_the_spill_is_removed_after_a_failure_and_a_killed_ones_by_the_next(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    spill_dir = tmp_path / "tmp"
+    spill_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    store = _fill(tmp_path / "store")
+    before = _everything(store)
+
+    import pyarrow.parquet as pq
+
+    def broken(self, *args, **kwargs):  # the writer fails while a stream is half read
+        raise KeyboardInterrupt("killed while writing the generation")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", broken)
+    with pytest.raises(KeyboardInterrupt) as caught:  # its traceback kept, as a notebook does
+        store.compact()
+    monkeypatch.undo()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_dir))
+    assert _spills(spill_dir) == [] and caught.traceback  # the failed compaction's spill is gone
+    # a process killed mid-way leaves its spill; the next compaction removes it, not a live one's
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    (spill_dir / f"{compact_mod.SPILL_PREFIX}{dead}-x").mkdir()
+    (spill_dir / f"{compact_mod.SPILL_PREFIX}{dead}-x" / "0.arrow").write_bytes(b"rows")
+    (spill_dir / f"{compact_mod.SPILL_PREFIX}1-init").mkdir()  # pid 1 is alive
+    assert store.compact() == {"A": 12, "B": 12}
+    _same(_everything(store), before)
+    assert _spills(spill_dir) == [f"{compact_mod.SPILL_PREFIX}1-init"]
+
+
+def test_a_full_spill_disk_is_one_line_naming_the_spill(tmp_path, monkeypatch):
+    import errno
+
+    from ckptscope.store import StoreError
+
+    store = _fill(tmp_path)
+    before = _everything(store)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(compact_mod.ipc, "new_file", full)
+    with pytest.raises(StoreError, match=r"^compaction spill .*ckptscope-compact-\d+-.*: No space "
+                                         r"left on device \(set TMPDIR"):  # fmt: skip
+        store.compact()
+    monkeypatch.undo()
+    _same(_everything(store), before)  # nothing lost: the task folders are still read

@@ -148,7 +148,21 @@ def test_marks_and_ranks_equal_pandas_groupbys_on_random_rows() -> None:
         got = mark_heads(rows, sort_by, k=2.0)
         want = _naive_marks(rows, sort_by, 2.0)
         pd.testing.assert_frame_equal(got, want, check_dtype=False)
-    ranks = rank_heads(rows, "alpha")
+    # rank_heads: the heads at each block's last step, by block, then rank
     naive = _naive_marks(rows, "alpha", 2.0)
-    last = naive[(naive.metric == "alpha") & np.isfinite(naive.value)]
-    assert len(ranks) == len(last[last.step == last.groupby(_KEYS)["step"].transform("max")])
+    sel = naive[(naive.metric == "alpha") & np.isfinite(naive.value)]
+    at = sel[sel.step == sel.groupby(_KEYS)["step"].transform("max")]
+    want = at[[*_KEYS, "head", "rank"]].sort_values([*_KEYS, "rank"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(rank_heads(rows, "alpha"), want, check_dtype=False)
+
+
+def test_a_head_listed_twice_at_its_last_step_keeps_one_rank_and_every_row() -> None:
+    """A step swept twice: each row is kept once (no row duplicated), ranked by the first."""
+    values = np.broadcast_to(1 + 0.1 * np.arange(4.0), (2, 1, 4)).copy()
+    rows = _rows(values)
+    twice = pd.concat([rows, rows[(rows.step == 10) & (rows["head"] == 1)].assign(value=9.0)])
+    marked = mark_heads(twice, "spectral_norm")
+    assert len(marked) == len(twice)
+    ranks = marked[marked.step == 10].groupby("head")["rank"].unique()
+    assert ranks.map(len).eq(1).all()  # one rank per head
+    assert sorted(int(r[0]) for r in ranks) == [0, 1, 2, 3]

@@ -72,7 +72,8 @@ def test_a_rows_meta_gives_its_ranks_and_hostile_metas_are_refused() -> None:
     for bad in (None, "", "[1]", '{"positive": -1, "rank_bins_per_decade": 256}',
                 '{"positive": 2.5, "rank_bins_per_decade": 256}',
                 '{"positive": true, "rank_bins_per_decade": 256}',
-                '{"positive": 10, "rank_bins_per_decade": 32}'):  # fmt: skip
+                '{"positive": 10, "rank_bins_per_decade": 32}',
+                '{"positive": 1000000000, "rank_bins_per_decade": 256}'):  # fmt: skip
         with pytest.raises(ValueError, match="singular_values_log meta"):
             ranks_of([bad])
 

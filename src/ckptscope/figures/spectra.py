@@ -93,7 +93,7 @@ def _tasks(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
 def _where(r: Any) -> str:
     """A row's model, step and tensor, as an error line names them."""
     where = "" if pd.isna(r.block) else f" block {int(r.block)}"
-    return f"{r.model} step {r.step} {r.component}{where}"
+    return f"{r.suite}/{r.model} step {r.step} {r.component}{where}"
 
 
 def _ranks(rows: pd.DataFrame) -> list[np.ndarray]:
@@ -164,6 +164,7 @@ def _animation(rows: pd.DataFrame, q: Query, into: FigureBase | None = None) -> 
     for block, ax in cells:
         part = _block_rows(rows, block)
         vals = np.concatenate([np.asarray(v).ravel() for v in part["values"]])
+        vals = vals[vals > 0]  # a log axis: a hostile zero or NaN sets no limit
         if vals.size:
             ax.set_ylim(vals.min() / 1.5, vals.max() * 1.5)
             ax.set_xlim(0.8, max(r[-1] for r in part["ranks"] if len(r)) * 1.25)

@@ -8,8 +8,8 @@ folders, and its previous generation if any, into ``compacted/<suite>/gen-<G+1>/
 Rows are laid out for the queries figures make. A figure names a ``kind`` of arrays (or
 ``metric``s of scalars), pooled rows or per-block ones, and picks up to 60 steps per model;
 so the rows are clustered by (kind or metric, per-block, per-head), each cluster in
-(analysis, model, step) order, and cut into row groups of at most ~16 MiB that never span
-two clusters. DuckDB then skips every row group of other clusters by its statistics, and
+(analysis, model, step) order, and cut into row groups of about 16 MiB (uncompressed)
+that never span two clusters. DuckDB then skips every row group of other clusters by its statistics, and
 within a cluster most row groups of the steps a figure does not show (an ``IN`` list of
 steps is checked against each row group's statistics; ``benchmarks/NOTES.md``).
 Clustering needs every input row before the first cluster is written: the rows are
@@ -30,6 +30,10 @@ Crash safety, step by step:
 3. the old generation and the merged folders are removed. A crash before that leaves them
    as garbage that readers ignore and the next compaction removes.
 
+The spill is a temporary folder named with the compacting process's pid
+(``ckptscope-compact-<pid>-*`` in ``TMPDIR``): removed when the compaction ends or fails,
+and, when a process is killed mid-way, by the next compaction on this machine.
+
 So at any point a task's rows are visible exactly once. Compaction takes the store's
 exclusive lock and refuses (one line) while a sweep holds its lock (``lock.py``).
 ``done()`` reads the generation's ``tasks``; a damaged generation is skipped whole with a
@@ -39,6 +43,8 @@ task folders beside the generation again; the next compaction folds them in.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -48,8 +54,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from ckptscope.errors import first_line
 from ckptscope.store import layout, schema
 from ckptscope.store.backend import Backend, TableData
+from ckptscope.store.errors import StoreError
 from ckptscope.store.lock import exclusive_lock
 from ckptscope.store.snapshot import TASK_TABLES, Snapshot, scan
 from ckptscope.store.tables import as_schema
@@ -66,11 +74,14 @@ CLUSTER_BY = {"scalars": "metric", "arrays": "kind"}
 SPILL_BUFFER_BYTES = 64 * 2**20
 #: a cluster's rows are spilled in files of about this size
 SPILL_FILE_BYTES = 8 * 2**20
+#: the spill folder's name in the temporary folder: then the compacting process's pid
+SPILL_PREFIX = "ckptscope-compact-"
 
 
 def compact(backend: Backend, suite: str | None = None) -> dict[str, int]:
     """Compact one suite (None: every suite); returns task folders merged per suite."""
     with exclusive_lock(backend, "store compaction"):
+        remove_dead_spills()
         snap = scan(backend)
         suites = {k.suite for k in snap.tasks} | set(snap.generations)
         suites |= {layout.suite_of(rel) for rel in snap.shadowed + snap.older}
@@ -86,9 +97,10 @@ def compact_suite(backend: Backend, snap: Snapshot, suite: str) -> int:
     if folders:
         numbers = [layout.generation_number(r) for r in backend.committed(_gens(suite))]
         new = layout.generation_dir(suite, max(numbers, default=0) + 1)
+        streams = [_clustered(backend, current, folders, t) for t in ("scalars", "arrays")]
         tables: dict[str, TableData] = {
-            "scalars": _clustered(backend, current, folders, "scalars"),
-            "arrays": _clustered(backend, current, folders, "arrays"),
+            "scalars": streams[0],
+            "arrays": streams[1],
             # the commit of an object-store generation: one whole object, not a stream
             "tasks": pa.concat_tables(
                 [
@@ -97,7 +109,11 @@ def compact_suite(backend: Backend, snap: Snapshot, suite: str) -> int:
                 ]
             ),
         }
-        commit_generation(backend, new, tables)
+        try:
+            commit_generation(backend, new, tables)
+        finally:  # an unfinished stream's spill is removed now, not when collected
+            for stream in streams:
+                stream.close()
         garbage += folders + ([current] if current is not None else [])
     remove_merged(backend, garbage)
     return len(folders)
@@ -144,7 +160,7 @@ def _clustered(
 ) -> Iterator[pa.Table | None]:
     """The rows of ``table`` cluster by cluster (:func:`split_clusters`), each cluster's rows
     in :func:`_stream`'s order and followed by None: the end of a row group."""
-    with tempfile.TemporaryDirectory(prefix="ckptscope-compact-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-") as tmp:
         spill = Spill(Path(tmp))
         for chunk, ordered in _stream(backend, current, folders, table):
             keys = () if ordered else SORT_KEYS[table]
@@ -154,6 +170,28 @@ def _clustered(
         for key in sorted(spill.files):
             yield from spill.read(key)
             yield None
+
+
+def remove_dead_spills(folder: str | None = None) -> list[Path]:
+    """Remove the spill folders of compactions whose process is gone (killed mid-way: a
+    spill can be the size of a store); returns them. ``folder``: the temporary folder."""
+    gone = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*-*"):
+        pid = path.name.removeprefix(SPILL_PREFIX).split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            gone.append(path)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def split_clusters(
@@ -212,9 +250,14 @@ class Spill:
         if not parts:
             return
         path = self.folder / f"{sum(map(len, self.files.values())):08d}.arrow"
-        with ipc.new_file(path, parts[0].schema) as writer:
-            for part in parts:
-                writer.write_table(part)
+        try:
+            with ipc.new_file(path, parts[0].schema) as writer:
+                for part in parts:
+                    writer.write_table(part)
+        except OSError as err:  # the spill's disk, not the store's
+            why = os.strerror(err.errno) if err.errno else first_line(err)
+            raise StoreError(f"compaction spill {self.folder}: {why} (set TMPDIR to a "
+                             "folder with room for the store's uncompressed size)") from None  # fmt: skip
         self.files[key].append(path)
 
     def flush_all(self) -> None:

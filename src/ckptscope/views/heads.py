@@ -66,7 +66,8 @@ def key_codes(df: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
 def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
                      ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Positions of the ``sort_by`` rows at their block's last step with a finite value,
-    in (block, value descending, head) order, and each one's rank within its block."""
+    in (block, value descending, head) order, one per head, and each one's rank within its
+    block."""
     value = rows["value"].to_numpy(np.float64, na_value=np.nan)
     sel = np.flatnonzero((rows["metric"] == sort_by).to_numpy(bool) & np.isfinite(value))
     if sel.size == 0:
@@ -76,6 +77,9 @@ def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
     at = sel[step[sel] == last]
     head = rows["head"].to_numpy(np.int64)
     at = at[np.lexsort((head[at], -value[at], block[at]))]
+    # a head listed twice at its last step (a step swept twice): ranked once, by its largest
+    seen = pd.Index(block[at] * (int(head.max()) + 1) + head[at]).duplicated()
+    at = at[~seen]
     first = np.r_[True, block[at][1:] != block[at][:-1]]
     index = np.arange(at.size)
     return at, index - np.maximum.accumulate(np.where(first, index, 0))
@@ -123,7 +127,6 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
     at, rank_at = _last_step_ranks(out, block, sort_by)
     width = int(head.max()) + 1 if len(head) else 1
     found = pd.Series(rank_at.astype(np.float64), index=block[at] * width + head[at])
-    found = found[~found.index.duplicated()]  # a head listed twice at its last step: its first
     rank = found.reindex(block * width + head).to_numpy()
     after = pd.Series(rank).groupby(block).transform("max").fillna(-1).to_numpy() + 1
     out["rank"] = np.where(np.isnan(rank), after + head, rank).astype("int64")

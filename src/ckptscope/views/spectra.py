@@ -25,6 +25,8 @@ import numpy as np
 RANK_BINS_PER_DECADE = 256
 #: the ``kind`` of a spectrum's values at :func:`log_grid` ranks (``meta``: :func:`log_meta`)
 LOG_KIND = "singular_values_log"
+#: more singular values than any matrix has (min(d_out, d_in)): a larger count is refused
+MAX_RANK = 10**7
 
 
 def log_grid(n: int) -> np.ndarray:
@@ -53,8 +55,8 @@ def log_meta(positive: int) -> str:
 def positive_count(meta: str | None) -> int:
     """How many positive values the spectrum of a ``LOG_KIND`` row had (from its ``meta``).
 
-    Raises ValueError, naming the problem, for a meta without a non-negative integer count
-    or kept at another bin count.
+    Raises ValueError, naming the problem, for a meta without an integer count from 0 to
+    ``MAX_RANK`` or kept at another bin count.
     """
     try:
         doc = json.loads(meta or "")
@@ -62,9 +64,12 @@ def positive_count(meta: str | None) -> int:
     except (ValueError, TypeError, KeyError):
         raise ValueError(f"{LOG_KIND} meta without positive and rank_bins_per_decade: "
                          f"{meta!r}") from None  # fmt: skip
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or bins != RANK_BINS_PER_DECADE:
-        raise ValueError(f"{LOG_KIND} meta: positive must be a count at "
-                         f"{RANK_BINS_PER_DECADE} bins a decade, got {meta!r}")  # fmt: skip
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_RANK:
+        raise ValueError(f"{LOG_KIND} meta: positive must be a count up to {MAX_RANK}, "
+                         f"got {meta!r}")  # fmt: skip
+    if bins != RANK_BINS_PER_DECADE:
+        raise ValueError(f"{LOG_KIND} meta: kept at {RANK_BINS_PER_DECADE} bins a decade, "
+                         f"got {meta!r}")  # fmt: skip
     return n
 
 
