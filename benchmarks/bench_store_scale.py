@@ -51,7 +51,7 @@ from benchmarks.common import (
     quick,
     run_measured,
 )
-from ckptscope.views.spectra import LOG_KIND, log_grid, log_meta
+from ckptscope.views.spectra import LOG_KIND, log_grid, log_meta, log_spectrum
 
 if TYPE_CHECKING:
     from ckptscope.store import Store, TaskKey
@@ -508,7 +508,7 @@ class _ModelRows:
         if spec.name == LOG_KIND:  # the spectrum at the width, at its log-spaced ranks
             whole = _resize(spec.values, (shape.d_model,)) * factor
             whole *= 1.0 + 1e-3 * rng.standard_normal(whole.shape)
-            return -np.sort(-np.maximum(whole, 1e-30))[log_grid(shape.d_model) - 1], None
+            return log_spectrum(np.maximum(whole, 1e-30))[0], None  # all positive
         target = array_shape(spec, template, shape)
         if spec.name == "svd_tokens":  # the final table, cells settling late in training
             final = np.random.default_rng([self.key, row]).integers(0, shape.vocab, target)

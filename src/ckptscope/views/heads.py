@@ -52,11 +52,13 @@ def head_metrics(store: Any, components: Sequence[str]) -> list[str]:
     return sorted(df["metric"].astype(str))
 
 
-def key_codes(df: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
+def key_codes(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None = None
+              ) -> np.ndarray:  # fmt: skip
     """One integer per row, equal exactly where the rows' values of ``cols`` are equal (NULL
-    equal to NULL). Each column is factorised once: pandas' groupbys factorise string keys
-    again at every call, most of the time of marking millions of rows."""
-    code = np.zeros(len(df), dtype=np.int64)
+    equal to NULL), and their ``within`` codes too when given. Each column is factorised
+    once: pandas' groupbys factorise string keys again at every call, most of the time of
+    marking millions of rows."""
+    code = np.zeros(len(df), dtype=np.int64) if within is None else within
     for col in cols:
         part, uniques = pd.factorize(df[col], use_na_sentinel=False)
         code = pd.factorize(code * (len(uniques) + 1) + part)[0]  # stays < len(df)
@@ -78,11 +80,15 @@ def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
     head = rows["head"].to_numpy(np.int64)
     at = at[np.lexsort((head[at], -value[at], block[at]))]
     # a head listed twice at its last step (a step swept twice): ranked once, by its largest
-    seen = pd.Index(block[at] * (int(head.max()) + 1) + head[at]).duplicated()
-    at = at[~seen]
+    at = at[~pd.Index(_block_head(block, head)[at]).duplicated()]
     first = np.r_[True, block[at][1:] != block[at][:-1]]
     index = np.arange(at.size)
     return at, index - np.maximum.accumulate(np.where(first, index, 0))
+
+
+def _block_head(block: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """One integer per (block code, head index)."""
+    return block * (int(head.max()) + 1) + head
 
 
 def rank_heads(rows: pd.DataFrame, sort_by: str) -> pd.DataFrame:
@@ -110,9 +116,7 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
     block = key_codes(out, _BLOCK)
     z = np.full(len(out), np.nan)
     # groups: one block's heads at one step, as runs of positions sorted by group
-    codes = pd.factorize(block * (out["step"].max() + 1) + out["step"].to_numpy(np.int64))[0]
-    codes = pd.factorize(codes * (out["metric"].nunique(dropna=False) + 1)
-                         + pd.factorize(out["metric"], use_na_sentinel=False)[0])[0]  # fmt: skip
+    codes = key_codes(out, ["metric", "step"], within=block)
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
     sizes = np.diff(np.r_[starts, len(order)])
@@ -125,9 +129,8 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
     # each row's rank: its (block, head)'s at the last step; else after the block's ranked
     head = out["head"].to_numpy(np.int64)
     at, rank_at = _last_step_ranks(out, block, sort_by)
-    width = int(head.max()) + 1 if len(head) else 1
-    found = pd.Series(rank_at.astype(np.float64), index=block[at] * width + head[at])
-    rank = found.reindex(block * width + head).to_numpy()
+    keys = _block_head(block, head)
+    rank = pd.Series(rank_at.astype(np.float64), index=keys[at]).reindex(keys).to_numpy()
     after = pd.Series(rank).groupby(block).transform("max").fillna(-1).to_numpy() + 1
     out["rank"] = np.where(np.isnan(rank), after + head, rank).astype("int64")
     return out
