@@ -143,7 +143,7 @@ def test_a_stale_lock_of_a_dead_process_is_ignored(tmp_path):
 def test_damage_in_a_compacted_file_is_found_and_costs_only_that_generation(tmp_path, caplog):
     store = _fill(tmp_path)
     store.compact()
-    path = tmp_path / "compacted/A/gen-000001/arrays.parquet"
+    path = tmp_path / "compacted/A/gen-000001/arrays/kind=hist/data.parquet"
     path.write_bytes(path.read_bytes()[:-20])
     with caplog.at_level(logging.WARNING):
         assert set(store.scalars().suite) == {"B"}
@@ -260,6 +260,21 @@ def _check_clustered(path, column: str, ordered: bool = True) -> list[tuple]:
     return seen
 
 
+def _check_kind_files(gen, ordered: bool = True) -> list[tuple]:
+    """A generation's arrays: a file per kind at ``arrays/kind=<kind>/data.parquet``
+    holding only that kind's rows, each clustered (:func:`_check_clustered`)."""
+    import pyarrow.parquet as pq
+
+    assert not (gen / "arrays.parquet").exists()  # every kind here can name a folder
+    clusters = []
+    for path in sorted((gen / "arrays").glob("kind=*/data.parquet")):
+        kind = path.parent.name.removeprefix("kind=")
+        assert set(pq.read_table(path, columns=["kind"]).column("kind").to_pylist()) == {kind}
+        clusters += _check_clustered(path, "kind", ordered)
+    assert clusters == sorted(clusters)
+    return clusters
+
+
 @pytest.mark.parametrize("spill_bytes", [None, 1])
 def test_compaction_clusters_rows_so_a_figure_reads_only_its_kind(tmp_path, monkeypatch,
                                                                   spill_bytes):  # fmt: skip
@@ -279,7 +294,7 @@ def test_compaction_clusters_rows_so_a_figure_reads_only_its_kind(tmp_path, monk
     store.compact()
     _same(_everything(store), before)
     gen = next((tmp_path / "compacted/A").iterdir())
-    kinds = _check_clustered(gen / "arrays.parquet", "kind")
+    kinds = _check_kind_files(gen)
     assert len(kinds) == 6  # 3 kinds x (pooled, per-block)
     metrics = _check_clustered(gen / "scalars.parquet", "metric")
     assert len(metrics) == 9  # 3 metrics x (pooled, per-block, per-head)
@@ -289,8 +304,82 @@ def test_compaction_clusters_rows_so_a_figure_reads_only_its_kind(tmp_path, monk
     store.compact()
     _same(_everything(store), before)
     gen = next((tmp_path / "compacted/A").iterdir())
-    assert _check_clustered(gen / "arrays.parquet", "kind", ordered=False) == kinds
+    assert _check_kind_files(gen, ordered=False) == kinds
     assert _check_clustered(gen / "scalars.parquet", "metric", ordered=False) == metrics
+
+
+def test_a_large_step_has_its_own_row_group_so_a_query_of_some_steps_skips_the_rest(
+    tmp_path, monkeypatch
+):
+    """Once a row group holds STEP_GROUP_BYTES, it ends at the next step (or model): with
+    a 4 kB floor, 4.8 kB steps get a group each, 2.4 kB steps two steps a group; a row
+    group never splits a step."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(compact_mod, "STEP_GROUP_BYTES", 4000)
+    store = Store(tmp_path)
+    for model in ("m1", "m2"):
+        for step in range(7):
+            store.write_task(
+                TaskKey("A", model, step, "spectra"), _clustered_records(step, "spectra")
+            )
+    store.compact()
+    gen = next((tmp_path / "compacted/A").iterdir())
+    pf = pq.ParquetFile(gen / "arrays/kind=singular_values/data.parquet")
+    groups = [pf.read_row_group(i, columns=["model", "step", "block"]).to_pylist()
+              for i in range(pf.num_row_groups)]  # fmt: skip
+    per_block = [
+        sorted({(r["model"], r["step"]) for r in g}) for g in groups if g[0]["block"] is not None
+    ]
+    # per-block rows: 2 x 300 float64 a step: a group per step
+    assert per_block == [[(m, s)] for m in ("m1", "m2") for s in range(7)]
+    pooled = [sorted({(r["model"], r["step"]) for r in g}) for g in groups if g[0]["block"] is None]
+    # pooled rows: 300 float64 a step, so two steps a group, cut at the model too
+    assert pooled == [[("m1", 0), ("m1", 1)], [("m1", 2), ("m1", 3)], [("m1", 4), ("m1", 5)],
+                      [("m1", 6), ("m2", 0)], [("m2", 1), ("m2", 2)], [("m2", 3), ("m2", 4)],
+                      [("m2", 5), ("m2", 6)]]  # fmt: skip
+
+
+def test_a_query_of_one_kind_opens_no_file_of_another(tmp_path):
+    """DuckDB reads a kind's file by its path: a file of another kind, unreadable since the
+    connection opened, does not fail a query of this kind (it would, were it opened). The
+    smallest file comes first: DuckDB opens the first one to bind every query."""
+    store = Store(tmp_path)
+    for step in range(3):
+        recs = [Array("embed", b, "weight", kind, np.full(n, float(step)))
+                for kind, n in (("big", 5000), ("small", 3), ("middle", 50)) for b in (None, 0)]  # fmt: skip
+        store.write_task(TaskKey("A", "m1", step, "w"), recs)
+    store.compact()
+    big = next(tmp_path.glob("compacted/A/gen-*/arrays/kind=big/data.parquet"))
+    with store.pinned():
+        size = big.stat().st_size
+        big.write_bytes(b"PAR1" + b"\xff" * (size - 8) + b"PAR1")  # an unreadable footer
+        assert len(store.arrays(kind="small")) == 6
+        assert len(store.arrays(kind=["small", "middle"], step=[0, 2])) == 8
+        with pytest.raises(Exception, match="kind=big"):
+            store.arrays(kind="big")
+
+
+def test_a_kind_that_cannot_name_a_folder_shares_the_plain_file(tmp_path):
+    """Kinds with a "/", "=", a space or non-ASCII letters go to ``arrays.parquet``; their
+    rows read back the same, beside the kinds with a file of their own."""
+    from ckptscope.store import layout
+
+    store = Store(tmp_path)
+    odd = ["a/b", "x=y", "with space", "ü", "..", ".hidden"]
+    for step in range(2):
+        recs = [Array("embed", None, "weight", k, np.full(3, step + i)) for i, k in enumerate(odd)]
+        recs.append(Array("embed", None, "weight", "plain_kind", np.ones(2)))
+        store.write_task(TaskKey("A", "m1", step, "w"), recs)
+    before = _everything(store)
+    store.compact()
+    _same(_everything(store), before)
+    assert [layout.kind_file("arrays", k) for k in odd] == ["arrays"] * len(odd)
+    gen = next((tmp_path / "compacted/A").iterdir())
+    assert (gen / "arrays.parquet").exists()
+    assert [p.parent.name for p in (gen / "arrays").glob("*/data.parquet")] == ["kind=plain_kind"]
+    got = store.arrays(kind="x=y")
+    assert [v.tolist() for v in got["values"]] == [[1.0] * 3, [2.0] * 3]
 
 
 def test_split_clusters_matches_a_row_by_row_split() -> None:

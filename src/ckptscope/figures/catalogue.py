@@ -82,6 +82,10 @@ class FigureSpec:
     overlay: tuple[tuple[str, str, str], ...] = ()  # keys a reference can be drawn beside
     options: tuple[tuple[str, str], ...] = ()  # (name, help) of the options it takes
 
+    def __post_init__(self) -> None:
+        # a figure's reads share one connection and see one snapshot of the store
+        object.__setattr__(self, "rows", _pinned(self.rows))
+
     @property
     def static_is_still(self) -> bool:
         """Whether the static figure is the animation's last step (made by :func:`still`):
@@ -107,6 +111,21 @@ class FigureSpec:
         """The line shown when the store has no rows for this figure."""
         return (f"{self.id} ({self.title}): no data in the store; run "
                 f"`ckptscope sweep SUITE --analyses {self.analysis} --out {store_root}`")  # fmt: skip
+
+
+def _pinned(query: RowQuery) -> RowQuery:
+    """``query`` run inside ``store.pinned()``: its reads open one connection, scan the
+    store once, and see one snapshot (a sweep may commit between two of them otherwise)."""
+    if getattr(query, "pinned", False):
+        return query
+
+    def rows(store: Store, q: Query) -> pd.DataFrame:
+        with store.pinned():
+            return query(store, q)
+
+    rows.pinned = True  # type: ignore[attr-defined]
+    rows.__doc__, rows.__name__ = query.__doc__, getattr(query, "__name__", "rows")
+    return rows
 
 
 def still(animator: Animator) -> StaticDrawer:

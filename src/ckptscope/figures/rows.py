@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ckptscope.figures.catalogue import Query
@@ -62,8 +61,8 @@ def arrays_at(store: Store, q: Query, picks: dict[str, set[int]], **where: Any) 
     if not steps:
         return pd.DataFrame(columns=schema.ARRAYS.names)
     rows = store.arrays(step=steps, **where, **_models(q))
-    keep = np.array([s in picks.get(m, ()) for m, s in zip(rows.model, rows.step, strict=True)],
-                    dtype=bool)  # fmt: skip
+    wanted = [(m, s) for m, picked in picks.items() for s in picked]
+    keep = pd.MultiIndex.from_arrays([rows.model.astype(str), rows.step]).isin(wanted)
     return rows[keep].reset_index(drop=True)
 
 

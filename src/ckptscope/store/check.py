@@ -46,10 +46,11 @@ def sha256(path: Path) -> str:
 
 
 def write_manifest(folder: Path) -> None:
-    """Record the size and sha256 of every Parquet file in ``folder`` (before its commit)."""
+    """Record the size and sha256 of every Parquet file in ``folder`` and its subfolders
+    (a generation's files per kind), before its commit."""
     files = {
-        p.name: {"size": p.stat().st_size, "sha256": sha256(p)}
-        for p in sorted(folder.glob("*.parquet"))
+        p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": sha256(p)}
+        for p in sorted(folder.rglob("*.parquet"))
     }
     (folder / MANIFEST).write_text(json.dumps({"files": files}, sort_keys=True))
 
@@ -92,8 +93,15 @@ def folder_problems(
         except (OSError, ValueError, KeyError, TypeError) as err:
             problems[manifest] = f"unreadable manifest: {err}"
             expected = None
-    names = set(expected) if expected is not None else {p.name for p in folder.glob("*.parquet")}
+    names = (
+        set(expected)
+        if expected is not None
+        else {p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet")}
+    )
     for name in sorted(names | set(required)):
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            problems[manifest] = f"manifest names a file outside its folder: {name!r}"
+            continue
         path = folder / name
         if not path.exists():
             problems[path] = "missing"

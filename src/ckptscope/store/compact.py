@@ -46,7 +46,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,7 @@ from ckptscope.store import layout, schema
 from ckptscope.store.backend import Backend, TableData
 from ckptscope.store.errors import StoreError
 from ckptscope.store.lock import exclusive_lock
-from ckptscope.store.snapshot import TASK_TABLES, Snapshot, scan
+from ckptscope.store.snapshot import TASK_TABLES, Snapshot, generation_files, scan
 from ckptscope.store.tables import as_schema
 
 #: the sort keys of each table's rows within a task
@@ -74,6 +74,10 @@ CLUSTER_BY = {"scalars": "metric", "arrays": "kind"}
 SPILL_BUFFER_BYTES = 64 * 2**20
 #: a cluster's rows are spilled in files of about this size
 SPILL_FILE_BYTES = 8 * 2**20
+#: a row group of arrays ends at the next step once it holds this much: the largest kinds
+#: (correlation matrices, spectra) get a row group per step, so a figure that shows 60 of
+#: 154 steps reads about 60 steps' rows
+STEP_GROUP_BYTES = 64 * 2**10
 #: the spill folder's name in the temporary folder: then the compacting process's pid
 SPILL_PREFIX = "ckptscope-compact-"
 
@@ -97,23 +101,19 @@ def compact_suite(backend: Backend, snap: Snapshot, suite: str) -> int:
     if folders:
         numbers = [layout.generation_number(r) for r in backend.committed(_gens(suite))]
         new = layout.generation_dir(suite, max(numbers, default=0) + 1)
-        streams = [_clustered(backend, current, folders, t) for t in ("scalars", "arrays")]
-        tables: dict[str, TableData] = {
-            "scalars": streams[0],
-            "arrays": streams[1],
-            # the commit of an object-store generation: one whole object, not a stream
-            "tasks": pa.concat_tables(
-                [
-                    _sorted(t, ordered, "tasks")
-                    for t, ordered in _stream(backend, current, folders, "tasks")
-                ]
-            ),
-        }
+        scalars = _clustered(backend, current, folders, "scalars")
+        arrays = KindFiles(backend, current, folders, "arrays")
         try:
+            tables: dict[str, TableData] = {"scalars": scalars, **arrays.files()}
+            # the commit of an object-store generation: one whole object, not a stream
+            tables["tasks"] = pa.concat_tables(
+                [_sorted(t, ordered, "tasks")
+                 for t, ordered in _stream(backend, current, folders, "tasks")]
+            )  # fmt: skip
             commit_generation(backend, new, tables)
         finally:  # an unfinished stream's spill is removed now, not when collected
-            for stream in streams:
-                stream.close()
+            scalars.close()
+            arrays.close()
         garbage += folders + ([current] if current is not None else [])
     remove_merged(backend, garbage)
     return len(folders)
@@ -141,8 +141,8 @@ def _stream(
     """The rows of ``table``: the current generation's row groups, then each folder's; each
     with whether its rows are in order already (a folder's are sorted by ``SORT_KEYS``)."""
     name = f"{table}.parquet"
-    if current is not None and backend.exists(f"{current}/{name}"):
-        pf = backend.parquet_file(f"{current}/{name}")
+    for rel in generation_files(backend, current, table) if current is not None else []:
+        pf = backend.parquet_file(rel)
         for i in range(pf.num_row_groups):
             yield pf.read_row_group(i), True
     present = set(backend.glob(f"{layout.TASK_GLOB}/{name}"))
@@ -161,15 +161,75 @@ def _clustered(
     """The rows of ``table`` cluster by cluster (:func:`split_clusters`), each cluster's rows
     in :func:`_stream`'s order and followed by None: the end of a row group."""
     with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-") as tmp:
-        spill = Spill(Path(tmp))
-        for chunk, ordered in _stream(backend, current, folders, table):
-            keys = () if ordered else SORT_KEYS[table]
-            for key, part in split_clusters(chunk, CLUSTER_BY[table], keys):
-                spill.add(key, as_schema(part, schema.SCHEMAS[table]))
-        spill.flush_all()
+        spill = _fill(Spill(Path(tmp)), backend, current, folders, table)
         for key in sorted(spill.files):
             yield from spill.read(key)
             yield None
+
+
+def _fill(spill: Spill, backend: Backend, current: str | None, folders: list[str],
+          table: str) -> Spill:  # fmt: skip
+    """``spill`` holding every row of ``table``, cluster by cluster."""
+    for chunk, ordered in _stream(backend, current, folders, table):
+        keys = () if ordered else SORT_KEYS[table]
+        for key, part in split_clusters(chunk, CLUSTER_BY[table], keys):
+            spill.add(key, as_schema(part, schema.SCHEMAS[table]))
+    spill.flush_all()
+    return spill
+
+
+class KindFiles:
+    """The rows of ``table`` spilled by cluster, written as one file per ``kind``
+    (:func:`layout.kind_file`), each cluster's row groups cut at steps
+    (:func:`step_groups`); kinds that cannot name a folder share ``<table>.parquet``.
+    ``close()`` removes the spill."""
+
+    def __init__(self, backend: Backend, current: str | None, folders: list[str],
+                 table: str) -> None:  # fmt: skip
+        self.table = table
+        self.tmp = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
+        try:
+            self.spill = _fill(Spill(Path(self.tmp.name)), backend, current, folders, table)
+        except BaseException:
+            self.tmp.cleanup()
+            raise
+
+    def files(self) -> dict[str, Iterator[pa.Table | None]]:
+        """A stream per file (name without ``.parquet``), kinds in sorted order."""
+        by_file: dict[str, list[tuple[str, bool, bool]]] = {}
+        for key in sorted(self.spill.files):
+            name = layout.kind_file(self.table, key[0])
+            by_file.setdefault(name, []).append(key)
+        return {name: self._stream(keys) for name, keys in by_file.items()}
+
+    def _stream(self, keys: list[tuple[str, bool, bool]]) -> Iterator[pa.Table | None]:
+        for key in keys:
+            yield from step_groups(self.spill.read(key), STEP_GROUP_BYTES)
+            yield None
+
+    def close(self) -> None:
+        self.tmp.cleanup()
+
+
+def step_groups(tables: Iterable[pa.Table], least: int) -> Iterator[pa.Table | None]:
+    """``tables`` (rows in (model, step) order) with a None, the end of a row group, at
+    the first change of model or step after every ``least`` bytes: a query that picks
+    some steps skips the row groups of the others by their statistics."""
+    size = 0
+    for table in tables:
+        if table.num_rows == 0:
+            continue
+        steps = table.column("step").combine_chunks()
+        models = table.column("model").combine_chunks()
+        change = pc.or_(pc.not_equal(steps[1:], steps[:-1]), pc.not_equal(models[1:], models[:-1]))
+        cuts = [0, *(np.flatnonzero(change.to_numpy(zero_copy_only=False)) + 1).tolist()]
+        for lo, hi in zip(cuts, [*cuts[1:], table.num_rows], strict=True):
+            part = table.slice(lo, hi - lo)
+            if size >= least:
+                yield None
+                size = 0
+            yield part
+            size += part.nbytes
 
 
 def remove_dead_spills(folder: str | None = None) -> list[Path]:

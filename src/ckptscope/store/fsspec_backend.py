@@ -133,8 +133,10 @@ class FsspecBackend(Backend):
             if isinstance(data, pa.Table):
                 self.put_table(f"{rel}/{name}.parquet", data)
             else:  # a stream (compaction): written in parts, committed by tasks.parquet last
-                with self.fs.open(self._p(f"{rel}/{name}.parquet"), "wb") as f:
-                    write_parquet(f, data, schema.SCHEMAS[name])
+                path = self._p(f"{rel}/{name}.parquet")  # a kind's file: in its own folder
+                self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                with self.fs.open(path, "wb") as f:
+                    write_parquet(f, data, schema.SCHEMAS[name.split("/")[0]])
         if replace:
             for path in self.glob(f"{rel}/*.parquet"):
                 if path.rsplit("/", 1)[1].removesuffix(".parquet") not in tables:

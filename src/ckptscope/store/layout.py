@@ -4,7 +4,8 @@ Paths are relative to the root, ``/``-separated, names percent-encoded::
 
     ckptscope-store.json                          the marker: {"schema": 2, "ckptscope": ...}
     parts/<suite>/<model>/step=<N>/<analysis>/    one task: {scalars,arrays,tasks}.parquet
-    compacted/<suite>/gen-<G>/                    a suite's merged tasks (``compact.py``)
+    compacted/<suite>/gen-<G>/                    a suite's merged tasks (``compact.py``):
+        scalars.parquet, tasks.parquet, arrays/kind=<kind>/data.parquet per kind
     derived/<derivation>/<suite>/                 {scalars,events}.parquet
     failures/<suite>/<model>/step=<N>/<analysis>.parquet
     locks/                                        sweep and compaction locks (``lock.py``)
@@ -18,6 +19,7 @@ A task folder and a compacted generation are committed when their ``tasks.parque
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -40,6 +42,19 @@ TASK_GLOB = f"{PARTS}/*/*/*/*"
 GENERATION_GLOB = f"{COMPACTED}/*/gen-*"
 DERIVED_GLOB = f"{DERIVED}/*/*"
 FAILURE_GLOB = f"{FAILURES}/*/*/*/*.parquet"
+
+
+#: a kind that can name a folder as it is (what DuckDB reads back from a path unchanged)
+_PLAIN_KIND = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+#: a generation's array files, one per kind, in hive layout: ``<table>/kind=<kind>/data``
+KIND_FILE_GLOB = "*/kind=*/data.parquet"
+
+
+def kind_file(table: str, kind: str) -> str:
+    """The file (without ``.parquet``) of one kind's rows in a compacted generation:
+    ``arrays/kind=<kind>/data``, which DuckDB skips unopened for a query of other kinds;
+    ``arrays`` (shared) for a kind that cannot name a folder as it is."""
+    return f"{table}/kind={kind}/data" if _PLAIN_KIND.fullmatch(kind) else table
 
 
 def quote_name(name: str) -> str:

@@ -10,6 +10,7 @@ cheaply against the manifest (``check.py``). A disk that is full or read-only ra
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -31,6 +32,9 @@ from ckptscope.store.check import (
 from ckptscope.store.errors import write_errors
 from ckptscope.store.guard import sql_literal
 from ckptscope.store.tables import write_parquet
+
+#: a compacted generation's file of one kind (``layout.kind_file``), relative to the root
+_KIND_FILE = re.compile(rf"{layout.COMPACTED}/[^/]+/gen-[0-9]+/[a-z]+/kind=[^/=]+/data\.parquet")
 
 
 class LocalBackend(Backend):
@@ -146,7 +150,9 @@ class LocalBackend(Backend):
             with write_errors(self.location, what or f"writing {rel}"):
                 stage.mkdir(parents=True)
                 for name, data in tables.items():
-                    write_parquet(str(stage / f"{name}.parquet"), data, schema.SCHEMAS[name])
+                    path = stage / f"{name}.parquet"  # a kind's file: in its own folder
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    write_parquet(str(path), data, schema.SCHEMAS[name.split("/")[0]])
                 write_manifest(stage)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 if replace and final.exists():
@@ -175,8 +181,25 @@ class LocalBackend(Backend):
         quarantine(self.root, self._p(rel))
 
     def source(self, con: duckdb.DuckDBPyConnection, table: str, files: list[str]) -> str:
-        listing = ", ".join(sql_literal(f) for f in self.allowed_paths(files))
-        return f"read_parquet([{listing}], union_by_name=true)"
+        # a generation's file per kind is read by its path's kind=<kind> (hive layout):
+        # DuckDB opens none of the files of kinds a query leaves out (but the first, to
+        # bind it). Not where the root's own path holds a "=": DuckDB would read it too.
+        hive = "=" not in str(self.root.absolute())
+        kinds = [f for f in files if hive and _KIND_FILE.fullmatch(f)]
+        # DuckDB opens the first file to bind every query: the smallest one
+        kinds.sort(key=lambda f: self._p(f).stat().st_size)
+        others = [f for f in files if f not in set(kinds)]
+        parts = []
+        if kinds:
+            listing = ", ".join(sql_literal(f) for f in self.allowed_paths(kinds))
+            parts.append(f"SELECT * FROM read_parquet([{listing}], hive_partitioning=true, "
+                         "hive_types={'kind': VARCHAR})")  # fmt: skip
+        if others:
+            listing = ", ".join(sql_literal(f) for f in self.allowed_paths(others))
+            if not kinds:
+                return f"read_parquet([{listing}], union_by_name=true)"
+            parts.append(f"SELECT * FROM read_parquet([{listing}], union_by_name=true)")
+        return "(" + " UNION ALL BY NAME ".join(parts) + ")"
 
     def allowed_paths(self, files: list[str]) -> list[str]:
         return [str(self._p(f)) for f in files]

@@ -52,7 +52,7 @@ class TableReader:
         ``ATTACH``): only for SQL you trust, best over your own copy of the store.
         """
         con = duckdb.connect(config=dict(CONNECT_CONFIG))
-        allowed = self._create_views(con, scan(self.backend))
+        allowed = self._create_views(con, scan(self.backend, keys=False))
         if not writable:
             lock_down(con, allowed)
         return con
@@ -159,9 +159,7 @@ class TableReader:
             # no rows: DuckDB's own types of an empty answer
             has_rows = answer is not None and answer.num_rows
             df = _frame(answer) if has_rows else self._read(sql, params)
-        keys = ("suite", "model", "step", "component", "block", "param", "head")
-        order = [c for c in keys if c in df]
-        return df.sort_values(order, kind="stable").reset_index(drop=True) if order else df
+        return _in_order(df)
 
     def arrow(self, name: str, columns: Sequence[str] | None = None, **where: Any) -> pa.Table:
         """:meth:`table`'s rows as an Arrow table of ``columns`` (default all), in no
@@ -210,14 +208,20 @@ class TableReader:
         return self.table("scalars", **where)
 
     def arrays(self, **where: Any) -> pd.DataFrame:
-        """Rows of the array table, with ``values`` reshaped to numpy arrays of ``shape``."""
-        df = self.table("arrays", **where)
-        if len(df):
-            df["values"] = [
-                np.asarray(v, dtype=np.float64).reshape([int(s) for s in shape])
-                for v, shape in zip(df["values"], df["shape"], strict=True)
-            ]
-        return df
+        """Rows of the array table, with ``values`` reshaped to numpy arrays of ``shape``.
+
+        The values are read-only views of one buffer as DuckDB answered it (Arrow): no
+        Python object per number, no copy. A row whose values do not fill its shape is
+        refused in one line naming it.
+        """
+        sql, params = self._select("arrays", None, where)
+        with self.pinned():  # an empty answer is read twice: the same snapshot both times
+            answer = self._arrow(sql, params)
+            if not answer.num_rows:
+                return self._read(sql, params)
+        df = _frame(answer.drop_columns(["values"]))
+        df.insert(list(answer.column_names).index("values"), "values", _shaped(answer, df))
+        return _in_order(df)
 
     def failures(self) -> pd.DataFrame:
         """Tasks that failed and have not succeeded since."""
@@ -228,12 +232,60 @@ class TableReader:
         return self.table("events")
 
 
+def _in_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by the store's keys (stable), as every table is returned."""
+    keys = ("suite", "model", "step", "component", "block", "param", "head")
+    order = [c for c in keys if c in df]
+    return df.sort_values(order, kind="stable").reset_index(drop=True) if order else df
+
+
+def _shaped(answer: pa.Table, df: pd.DataFrame) -> list[np.ndarray]:
+    """Each row's ``values`` as a read-only numpy view of ``shape`` into one flat buffer."""
+    column = answer.column("values").combine_chunks()
+    flat = column.flatten().to_numpy(zero_copy_only=False)  # nulls within a list: NaN
+    flat.flags.writeable = False
+    ends = _offsets(column)
+    shapes = answer.column("shape").combine_chunks()
+    dims, dim_ends = shapes.flatten().to_numpy(zero_copy_only=False), _offsets(shapes)
+    # each row's number of values its shape holds (an empty shape: one)
+    sizes = np.ones(len(ends) - 1, dtype=np.int64)
+    for k in range(int(np.diff(dim_ends).max(initial=0))):
+        at = dim_ends[:-1] + k
+        has = at < dim_ends[1:]
+        sizes[has] *= dims[at[has]]
+    counts = np.diff(ends)
+    negative = np.zeros(len(sizes), dtype=bool)
+    negative[np.searchsorted(dim_ends, np.flatnonzero(dims < 0), side="right") - 1] = True
+    bad = ~column.is_valid().to_numpy(zero_copy_only=False) | ~shapes.is_valid().to_numpy(
+        zero_copy_only=False) | (sizes != counts) | negative  # fmt: skip
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        row, shape = df.iloc[i], df["shape"].iloc[i]
+        shown = None if shape is None else [int(d) for d in shape]
+        raise ValueError(f"arrays row of model {row['model']} step {row['step']} "
+                         f"{row['component']} kind {row['kind']}: {counts[i]} values do not "
+                         f"fill shape {shown}")  # fmt: skip
+    bounds, dim_list = ends.tolist(), dims.tolist()
+    dim_bounds = dim_ends.tolist()
+    return [
+        flat[bounds[i] : bounds[i + 1]].reshape(dim_list[dim_bounds[i] : dim_bounds[i + 1]])
+        for i in range(len(bounds) - 1)
+    ]
+
+
+def _offsets(column: pa.ListArray) -> np.ndarray:
+    """A list column's offsets from 0 (a sliced column's start at its first row)."""
+    offsets = column.offsets.to_numpy()
+    return offsets - offsets[0]
+
+
 def _frame(table: pa.Table) -> pd.DataFrame:
     """An Arrow answer as the DataFrame DuckDB's own conversion gives (DuckDB 1.2 and later),
     in a fraction of its time for string columns (4-8x on millions of scalar rows): integer
     columns with NULLs as nullable integers, a string column of only NULLs as objects
     (None), the rest as Arrow converts them (strings in pandas' default string dtype).
-    Tables without list columns, with rows, only."""
+    Tables with rows only; a list column's rows become numpy arrays (None for NULL), as
+    DuckDB gives them."""
     import pandas as pd
     import pyarrow as pa
 

@@ -29,9 +29,12 @@ class Snapshot:
     compacted: set[TaskKey] = field(default_factory=set)  # tasks held by the generations
     tasks: dict[TaskKey, str] = field(default_factory=dict)  # visible task folders
     shadowed: list[str] = field(default_factory=list)  # task folders a generation holds
+    keyed: bool = True  # whether ``compacted`` was read (``scan(keys=False)`` may skip it)
 
     def done(self) -> set[TaskKey]:
         """Every task whose rows are visible."""
+        if not self.keyed:
+            raise ValueError("a snapshot scanned with keys=False does not know its done tasks")
         return self.compacted | set(self.tasks)
 
 
@@ -63,19 +66,27 @@ def compacted_keys(backend: Backend, suite: str) -> set[TaskKey]:
     return generation_keys(backend, rel) if rel is not None and whole(backend, rel) else set()
 
 
-def scan(backend: Backend) -> Snapshot:
-    """The store's visible folders now."""
+def scan(backend: Backend, keys: bool = True) -> Snapshot:
+    """The store's visible folders now.
+
+    ``keys=False`` (readers): the generations' task keys are read only when task folders
+    are there to shadow, and ``compacted`` is left empty otherwise (a store compacted
+    whole opens without reading its ``tasks`` file).
+    """
     snap = Snapshot()
     by_suite: dict[str, list[str]] = {}
     for rel in backend.committed(layout.GENERATION_GLOB):
         by_suite.setdefault(layout.suite_of(rel), []).append(rel)
+    folders = backend.committed(layout.TASK_GLOB)
+    snap.keyed = keys or bool(folders) or not by_suite
     for suite, gens in by_suite.items():
         gens.sort(key=layout.generation_number)
         snap.older += gens[:-1]
         if whole(backend, gens[-1]):
             snap.generations[suite] = gens[-1]
-            snap.compacted |= generation_keys(backend, gens[-1])
-    for rel in backend.committed(layout.TASK_GLOB):
+            if snap.keyed:
+                snap.compacted |= generation_keys(backend, gens[-1])
+    for rel in folders:
         key = layout.parse_task_dir(rel)
         if key in snap.compacted:
             snap.shadowed.append(rel)
@@ -84,15 +95,27 @@ def scan(backend: Backend) -> Snapshot:
     return snap
 
 
+def generation_files(backend: Backend, rel: str, table: str) -> list[str]:
+    """The files of ``table`` in the generation ``rel``: ``<table>.parquet`` and one per
+    kind (``layout.kind_file``), in sorted order."""
+    files = [f for f in backend.glob(f"{rel}/{layout.KIND_FILE_GLOB}")
+             if f.startswith(f"{rel}/{table}/kind=")]  # fmt: skip
+    if backend.exists(f"{rel}/{table}.parquet"):
+        files.append(f"{rel}/{table}.parquet")
+    return sorted(files)
+
+
 def table_files(backend: Backend, snap: Snapshot, table: str) -> list[str]:
     """The files (relative paths) holding ``table``'s rows."""
     files: list[str] = []
     if table in TASK_TABLES:
         present = set(backend.glob(f"{layout.TASK_GLOB}/{table}.parquet"))
-        present |= set(backend.glob(f"{layout.GENERATION_GLOB}/{table}.parquet"))
-        folders = [*snap.generations.values(), *snap.tasks.values()]
+        for rel in snap.generations.values():
+            files += generation_files(backend, rel, table)
         files += [
-            f"{rel}/{table}.parquet" for rel in folders if f"{rel}/{table}.parquet" in present
+            f"{rel}/{table}.parquet"
+            for rel in snap.tasks.values()
+            if f"{rel}/{table}.parquet" in present
         ]
     if table in ("scalars", "events"):
         present = set(backend.glob(f"{layout.DERIVED_GLOB}/{table}.parquet"))
