@@ -1,17 +1,25 @@
-"""Compaction: a suite's per-task folders merged into one generation of three Parquet files.
+"""Compaction: a suite's per-task folders merged into one generation of Parquet files.
 
 A sweep writes a folder per (model, step, analysis) task: ~3 files each, ~74k for all of
 Pythia. ``Store.compact`` (``ckptscope store compact STORE``) merges each suite's task
-folders, and its previous generation if any, into ``compacted/<suite>/gen-<G+1>/`` with
-``scalars``, ``arrays`` and ``tasks`` Parquet files.
+folders, and its previous generation if any, into ``compacted/<suite>/gen-<G+1>/``:
+``scalars.parquet``, ``tasks.parquet``, and the arrays in one file per kind,
+``arrays/kind=<kind>/data.parquet`` (``layout.kind_file``; a kind that cannot name a
+folder as it is goes to a shared ``arrays.parquet``).
 
 Rows are laid out for the queries figures make. A figure names a ``kind`` of arrays (or
-``metric``s of scalars), pooled rows or per-block ones, and picks up to 60 steps per model;
-so the rows are clustered by (kind or metric, per-block, per-head), each cluster in
-(analysis, model, step) order, and cut into row groups of about 16 MiB (uncompressed)
-that never span two clusters. DuckDB then skips every row group of other clusters by its statistics, and
-within a cluster most row groups of the steps a figure does not show (an ``IN`` list of
-steps is checked against each row group's statistics; ``benchmarks/NOTES.md``).
+``metric``s of scalars), pooled rows or per-block ones, and picks up to 60 steps per model.
+So:
+
+- DuckDB reads a kind's file by its path (hive layout): a query of some kinds opens no
+  file of the others (``LocalBackend.source``);
+- within a file the rows are clustered by (kind or metric, per-block, per-head), each
+  cluster in (analysis, model, step) order, in row groups that never span two clusters,
+  hold at most about 16 MiB (uncompressed), and end at the next step or model once they
+  hold ``STEP_GROUP_BYTES``: the large kinds (correlation matrices, spectra, histograms
+  per block) get a row group per step, and a query's ``IN`` list of steps skips the
+  others' row groups by their statistics (``benchmarks/NOTES.md``).
+
 Clustering needs every input row before the first cluster is written: the rows are
 spilled to a temporary folder, cluster by cluster, in Arrow IPC files of a few MiB, with
 at most ``SPILL_BUFFER_BYTES`` held in memory. The spill takes about the generation's

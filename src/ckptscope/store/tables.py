@@ -160,15 +160,19 @@ def write_parquet(
     In a stream, None ends the row group being gathered (compaction's clusters). Streams
     (compacted generations) use zstd: ~13% smaller than snappy on a swept store; a float
     ``value`` column is split by byte stream (its exponent bytes compress well apart): 20%
-    smaller again on the shipped Pythia reference.
+    smaller again on the shipped Pythia reference; neither it nor the arrays' ``values``
+    are dictionary-encoded.
     """
     if isinstance(data, pa.Table):
         pq.write_table(data, sink, row_group_size=1 << 16)
         return
     split = [n for n in schema.names if n == "value" and pa.types.is_floating(schema.field(n).type)]
-    others = [n for n in schema.names if n not in split]
+    # no dictionary for numbers that seldom repeat: it only made array files larger (400 MB
+    # against 320 MB of QQ points) and slower to read (0.33 s against 0.29 s)
+    plain = [*split, *(n for n in schema.names if n == "values")]
     with pq.ParquetWriter(sink, schema, compression="zstd", use_byte_stream_split=split or False,
-                          use_dictionary=others if split else True) as writer:  # fmt: skip
+                          use_dictionary=[n for n in schema.names if n not in plain]
+                          ) as writer:  # fmt: skip
         pending: list[pa.Table] = []
         size = 0
         for table in chain(data, [None]):  # a stream: never all in memory

@@ -54,14 +54,18 @@ def head_metrics(store: Any, components: Sequence[str]) -> list[str]:
 
 def key_codes(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None = None
               ) -> np.ndarray:  # fmt: skip
-    """One integer per row, equal exactly where the rows' values of ``cols`` are equal (NULL
-    equal to NULL), and their ``within`` codes too when given. Each column is factorised
-    once: pandas' groupbys factorise string keys again at every call, most of the time of
-    marking millions of rows."""
+    """One non-negative integer per row, equal exactly where the rows' values of ``cols``
+    are equal (NULL equal to NULL), and their ``within`` codes too when given. Each column
+    is factorised once and the codes combined in mixed radix (made dense again only before
+    they could overflow): pandas' groupbys factorise string keys again at every call, most
+    of the time of marking millions of rows."""
     code = np.zeros(len(df), dtype=np.int64) if within is None else within
     for col in cols:
         part, uniques = pd.factorize(df[col], use_na_sentinel=False)
-        code = pd.factorize(code * (len(uniques) + 1) + part)[0]  # stays < len(df)
+        radix = len(uniques) + 1
+        if len(code) and int(code.max()) >= (2**62) // radix:
+            code = pd.factorize(code)[0]  # dense: < len(df)
+        code = code * radix + part
     return code
 
 
