@@ -89,3 +89,7 @@ def test_store_compact_merges_and_refuses_while_a_sweep_writes(tmp_path):
     assert store.scalars().equals(before)
     res = runner.invoke(app, ["store", "check", str(store.root)])
     assert res.exit_code == 0 and "0 damaged" in res.output, res.output
+    res = runner.invoke(app, ["store", "compact", str(store.root), "--rewrite"])
+    assert res.exit_code == 0 and "suite s: 0 task folders merged" in res.output, res.output
+    assert [p.name for p in (store.root / "compacted/s").iterdir()] == ["gen-000002"]
+    assert store.scalars().equals(before)

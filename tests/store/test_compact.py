@@ -382,11 +382,10 @@ def test_a_kind_that_cannot_name_a_folder_shares_the_plain_file(tmp_path):
     assert [v.tolist() for v in got["values"]] == [[1.0] * 3, [2.0] * 3]
 
 
-def test_a_generation_of_one_arrays_file_is_read_and_split_by_the_next_compaction(
-    tmp_path, monkeypatch
-):
+def test_a_generation_of_one_arrays_file_is_read_and_split_by_a_rewrite(tmp_path, monkeypatch):
     """A store compacted before files per kind (every kind in ``arrays.parquet``, as the
-    shipped Pythia reference) reads the same; the next compaction splits it by kind."""
+    shipped Pythia reference) reads the same; ``compact(rewrite=True)`` splits it by kind
+    with no new task, as the next compaction with new tasks does."""
     from ckptscope.store import layout
 
     with monkeypatch.context() as m:
@@ -397,12 +396,18 @@ def test_a_generation_of_one_arrays_file_is_read_and_split_by_the_next_compactio
     gen = next((tmp_path / "compacted/A").iterdir())
     assert (gen / "arrays.parquet").exists() and not (gen / "arrays").exists()
     _same(_everything(store), before)
+    assert store.compact() == {"A": 0}  # nothing new: the generation stays
+    assert [g.name for g in (tmp_path / "compacted/A").iterdir()] == ["gen-000001"]
+    assert store.compact(rewrite=True) == {"A": 0}  # written anew, in files per kind
+    _same(_everything(store), before)
+    gen = next((tmp_path / "compacted/A").iterdir())
+    assert gen.name == "gen-000002" and _check_kind_files(gen, ordered=False)
     store.write_task(TaskKey("A", "m1", 5, "weights"), _records("A", 5))
     before = _everything(store)
     store.compact()
     _same(_everything(store), before)
     gen = next((tmp_path / "compacted/A").iterdir())
-    assert gen.name == "gen-000002" and _check_kind_files(gen, ordered=False)
+    assert gen.name == "gen-000003" and _check_kind_files(gen, ordered=False)
 
 
 def test_split_clusters_matches_a_row_by_row_split() -> None:

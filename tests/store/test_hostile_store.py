@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ckptscope.engine import SweepConfig, run_sweep
@@ -138,3 +139,39 @@ def test_names_of_dots_stay_inside_the_store(tmp_path):
     ]
     with pytest.raises(ValueError, match="empty name"):
         store.write_task(TaskKey("", "m", 0, "w"), [Scalar("embed", None, "weight", "norm", 1.0)])
+
+
+@pytest.mark.parametrize("shape", [[2, 2], [-1, 5], None])
+def test_an_arrays_row_whose_values_do_not_fill_its_shape_is_one_line(tmp_path, shape):
+    """A hand-made arrays file whose row has 5 values and another shape: refused in one
+    line naming the row (model, step, component, kind) and both sizes."""
+    import pyarrow.parquet as pq
+
+    from ckptscope.store import schema
+
+    store = _fill(tmp_path)
+    path = tmp_path / "parts/s/m/step=1/w/arrays.parquet"
+    rows = pq.read_table(path).to_pylist()
+    rows[0]["shape"] = shape
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema.ARRAYS), path)
+    (path.parent / MANIFEST).unlink()  # a store without manifests: the footer check only
+    with pytest.raises(ValueError) as err:
+        store.arrays()
+    line = str(err.value)
+    assert "\n" not in line
+    assert f"model m step 1 embed kind hist: 5 values do not fill shape {shape}" in line
+
+
+def test_arrays_values_are_read_only_views_of_their_shape(tmp_path):
+    """Values come back as read-only arrays of their shape, equal to what was written."""
+    store = Store(tmp_path)
+    written = np.arange(12.0).reshape(3, 4)
+    store.write_task(TaskKey("s", "m", 0, "w"),
+                     [Array("embed", None, "weight", "corr", written),
+                      Array("embed", None, "weight", "empty", np.zeros((0, 3))),
+                      Array("embed", None, "weight", "one", np.float64(7.0))])  # fmt: skip
+    rows = store.arrays().set_index("kind")["values"]
+    np.testing.assert_array_equal(rows["corr"], written)
+    assert rows["empty"].shape == (0, 3) and rows["one"].shape == () and rows["one"] == 7.0
+    with pytest.raises(ValueError, match="read-only"):
+        rows["corr"][0, 0] = 1.0

@@ -90,23 +90,27 @@ STEP_GROUP_BYTES = 64 * 2**10
 SPILL_PREFIX = "ckptscope-compact-"
 
 
-def compact(backend: Backend, suite: str | None = None) -> dict[str, int]:
-    """Compact one suite (None: every suite); returns task folders merged per suite."""
+def compact(backend: Backend, suite: str | None = None, rewrite: bool = False) -> dict[str, int]:
+    """Compact one suite (None: every suite); returns task folders merged per suite.
+
+    ``rewrite``: write a suite's generation anew even with no task folder to merge (a
+    store compacted by an older ckptscope gets this layout)."""
     with exclusive_lock(backend, "store compaction"):
         remove_dead_spills()
         snap = scan(backend)
         suites = {k.suite for k in snap.tasks} | set(snap.generations)
         suites |= {layout.suite_of(rel) for rel in snap.shadowed + snap.older}
         chosen = sorted(suites) if suite is None else [suite]
-        return {s: compact_suite(backend, snap, s) for s in chosen}
+        return {s: compact_suite(backend, snap, s, rewrite) for s in chosen}
 
 
-def compact_suite(backend: Backend, snap: Snapshot, suite: str) -> int:
-    """Merge one suite's visible task folders into a new generation; then clean up."""
+def compact_suite(backend: Backend, snap: Snapshot, suite: str, rewrite: bool = False) -> int:
+    """Merge one suite's visible task folders into a new generation (``rewrite``: also
+    when there are none); then clean up."""
     folders = sorted(rel for key, rel in snap.tasks.items() if key.suite == suite)
     current = snap.generations.get(suite)
     garbage = [rel for rel in snap.shadowed + snap.older if layout.suite_of(rel) == suite]
-    if folders:
+    if folders or (rewrite and current is not None):
         numbers = [layout.generation_number(r) for r in backend.committed(_gens(suite))]
         new = layout.generation_dir(suite, max(numbers, default=0) + 1)
         scalars = _clustered(backend, current, folders, "scalars")

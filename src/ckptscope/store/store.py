@@ -169,10 +169,12 @@ class Store(TableReader):
         with shared_lock(self.backend, "sweep"):
             yield
 
-    def compact(self, suite: str | None = None) -> dict[str, int]:
-        """Merge per-task files into one generation per suite (``compact.py``)."""
+    def compact(self, suite: str | None = None, rewrite: bool = False) -> dict[str, int]:
+        """Merge per-task files into one generation per suite (``compact.py``; ``rewrite``:
+        write each generation anew even with no new task, for a store compacted by an older
+        ckptscope)."""
         self._writable("compacting it")
-        return compact(self.backend, suite)
+        return compact(self.backend, suite, rewrite)
 
     def _writable(self, what: str) -> None:
         if self.read_only:
