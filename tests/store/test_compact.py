@@ -361,12 +361,13 @@ def test_a_query_of_one_kind_opens_no_file_of_another(tmp_path):
 
 
 def test_a_kind_that_cannot_name_a_folder_shares_the_plain_file(tmp_path):
-    """Kinds with a "/", "=", a space or non-ASCII letters go to ``arrays.parquet``; their
-    rows read back the same, beside the kinds with a file of their own."""
+    """Kinds with a "/", "=", a space, capitals (two kinds would share a folder on a
+    case-insensitive disk) or non-ASCII letters go to ``arrays.parquet``; their rows read
+    back the same, beside the kinds with a file of their own."""
     from ckptscope.store import layout
 
     store = Store(tmp_path)
-    odd = ["a/b", "x=y", "with space", "ü", "..", ".hidden"]
+    odd = ["a/b", "x=y", "with space", "ü", "..", ".hidden", "Plain_kind"]
     for step in range(2):
         recs = [Array("embed", None, "weight", k, np.full(3, step + i)) for i, k in enumerate(odd)]
         recs.append(Array("embed", None, "weight", "plain_kind", np.ones(2)))

@@ -44,8 +44,9 @@ DERIVED_GLOB = f"{DERIVED}/*/*"
 FAILURE_GLOB = f"{FAILURES}/*/*/*/*.parquet"
 
 
-#: a kind that can name a folder as it is (what DuckDB reads back from a path unchanged)
-_PLAIN_KIND = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+#: a kind that can name a folder as it is: DuckDB reads it back from the path unchanged,
+#: and no two such kinds share a folder on a case-insensitive disk (lower case only)
+_PLAIN_KIND = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,127}")
 #: a generation's array files, one per kind, in hive layout: ``<table>/kind=<kind>/data``
 KIND_FILE_GLOB = "*/kind=*/data.parquet"
 
