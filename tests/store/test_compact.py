@@ -340,6 +340,22 @@ def test_a_large_step_has_its_own_row_group_so_a_query_of_some_steps_skips_the_r
                       [("m2", 5), ("m2", 6)]]  # fmt: skip
 
 
+def test_only_the_arrays_values_go_without_a_dictionary(tmp_path):
+    """Numbers that seldom repeat are written plain; keys, shapes and labels keep their
+    dictionary (pyarrow names a list's values by their leaf path)."""
+    import pyarrow.parquet as pq
+
+    store = _fill(tmp_path, suites=("A",))
+    store.compact()
+    path = next(tmp_path.glob("compacted/A/gen-*/arrays/kind=hist/data.parquet"))
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: group.column(i).encodings
+                 for i in range(group.num_columns)}  # fmt: skip
+    assert "RLE_DICTIONARY" not in encodings["values.list.element"]
+    for column in ("model", "kind", "shape.list.element", "labels.list.element"):
+        assert "RLE_DICTIONARY" in encodings[column], (column, encodings[column])
+
+
 def test_a_query_of_one_kind_opens_no_file_of_another(tmp_path):
     """DuckDB reads a kind's file by its path: a file of another kind, unreadable since the
     connection opened, does not fail a query of this kind (it would, were it opened). The
@@ -508,3 +524,27 @@ def test_a_full_spill_disk_is_one_line_naming_the_spill(tmp_path, monkeypatch):
         store.compact()
     monkeypatch.undo()
     _same(_everything(store), before)  # nothing lost: the task folders are still read
+
+
+def test_step_groups_never_cut_a_step_that_spans_two_tables() -> None:
+    """A step whose rows come in two tables (a spill file ends mid-step) stays in one row
+    group; the next step starts one."""
+    import pyarrow as pa
+
+    from ckptscope.store.compact import step_groups
+
+    def rows(pairs):
+        return pa.table({"model": [m for m, _ in pairs], "step": [s for _, s in pairs],
+                         "x": [1.0] * len(pairs)})  # fmt: skip
+
+    tables = [rows([("a", 1), ("a", 2), ("a", 2)]), rows([("a", 2), ("a", 3)]), rows([("b", 3)])]
+    groups, current = [], []
+    for part in step_groups(tables, least=1):
+        if part is None:
+            groups.append(current)
+            current = []
+        else:
+            models, steps = part.column("model").to_pylist(), part.column("step").to_pylist()
+            current += list(zip(models, steps, strict=True))
+    groups.append(current)
+    assert groups == [[("a", 1)], [("a", 2)] * 3, [("a", 3)], [("b", 3)]]

@@ -141,7 +141,7 @@ def test_names_of_dots_stay_inside_the_store(tmp_path):
         store.write_task(TaskKey("", "m", 0, "w"), [Scalar("embed", None, "weight", "norm", 1.0)])
 
 
-@pytest.mark.parametrize("shape", [[2, 2], [-1, 5], None])
+@pytest.mark.parametrize("shape", [[2, 2], [-1, 5], None, [5, None], [2**62, 4]])
 def test_an_arrays_row_whose_values_do_not_fill_its_shape_is_one_line(tmp_path, shape):
     """A hand-made arrays file whose row has 5 values and another shape: refused in one
     line naming the row (model, step, component, kind) and both sizes."""
@@ -160,6 +160,20 @@ def test_an_arrays_row_whose_values_do_not_fill_its_shape_is_one_line(tmp_path, 
     line = str(err.value)
     assert "\n" not in line
     assert f"model m step 1 embed kind hist: 5 values do not fill shape {shape}" in line
+
+
+def test_a_generation_reads_only_the_files_its_manifest_lists(tmp_path):
+    """A hand-made file in a compacted generation (a kind folder no compaction wrote, or one
+    whose name DuckDB would read as a glob) is never read, not even to bind a query."""
+    store = _fill(tmp_path)
+    store.compact()
+    gen = next((tmp_path / "compacted/s").iterdir())
+    before = store.arrays()
+    for name in ("kind=zzz", "kind=*", "kind=a%2Fb"):
+        (gen / "arrays" / name).mkdir()
+        (gen / "arrays" / name / "data.parquet").write_bytes(b"PAR1 not parquet PAR1")
+    pd.testing.assert_frame_equal(store.arrays(), before)
+    assert len(store.arrays(kind="hist")) == 3
 
 
 def test_arrays_values_are_read_only_views_of_their_shape(tmp_path):

@@ -129,5 +129,5 @@ def test_cli_migrate(tmp_path):
     root = _old_store(tmp_path / "old")
     res = CliRunner().invoke(app, ["store", "migrate", str(root)])
     assert res.exit_code == 0, res.output
-    assert "migrated to schema 2 (1 folders rewritten)" in res.output
-    assert json.loads((root / MARKER).read_text())["schema"] == 2
+    assert "migrated to schema 3 (1 folders rewritten)" in res.output
+    assert json.loads((root / MARKER).read_text())["schema"] == 3

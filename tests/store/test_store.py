@@ -11,6 +11,7 @@ from ckptscope.store import Store, TaskKey
 from ckptscope.store.fsspec_backend import FsspecBackend
 from ckptscope.store.layout import task_dir
 from ckptscope.store.local import LocalBackend
+from ckptscope.store.reader import ORDER_KEYS
 
 
 @pytest.fixture(params=["path", "file-url", "memory-url"])
@@ -192,8 +193,7 @@ def test_tables_equal_duckdbs_own_pandas_conversion(root):
         got = store.table(name, **where)
         sql, params = store._select(name, None, where)
         want = store._read(sql, params)  # DuckDB's conversion, then the same sort
-        keys = [c for c in ("suite", "model", "step", "component", "block", "param", "head")
-                if c in want]  # fmt: skip
+        keys = [c for c in ORDER_KEYS if c in want]
         want = want.sort_values(keys, kind="stable").reset_index(drop=True)
         pd.testing.assert_frame_equal(got, want)
         seen_nullable |= any(str(t) in ("Int32", "Int64") for t in got.dtypes)

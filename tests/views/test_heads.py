@@ -166,3 +166,14 @@ def test_a_head_listed_twice_at_its_last_step_keeps_one_rank_and_every_row() -> 
     ranks = marked[marked.step == 10].groupby("head")["rank"].unique()
     assert ranks.map(len).eq(1).all()  # one rank per head
     assert sorted(int(r[0]) for r in ranks) == [0, 1, 2, 3]
+
+
+def test_key_codes_stay_below_the_row_count_when_the_radix_grows():
+    """Many values per key column: the combined codes are made dense again, so a (block,
+    head) key of ``block * (heads + 1) + head`` cannot overflow and drop a head."""
+    from ckptscope.views.heads import key_codes
+
+    n = 4097
+    df = pd.DataFrame({c: [f"{c}{i}" for i in range(n)] for c in ("suite", "model", "component")})
+    codes = key_codes(df, ["suite", "model", "component"])
+    assert codes.max() < n and len(set(codes.tolist())) == n

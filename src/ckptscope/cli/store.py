@@ -91,14 +91,16 @@ def compact(
 def migrate(
     store: Annotated[str, typer.Argument(help="Store folder or fsspec URL.")],
 ) -> None:
-    """Rewrite a store written by ckptscope 0.1 (schema 1) to schema 2 (store/migrate.py).
+    """Rewrite a store written by ckptscope 0.1 (schema 1) to this one's (store/migrate.py).
 
     Run while no sweep writes; a migration that stops midway is finished by running it again.
     """
     from ckptscope.store.migrate import migrate_store
 
     n = migrate_store(store)
-    typer.echo(f"store {store}: migrated to schema 2 ({n} folders rewritten)")
+    from ckptscope.store.layout import SCHEMA_VERSION
+
+    typer.echo(f"store {store}: migrated to schema {SCHEMA_VERSION} ({n} folders rewritten)")
 
 
 def register(app: typer.Typer) -> None:

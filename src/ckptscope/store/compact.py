@@ -21,7 +21,8 @@ So:
   others' row groups by their statistics (``benchmarks/NOTES.md``).
 
 Clustering needs every input row before the first cluster is written: the rows are
-spilled to a temporary folder, cluster by cluster, in Arrow IPC files of a few MiB, with
+spilled to a temporary folder (the arrays', then, as those are written and removed, the
+scalars'), cluster by cluster, in Arrow IPC files of a few MiB, with
 at most ``SPILL_BUFFER_BYTES`` held in memory. The spill takes about the generation's
 uncompressed size on disk (30.6 GB at its peak for a store of the whole Pythia suite's
 shapes; set ``TMPDIR`` to put it elsewhere): compressed (zstd at its fastest level) it
@@ -51,6 +52,7 @@ task folders beside the generation again; the next compaction folds them in.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -62,6 +64,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from ckptscope import __version__
 from ckptscope.errors import first_line
 from ckptscope.store import layout, schema
 from ckptscope.store.backend import Backend, TableData
@@ -96,12 +99,26 @@ def compact(backend: Backend, suite: str | None = None, rewrite: bool = False) -
     ``rewrite``: write a suite's generation anew even with no task folder to merge (a
     store compacted by an older ckptscope gets this layout)."""
     with exclusive_lock(backend, "store compaction"):
+        raise_schema(backend)  # before any generation of files per kind is committed
         remove_dead_spills()
         snap = scan(backend)
         suites = {k.suite for k in snap.tasks} | set(snap.generations)
         suites |= {layout.suite_of(rel) for rel in snap.shadowed + snap.older}
         chosen = sorted(suites) if suite is None else [suite]
         return {s: compact_suite(backend, snap, s, rewrite) for s in chosen}
+
+
+def raise_schema(backend: Backend) -> None:
+    """Mark the store as of this ckptscope's schema (before a compaction commits files per
+    kind: a ckptscope that reads an older schema then refuses the store in one line
+    instead of missing its arrays)."""
+    try:
+        schema = int(json.loads(backend.read_bytes(layout.MARKER)).get("schema", 1))
+    except (FileNotFoundError, ValueError, AttributeError):
+        schema = 0
+    if schema < layout.SCHEMA_VERSION:
+        body = {"schema": layout.SCHEMA_VERSION, "ckptscope": __version__}
+        backend.write_bytes(layout.MARKER, json.dumps(body).encode())
 
 
 def compact_suite(backend: Backend, snap: Snapshot, suite: str, rewrite: bool = False) -> int:
@@ -116,7 +133,8 @@ def compact_suite(backend: Backend, snap: Snapshot, suite: str, rewrite: bool = 
         scalars = _clustered(backend, current, folders, "scalars")
         arrays = KindFiles(backend, current, folders, "arrays")
         try:
-            tables: dict[str, TableData] = {"scalars": scalars, **arrays.files()}
+            # the arrays first: their spill is read (and removed) before the scalars' fills
+            tables: dict[str, TableData] = {**arrays.files(), "scalars": scalars}
             # the commit of an object-store generation: one whole object, not a stream
             tables["tasks"] = pa.concat_tables(
                 [_sorted(t, ordered, "tasks")
@@ -227,7 +245,7 @@ def step_groups(tables: Iterable[pa.Table], least: int) -> Iterator[pa.Table | N
     """``tables`` (rows in (model, step) order) with a None, the end of a row group, at
     the first change of model or step after every ``least`` bytes: a query that picks
     some steps skips the row groups of the others by their statistics."""
-    size = 0
+    size, last = 0, None
     for table in tables:
         if table.num_rows == 0:
             continue
@@ -237,11 +255,13 @@ def step_groups(tables: Iterable[pa.Table], least: int) -> Iterator[pa.Table | N
         cuts = [0, *(np.flatnonzero(change.to_numpy(zero_copy_only=False)) + 1).tolist()]
         for lo, hi in zip(cuts, [*cuts[1:], table.num_rows], strict=True):
             part = table.slice(lo, hi - lo)
-            if size >= least:
+            key = (models[lo].as_py(), steps[lo].as_py())
+            if size >= least and key != last:  # a step that goes on from the last table: not cut
                 yield None
                 size = 0
             yield part
             size += part.nbytes
+            last = key
 
 
 def remove_dead_spills(folder: str | None = None) -> list[Path]:

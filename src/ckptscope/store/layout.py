@@ -2,7 +2,7 @@
 
 Paths are relative to the root, ``/``-separated, names percent-encoded::
 
-    ckptscope-store.json                          the marker: {"schema": 2, "ckptscope": ...}
+    ckptscope-store.json                          the marker: {"schema": 3, "ckptscope": ...}
     parts/<suite>/<model>/step=<N>/<analysis>/    one task: {scalars,arrays,tasks}.parquet
     compacted/<suite>/gen-<G>/                    a suite's merged tasks (``compact.py``):
         scalars.parquet, tasks.parquet, arrays/kind=<kind>/data.parquet per kind
@@ -25,7 +25,12 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 MARKER = "ckptscope-store.json"
-SCHEMA_VERSION = 2
+#: the store's schema: 2, the tables of ``schema.py``; 3, the same tables, and compacted
+#: generations whose arrays are in a file per kind (``kind_file``), which a ckptscope that
+#: reads schema 2 only would not see (and its compaction would drop)
+SCHEMA_VERSION = 3
+#: the oldest schema this ckptscope reads and writes as it is (schema 1: ``migrate.py``)
+OLDEST_READ = 2
 PARTS = "parts"
 COMPACTED = "compacted"
 DERIVED = "derived"
@@ -49,6 +54,7 @@ FAILURE_GLOB = f"{FAILURES}/*/*/*/*.parquet"
 _PLAIN_KIND = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,127}")
 #: a generation's array files, one per kind, in hive layout: ``<table>/kind=<kind>/data``
 KIND_FILE_GLOB = "*/kind=*/data.parquet"
+_KIND_NAME = re.compile(r"([a-z]+)/kind=([^/]+)/data\.parquet")
 
 
 def kind_file(table: str, kind: str) -> str:
@@ -56,6 +62,13 @@ def kind_file(table: str, kind: str) -> str:
     ``arrays/kind=<kind>/data``, which DuckDB skips unopened for a query of other kinds;
     ``arrays`` (shared) for a kind that cannot name a folder as it is."""
     return f"{table}/kind={kind}/data" if _PLAIN_KIND.fullmatch(kind) else table
+
+
+def is_kind_file(name: str, table: str) -> bool:
+    """Whether ``name`` (relative to its generation) is the file :func:`kind_file` names
+    for one plain kind of ``table``: a hand-made folder of another name is never read."""
+    m = _KIND_NAME.fullmatch(name)
+    return m is not None and m.group(1) == table and bool(_PLAIN_KIND.fullmatch(m.group(2)))
 
 
 def quote_name(name: str) -> str:

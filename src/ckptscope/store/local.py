@@ -34,7 +34,9 @@ from ckptscope.store.guard import sql_literal
 from ckptscope.store.tables import write_parquet
 
 #: a compacted generation's file of one kind (``layout.kind_file``), relative to the root
-_KIND_FILE = re.compile(rf"{layout.COMPACTED}/[^/]+/gen-[0-9]+/[a-z]+/kind=[^/=]+/data\.parquet")
+_KIND_FILE = re.compile(
+    rf"{layout.COMPACTED}/[^/=]+/gen-[0-9]+/[a-z]+/kind=[a-z0-9_][a-z0-9_.-]*/data\.parquet"
+)
 
 
 class LocalBackend(Backend):
@@ -187,8 +189,9 @@ class LocalBackend(Backend):
         hive = "=" not in str(self.root.absolute())
         kinds = [f for f in files if hive and _KIND_FILE.fullmatch(f)]
         # DuckDB opens the first file to bind every query: the smallest one
-        kinds.sort(key=lambda f: self._p(f).stat().st_size)
-        others = [f for f in files if f not in set(kinds)]
+        kinds.sort(key=self._size)
+        chosen = set(kinds)
+        others = [f for f in files if f not in chosen]
         parts = []
         if kinds:
             listing = ", ".join(sql_literal(f) for f in self.allowed_paths(kinds))
@@ -200,6 +203,12 @@ class LocalBackend(Backend):
                 return f"read_parquet([{listing}], union_by_name=true)"
             parts.append(f"SELECT * FROM read_parquet([{listing}], union_by_name=true)")
         return "(" + " UNION ALL BY NAME ".join(parts) + ")"
+
+    def _size(self, rel: str) -> int:
+        try:
+            return self._p(rel).stat().st_size
+        except OSError:  # removed since the scan (a compaction): DuckDB says so in one line
+            return 0
 
     def allowed_paths(self, files: list[str]) -> list[str]:
         return [str(self._p(f)) for f in files]

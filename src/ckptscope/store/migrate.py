@@ -1,4 +1,7 @@
-"""``ckptscope store migrate``: rewrite a schema-1 store (ckptscope 0.1) to schema 2.
+"""``ckptscope store migrate``: rewrite a schema-1 store (ckptscope 0.1) to schema 2 tables.
+
+Schema 3 has the same tables (it only adds compacted files per kind, ``layout.py``), so
+the marker written at the end is the current schema.
 
 A store without a schema marker is refused on open, for reading and for writing, with one
 line naming this command (``store.py``). Migration rewrites each committed folder whose
@@ -39,7 +42,8 @@ _HEAD = re.compile(r"head(\d+)")
 
 
 def migrate_store(location: str) -> int:
-    """Rewrite the store at ``location`` to schema 2; returns the folders rewritten."""
+    """Rewrite the store at ``location`` to schema 2 tables (marked as the current schema);
+    returns the folders rewritten."""
     backend = backend_for(location)
     if not backend.exists(layout.MARKER) and not backend.exists(layout.PARTS):
         raise FileNotFoundError(f"no ckptscope store at {backend.location}")

@@ -211,8 +211,8 @@ class TableReader:
         """Rows of the array table, with ``values`` reshaped to numpy arrays of ``shape``.
 
         The values are read-only views of one buffer as DuckDB answered it (Arrow): no
-        Python object per number, no copy. A row whose values do not fill its shape is
-        refused in one line naming it.
+        Python object per number, and no copy unless a list holds NULLs (read as NaN). A row
+        whose values do not fill its shape is refused in one line naming it.
         """
         sql, params = self._select("arrays", None, where)
         with self.pinned():  # an empty answer is read twice: the same snapshot both times
@@ -233,7 +233,9 @@ class TableReader:
 
 
 #: the keys every table's rows are sorted by, where it has them
-ORDER_KEYS = ("suite", "model", "step", "component", "block", "param", "head")
+#: (then ``kind`` or ``metric``, so rows tied on the rest come in one order whatever the
+#: layout of the files they were read from)
+ORDER_KEYS = ("suite", "model", "step", "component", "block", "param", "head", "kind", "metric")
 
 
 def _in_order(df: pd.DataFrame, answer: pa.Table | None = None) -> pd.DataFrame:
@@ -271,37 +273,49 @@ def _sorted(table: pa.Table, keys: Sequence[str]) -> bool:
 
 
 def _shaped(answer: pa.Table, df: pd.DataFrame) -> list[np.ndarray]:
-    """Each row's ``values`` as a read-only numpy view of ``shape`` into one flat buffer."""
-    column = answer.column("values").combine_chunks()
-    flat = column.flatten().to_numpy(zero_copy_only=False)  # nulls within a list: NaN
-    flat.flags.writeable = False
-    ends = _offsets(column)
-    shapes = answer.column("shape").combine_chunks()
-    dims, dim_ends = shapes.flatten().to_numpy(zero_copy_only=False), _offsets(shapes)
-    # each row's number of values its shape holds (an empty shape: one)
-    sizes = np.ones(len(ends) - 1, dtype=np.int64)
-    for k in range(int(np.diff(dim_ends).max(initial=0))):
-        at = dim_ends[:-1] + k
-        has = at < dim_ends[1:]
-        sizes[has] *= dims[at[has]]
-    counts = np.diff(ends)
-    negative = np.zeros(len(sizes), dtype=bool)
-    negative[np.searchsorted(dim_ends, np.flatnonzero(dims < 0), side="right") - 1] = True
-    bad = ~column.is_valid().to_numpy(zero_copy_only=False) | ~shapes.is_valid().to_numpy(
-        zero_copy_only=False) | (sizes != counts) | negative  # fmt: skip
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        row, shape = df.iloc[i], df["shape"].iloc[i]
-        shown = None if shape is None else [int(d) for d in shape]
-        raise ValueError(f"arrays row of model {row['model']} step {row['step']} "
-                         f"{row['component']} kind {row['kind']}: {counts[i]} values do not "
-                         f"fill shape {shown}")  # fmt: skip
-    bounds, dim_list = ends.tolist(), dims.tolist()
-    dim_bounds = dim_ends.tolist()
-    return [
-        flat[bounds[i] : bounds[i + 1]].reshape(dim_list[dim_bounds[i] : dim_bounds[i + 1]])
-        for i in range(len(bounds) - 1)
-    ]
+    """Each row's ``values`` as a read-only numpy view of ``shape`` into its batch's flat
+    buffer (NULL elements read as NaN, and copied then). A row whose values do not fill
+    its shape (or whose shape has a NULL, a negative or a huge dimension) is refused in one
+    line naming it."""
+    out: list[np.ndarray] = []
+    for batch in answer.to_batches():  # per batch: 32-bit list offsets never overflow
+        column, shapes = batch.column("values"), batch.column("shape")
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        flat.flags.writeable = False
+        ends = _offsets(column)
+        dims, dim_ends = shapes.flatten().to_numpy(zero_copy_only=False), _offsets(shapes)
+        dims_bad = shapes.flatten().is_null().to_numpy(zero_copy_only=False)
+        dims = np.where(dims_bad, 0, dims).astype(np.int64)
+        dims_bad |= (dims < 0) | (dims > MAX_DIM)
+        # each row's number of values its shape holds (an empty shape: one)
+        sizes = np.ones(len(ends) - 1, dtype=np.float64)
+        for k in range(int(np.diff(dim_ends).max(initial=0))):
+            at = dim_ends[:-1] + k
+            has = at < dim_ends[1:]
+            sizes[has] *= dims[at[has]]
+        bad = np.zeros(len(sizes), dtype=bool)
+        bad[np.searchsorted(dim_ends, np.flatnonzero(dims_bad), side="right") - 1] = True
+        bad |= ~column.is_valid().to_numpy(zero_copy_only=False)
+        bad |= ~shapes.is_valid().to_numpy(zero_copy_only=False) | (sizes != np.diff(ends))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            row, shape = df.iloc[len(out) + i], df["shape"].iloc[len(out) + i]
+            shown = (
+                None if shape is None else [None if d is None or d != d else int(d) for d in shape]
+            )
+            raise ValueError(f"arrays row of model {row['model']} step {row['step']} "
+                             f"{row['component']} kind {row['kind']}: {ends[i + 1] - ends[i]} "
+                             f"values do not fill shape {shown}")  # fmt: skip
+        bounds, dim_list, dim_bounds = ends.tolist(), dims.tolist(), dim_ends.tolist()
+        out += [
+            flat[bounds[i] : bounds[i + 1]].reshape(dim_list[dim_bounds[i] : dim_bounds[i + 1]])
+            for i in range(len(bounds) - 1)
+        ]
+    return out
+
+
+#: the largest dimension of a stored array (a hostile shape is refused above it)
+MAX_DIM = 2**40
 
 
 def _offsets(column: pa.ListArray) -> np.ndarray:
@@ -315,8 +329,8 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     in a fraction of its time for string columns (4-8x on millions of scalar rows): integer
     columns with NULLs as nullable integers, a string column of only NULLs as objects
     (None), the rest as Arrow converts them (strings in pandas' default string dtype).
-    Tables with rows only; a list column's rows become numpy arrays (None for NULL), as
-    DuckDB gives them."""
+    Tables with rows only; a list column's rows become numpy arrays (None for a NULL
+    list, where DuckDB gives NA)."""
     import pandas as pd
     import pyarrow as pa
 

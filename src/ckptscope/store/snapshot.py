@@ -9,11 +9,12 @@ left out whole with one warning per file (``check.py``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from ckptscope.store import layout
 from ckptscope.store.backend import Backend
-from ckptscope.store.check import warn_once
+from ckptscope.store.check import MANIFEST, warn_once
 from ckptscope.store.layout import TaskKey
 
 #: the tables whose rows come from task folders and compacted generations
@@ -96,13 +97,18 @@ def scan(backend: Backend, keys: bool = True) -> Snapshot:
 
 
 def generation_files(backend: Backend, rel: str, table: str) -> list[str]:
-    """The files of ``table`` in the generation ``rel``: ``<table>.parquet`` and one per
-    kind (``layout.kind_file``), in sorted order."""
-    files = [f for f in backend.glob(f"{rel}/{layout.KIND_FILE_GLOB}")
-             if f.startswith(f"{rel}/{table}/kind=")]  # fmt: skip
-    if backend.exists(f"{rel}/{table}.parquet"):
-        files.append(f"{rel}/{table}.parquet")
-    return sorted(files)
+    """The files of ``table`` in the generation ``rel``, in sorted order:
+    ``<table>.parquet`` and one per kind (``layout.kind_file``), as its manifest lists them
+    (its files on disk where it has none); no other file is read."""
+    try:
+        names = list(json.loads(backend.read_bytes(f"{rel}/{MANIFEST}"))["files"])
+    except FileNotFoundError:  # no manifest (an object store): the files on disk
+        names = [f.removeprefix(f"{rel}/") for f in backend.glob(f"{rel}/{layout.KIND_FILE_GLOB}")]
+        names += [f"{table}.parquet"] if backend.exists(f"{rel}/{table}.parquet") else []
+    except (ValueError, KeyError, TypeError):
+        return []  # an unreadable manifest: the generation is damaged (``whole``)
+    keep = [n for n in names if n == f"{table}.parquet" or layout.is_kind_file(n, table)]
+    return sorted(f"{rel}/{n}" for n in keep)
 
 
 def table_files(backend: Backend, snap: Snapshot, table: str) -> list[str]:

@@ -214,7 +214,7 @@ def open_schema(backend: Backend, create: bool) -> None:
         raise StoreSchemaError(
             f"store {backend.location}: unreadable {layout.MARKER}: {err}"
         ) from None
-    if schema < layout.SCHEMA_VERSION:
+    if schema < layout.OLDEST_READ:
         raise StoreSchemaError(
             f"store {backend.location} has schema {schema} (ckptscope 0.1); this ckptscope "
             f"reads schema {layout.SCHEMA_VERSION}: run `ckptscope store migrate "

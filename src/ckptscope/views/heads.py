@@ -56,9 +56,9 @@ def key_codes(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None =
               ) -> np.ndarray:  # fmt: skip
     """One non-negative integer per row, equal exactly where the rows' values of ``cols``
     are equal (NULL equal to NULL), and their ``within`` codes too when given. Each column
-    is factorised once and the codes combined in mixed radix (made dense again only before
-    they could overflow): pandas' groupbys factorise string keys again at every call, most
-    of the time of marking millions of rows."""
+    is factorised once and the codes combined in mixed radix (made dense again before they
+    could overflow, and at the end: codes are below ``len(df)``): pandas' groupbys factorise
+    string keys again at every call, most of the time of marking millions of rows."""
     code = np.zeros(len(df), dtype=np.int64) if within is None else within
     for col in cols:
         part, uniques = pd.factorize(df[col], use_na_sentinel=False)
@@ -66,7 +66,8 @@ def key_codes(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None =
         if len(code) and int(code.max()) >= (2**62) // radix:
             code = pd.factorize(code)[0]  # dense: < len(df)
         code = code * radix + part
-    return code
+    # dense again (< len(df)): callers multiply codes by a head count
+    return pd.factorize(code)[0] if len(code) and int(code.max()) >= len(code) else code
 
 
 def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
