@@ -86,8 +86,9 @@ def _rows(store: Store, q: Query) -> pd.DataFrame:
 
 
 def _tasks(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
-    return list(zip(rows.suite.astype(str), rows.model.astype(str), rows.step.astype(int),
-                    strict=True))  # fmt: skip
+    # lists first: iterating an Arrow-backed column is a Python call per value
+    suites, models = rows.suite.astype(str).tolist(), rows.model.astype(str).tolist()
+    return list(zip(suites, models, rows.step.astype(int).tolist(), strict=True))
 
 
 def _where(r: Any) -> str:
