@@ -49,10 +49,14 @@ def picked_tasks(store: Store, q: Query, analysis: str, cap: int | None = None
     those steps (from one read of ``tasks``)."""
     tasks = store.table("tasks", analysis=analysis, **_models(q))
     picks = {m: set(pick_steps(p.step, cap or q.max_frames)) for m, p in tasks.groupby("model")}
-    keys = zip(
-        tasks.suite.astype(str), tasks.model.astype(str), tasks.step.astype(int), strict=True
-    )
-    return picks, {(s, m, t) for s, m, t in keys if t in picks.get(m, ())}
+    return picks, {(s, m, t) for s, m, t in task_keys(tasks) if t in picks.get(m, ())}
+
+
+def task_keys(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
+    """Each row's (suite, model, step)."""
+    # lists first: iterating an Arrow-backed column is a Python call per value
+    suites, models = rows.suite.astype(str).tolist(), rows.model.astype(str).tolist()
+    return list(zip(suites, models, rows.step.astype(int).tolist(), strict=True))
 
 
 def arrays_at(store: Store, q: Query, picks: dict[str, set[int]], **where: Any) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure, FigureBase
 
 from ckptscope.figures.catalogue import FigureSpec, Query, register
 from ckptscope.figures.kinds import line_spec, split
-from ckptscope.figures.rows import arrays_at, per, picked_tasks, scalars
+from ckptscope.figures.rows import arrays_at, per, picked_tasks, scalars, task_keys
 from ckptscope.linalg.esd import MIN_ALPHA_TAIL
 from ckptscope.plots.animation import Animation
 from ckptscope.plots.plotly_specs import (
@@ -62,12 +62,12 @@ def _rows(store: Store, q: Query) -> pd.DataFrame:
     """
     picks, tasks = picked_tasks(store, q, "spectra")
     rows = arrays_at(store, q, picks, kind=LOG_KIND, **WHOLE)
-    lacking = tasks - set(_tasks(rows))  # swept before the log-spaced values were stored
+    lacking = tasks - set(task_keys(rows))  # swept before the log-spaced values were stored
     steps: dict[str, set[int]] = {}
     for _, model, step in lacking:
         steps.setdefault(model, set()).add(step)
     older = arrays_at(store, q, steps, kind="singular_values", **WHOLE)
-    older = older[np.array([t in lacking for t in _tasks(older)], dtype=bool)]
+    older = older[np.array([t in lacking for t in task_keys(older)], dtype=bool)]
     if len(older):
         kept = [log_spectrum(v) for v in older["values"]]
         older = older.assign(kind=LOG_KIND, values=[v for v, _ in kept],
@@ -83,12 +83,6 @@ def _rows(store: Store, q: Query) -> pd.DataFrame:
         raise ValueError(f"F15: {_where(r)}: {len(r.values)} values for the "
                          f"{len(ranks[wrong[0]])} ranks its meta gives ({r.meta!r})")  # fmt: skip
     return rows.assign(ranks=ranks)
-
-
-def _tasks(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
-    # lists first: iterating an Arrow-backed column is a Python call per value
-    suites, models = rows.suite.astype(str).tolist(), rows.model.astype(str).tolist()
-    return list(zip(suites, models, rows.step.astype(int).tolist(), strict=True))
 
 
 def _where(r: Any) -> str:

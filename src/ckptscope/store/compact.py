@@ -64,7 +64,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from ckptscope import __version__
 from ckptscope.errors import first_line
 from ckptscope.store import layout, schema
 from ckptscope.store.backend import Backend, TableData
@@ -117,8 +116,7 @@ def raise_schema(backend: Backend) -> None:
     except (FileNotFoundError, ValueError, AttributeError):
         schema = 0
     if schema < layout.SCHEMA_VERSION:
-        body = {"schema": layout.SCHEMA_VERSION, "ckptscope": __version__}
-        backend.write_bytes(layout.MARKER, json.dumps(body).encode())
+        backend.write_bytes(layout.MARKER, layout.marker())
 
 
 def compact_suite(backend: Backend, snap: Snapshot, suite: str, rewrite: bool = False) -> int:
@@ -131,7 +129,7 @@ def compact_suite(backend: Backend, snap: Snapshot, suite: str, rewrite: bool = 
         numbers = [layout.generation_number(r) for r in backend.committed(_gens(suite))]
         new = layout.generation_dir(suite, max(numbers, default=0) + 1)
         scalars = _clustered(backend, current, folders, "scalars")
-        arrays = KindFiles(backend, current, folders, "arrays")
+        arrays = Spilled(backend, current, folders, "arrays")
         try:
             # the arrays first: their spill is read (and removed) before the scalars' fills
             tables: dict[str, TableData] = {**arrays.files(), "scalars": scalars}
@@ -189,52 +187,51 @@ def _clustered(
     backend: Backend, current: str | None, folders: list[str], table: str
 ) -> Iterator[pa.Table | None]:
     """The rows of ``table`` cluster by cluster (:func:`split_clusters`), each cluster's rows
-    in :func:`_stream`'s order and followed by None: the end of a row group."""
-    with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-") as tmp:
-        spill = _fill(Spill(Path(tmp)), backend, current, folders, table)
-        for key in sorted(spill.files):
-            yield from spill.read(key)
-            yield None
+    in :func:`_stream`'s order and followed by None: the end of a row group. Spilled on the
+    first ``next()``, not before."""
+    spilled = Spilled(backend, current, folders, table)
+    try:
+        yield from spilled.stream(sorted(spilled.spill.files))
+    finally:
+        spilled.close()
 
 
-def _fill(spill: Spill, backend: Backend, current: str | None, folders: list[str],
-          table: str) -> Spill:  # fmt: skip
-    """``spill`` holding every row of ``table``, cluster by cluster."""
-    for chunk, ordered in _stream(backend, current, folders, table):
-        keys = () if ordered else SORT_KEYS[table]
-        for key, part in split_clusters(chunk, CLUSTER_BY[table], keys):
-            spill.add(key, as_schema(part, schema.SCHEMAS[table]))
-    spill.flush_all()
-    return spill
-
-
-class KindFiles:
-    """The rows of ``table`` spilled by cluster, written as one file per ``kind``
-    (:func:`layout.kind_file`), each cluster's row groups cut at steps
-    (:func:`step_groups`); kinds that cannot name a folder share ``<table>.parquet``.
-    ``close()`` removes the spill."""
+class Spilled:
+    """Every row of ``table`` set aside by cluster in a temporary folder (:class:`Spill`),
+    read back as one stream (:func:`_clustered`) or as one file per ``kind``
+    (:meth:`files`). ``close()`` removes the folder."""
 
     def __init__(self, backend: Backend, current: str | None, folders: list[str],
                  table: str) -> None:  # fmt: skip
         self.table = table
         self.tmp = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         try:
-            self.spill = _fill(Spill(Path(self.tmp.name)), backend, current, folders, table)
+            self.spill = Spill(Path(self.tmp.name))
+            for chunk, ordered in _stream(backend, current, folders, table):
+                keys = () if ordered else SORT_KEYS[table]
+                for key, part in split_clusters(chunk, CLUSTER_BY[table], keys):
+                    self.spill.add(key, as_schema(part, schema.SCHEMAS[table]))
+            self.spill.flush_all()
         except BaseException:
             self.tmp.cleanup()
             raise
 
     def files(self) -> dict[str, Iterator[pa.Table | None]]:
-        """A stream per file (name without ``.parquet``), kinds in sorted order."""
+        """A stream per file (:func:`layout.kind_file`, without ``.parquet``), kinds in
+        sorted order, each cluster's row groups cut at steps (:func:`step_groups`); kinds
+        that cannot name a folder share ``<table>.parquet``."""
         by_file: dict[str, list[tuple[str, bool, bool]]] = {}
         for key in sorted(self.spill.files):
-            name = layout.kind_file(self.table, key[0])
-            by_file.setdefault(name, []).append(key)
-        return {name: self._stream(keys) for name, keys in by_file.items()}
+            by_file.setdefault(layout.kind_file(self.table, key[0]), []).append(key)
+        return {name: self.stream(keys, STEP_GROUP_BYTES) for name, keys in by_file.items()}
 
-    def _stream(self, keys: list[tuple[str, bool, bool]]) -> Iterator[pa.Table | None]:
+    def stream(self, keys: list[tuple[str, bool, bool]], step_bytes: int | None = None
+               ) -> Iterator[pa.Table | None]:  # fmt: skip
+        """The clusters ``keys``' rows, each followed by None (and cut at steps once a row
+        group holds ``step_bytes``, when given)."""
         for key in keys:
-            yield from step_groups(self.spill.read(key), STEP_GROUP_BYTES)
+            rows = self.spill.read(key)
+            yield from rows if step_bytes is None else step_groups(rows, step_bytes)
             yield None
 
     def close(self) -> None:

@@ -19,10 +19,13 @@ A task folder and a compacted generation are committed when their ``tasks.parque
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
+
+from ckptscope import __version__
 
 MARKER = "ckptscope-store.json"
 #: the store's schema: 2, the tables of ``schema.py``; 3, the same tables, and compacted
@@ -55,6 +58,11 @@ _PLAIN_KIND = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,127}")
 #: a generation's array files, one per kind, in hive layout: ``<table>/kind=<kind>/data``
 KIND_FILE_GLOB = "*/kind=*/data.parquet"
 _KIND_NAME = re.compile(r"([a-z]+)/kind=([^/]+)/data\.parquet")
+
+
+def marker() -> bytes:
+    """The marker file's contents for a store of this ckptscope's schema."""
+    return json.dumps({"schema": SCHEMA_VERSION, "ckptscope": __version__}).encode()
 
 
 def kind_file(table: str, kind: str) -> str:

@@ -10,7 +10,6 @@ cheaply against the manifest (``check.py``). A disk that is full or read-only ra
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -33,10 +32,13 @@ from ckptscope.store.errors import write_errors
 from ckptscope.store.guard import sql_literal
 from ckptscope.store.tables import write_parquet
 
-#: a compacted generation's file of one kind (``layout.kind_file``), relative to the root
-_KIND_FILE = re.compile(
-    rf"{layout.COMPACTED}/[^/=]+/gen-[0-9]+/[a-z]+/kind=[a-z0-9_][a-z0-9_.-]*/data\.parquet"
-)
+
+def _kind_file(rel: str, table: str) -> bool:
+    """Whether ``rel`` is a compacted generation's file of one kind (``layout.kind_file``)
+    whose path holds no other "=" (DuckDB would read one as a column)."""
+    parts = rel.split("/", 3)  # compacted/<suite>/gen-<G>/<name>
+    return parts[0] == layout.COMPACTED and rel.count("=") == 1 and len(parts) == 4 and (
+        layout.is_kind_file(parts[3], table))  # fmt: skip
 
 
 class LocalBackend(Backend):
@@ -187,7 +189,7 @@ class LocalBackend(Backend):
         # DuckDB opens none of the files of kinds a query leaves out (but the first, to
         # bind it). Not where the root's own path holds a "=": DuckDB would read it too.
         hive = "=" not in str(self.root.absolute())
-        kinds = [f for f in files if hive and _KIND_FILE.fullmatch(f)]
+        kinds = [f for f in files if hive and _kind_file(f, table)]
         # DuckDB opens the first file to bind every query: the smallest one
         kinds.sort(key=self._size)
         chosen = set(kinds)

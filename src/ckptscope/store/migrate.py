@@ -26,7 +26,6 @@ import re
 
 import pyarrow as pa
 
-from ckptscope import __version__
 from ckptscope.records import BOOKKEEPING_METRICS, Bookkeeping
 from ckptscope.store import layout, schema
 from ckptscope.store.backend import Backend
@@ -52,8 +51,7 @@ def migrate_store(location: str) -> int:
         for rel in backend.committed(layout.TASK_GLOB) + backend.glob(layout.DERIVED_GLOB):
             rewritten += migrate_folder(backend, rel)
         backend.prepare(create=True)
-        body = {"schema": layout.SCHEMA_VERSION, "ckptscope": __version__}
-        backend.write_bytes(layout.MARKER, json.dumps(body).encode())  # last: the commit
+        backend.write_bytes(layout.MARKER, layout.marker())  # last: the commit
     return rewritten
 
 

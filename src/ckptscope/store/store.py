@@ -27,7 +27,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from ckptscope import __version__
 from ckptscope.records import Derived, Record
 from ckptscope.store import layout
 from ckptscope.store.backend import Backend
@@ -200,8 +199,7 @@ def open_schema(backend: Backend, create: bool) -> None:
             schema = 1  # a 0.1 folder store: parts/ and no marker
         elif create:
             backend.prepare(create=True)
-            body = {"schema": layout.SCHEMA_VERSION, "ckptscope": __version__}
-            backend.write_bytes(layout.MARKER, json.dumps(body).encode())
+            backend.write_bytes(layout.MARKER, layout.marker())
             return
         elif backend.exists(layout.PARTS):
             schema = layout.SCHEMA_VERSION  # an empty store created without its marker
