@@ -356,6 +356,55 @@ def test_only_the_arrays_values_go_without_a_dictionary(tmp_path):
         assert "RLE_DICTIONARY" in encodings[column], (column, encodings[column])
 
 
+def test_values_are_compressed_only_where_zstd_pays(tmp_path):
+    """High-entropy floats are written uncompressed (they read faster, for little more disk);
+    counts that zstd shrinks keep it; either way they read back bit for bit, and the codec
+    follows an independent measure of the sample (pyarrow's zstd on its bytes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ckptscope.store import schema
+    from ckptscope.store.tables import MIN_SAVING, values_codec, write_parquet
+
+    rng = np.random.default_rng(0)
+    noisy = rng.standard_normal((40, 2000))
+    counts = np.zeros((40, 2000))
+    counts[:, 990:1010] = rng.integers(0, 50, (40, 20))
+
+    def rows(values: np.ndarray) -> pa.Table:
+        n = len(values)
+        return pa.table({"suite": ["s"] * n, "model": ["m"] * n, "step": list(range(n)),
+                         "component": ["embed"] * n, "block": [None] * n, "param": ["weight"] * n,
+                         "head": [None] * n, "kind": ["k"] * n, "shape": [[2000]] * n,
+                         "values": list(values), "labels": [None] * n, "meta": [None] * n},
+                        schema=schema.ARRAYS)  # fmt: skip
+
+    for values, codec in ((noisy, "UNCOMPRESSED"), (counts, "ZSTD")):
+        raw = values.tobytes()[: 4 * 2**20]
+        saving = 1 - len(pa.compress(raw, "zstd", asbytes=True)) / len(raw)
+        assert (saving >= MIN_SAVING) == (codec == "ZSTD"), saving  # the sample says so too
+        table = rows(values)
+        assert values_codec(table) == codec.lower().replace("uncompressed", "none")
+        path = tmp_path / f"{codec}.parquet"
+        write_parquet(str(path), iter([None, table.slice(0, 20), None, table.slice(20)]),
+                      schema.ARRAYS)  # fmt: skip
+        meta = pq.ParquetFile(path).metadata
+        assert meta.num_row_groups == 2
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            columns = {group.column(i).path_in_schema: group.column(i)
+                       for i in range(group.num_columns)}  # fmt: skip
+            assert columns["values.list.element"].compression == codec
+            assert columns["model"].compression == "ZSTD"
+        back = pq.read_table(path)
+        assert np.array_equal(
+            np.stack(back.column("values").to_numpy(zero_copy_only=False)), values
+        )
+    # no values at all (the scalars' stream, an empty stream): zstd, as before
+    assert values_codec(pa.table({"x": [1.0]})) == "zstd"
+    assert values_codec(rows(np.zeros((0, 2000)))) == "zstd"
+
+
 def test_a_query_of_one_kind_opens_no_file_of_another(tmp_path):
     """DuckDB reads a kind's file by its path: a file of another kind, unreadable since the
     connection opened, does not fail a query of this kind (it would, were it opened). The
