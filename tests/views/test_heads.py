@@ -177,3 +177,31 @@ def test_key_codes_stay_below_the_row_count_when_the_radix_grows():
     df = pd.DataFrame({c: [f"{c}{i}" for i in range(n)] for c in ("suite", "model", "component")})
     codes = key_codes(df, ["suite", "model", "component"])
     assert codes.max() < n and len(set(codes.tolist())) == n
+
+
+def test_column_codes_are_pandas_factorize_codes_for_any_column():
+    """Codes by runs equal pandas' factorize codes (first appearance, NULL a value of its
+    own), sorted or not, for Arrow strings, objects with None, nullable integers, floats
+    with NaN, categoricals and mixed Python objects."""
+    from ckptscope.views.heads import column_codes
+
+    rng = np.random.default_rng(5)
+    n = 500
+    pick = rng.integers(0, 4, n)
+    words = np.array(["q", "k", "v", "ov"], dtype=object)
+    columns = {
+        "str": pd.Series(words[pick], dtype="str"),
+        "object_none": pd.Series(np.where(pick == 3, None, words[pick]), dtype=object),
+        "nullable_int": pd.Series(np.where(pick == 3, None, pick), dtype="Int32"),
+        "float_nan": pd.Series(np.where(pick == 3, np.nan, pick * 0.5)),
+        "int": pd.Series(pick.astype(np.int64)),
+        "category": pd.Series(pd.Categorical(words[pick])),
+        "mixed": pd.Series(np.where(pick == 3, 7, words[pick]), dtype=object),
+    }
+    for name, col in columns.items():
+        for values in (col, col.iloc[np.argsort(pick, kind="stable")], col.iloc[:1], col.iloc[:0]):
+            values = values.reset_index(drop=True)
+            want, uniques = pd.factorize(values, use_na_sentinel=False)
+            got, count = column_codes(values)
+            np.testing.assert_array_equal(got, want, err_msg=name)
+            assert count == len(uniques), name

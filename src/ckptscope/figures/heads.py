@@ -76,7 +76,8 @@ def _marked(store: Store, q: Query, components: Sequence[str]) -> pd.DataFrame:
         rows = pd.concat([rows, rows[rows.metric == metric].assign(metric=BY_INDEX,
                                                                    value=-rows["head"])])  # fmt: skip
     marked = mark_heads(rows, sort_by, k)
-    return marked[marked.metric == metric].reset_index(drop=True)
+    drawn = marked.metric == metric
+    return marked if drawn.all() else marked[drawn].reset_index(drop=True)
 
 
 def _legend(q: Query) -> str:

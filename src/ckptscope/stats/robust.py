@@ -60,10 +60,12 @@ def robust_z_rows(values: np.ndarray) -> np.ndarray:
     if not usable.any():
         return out
     xm = xm[usable]
-    med = np.nanmedian(xm, axis=1, keepdims=True)
+    # every value finite: NumPy's median (nanmedian goes through masked arrays, 3x slower)
+    median, largest = (np.nanmedian, np.nanmax) if np.isnan(xm).any() else (np.median, np.max)
+    med = median(xm, axis=1, keepdims=True)
     dev = xm - med
-    scale = MAD_TO_SIGMA * np.nanmedian(np.abs(dev), axis=1, keepdims=True)
-    floor = REL_FLOOR * np.nanmax(np.abs(xm), axis=1, keepdims=True)
+    scale = MAD_TO_SIGMA * median(np.abs(dev), axis=1, keepdims=True)
+    floor = REL_FLOOR * largest(np.abs(xm), axis=1, keepdims=True)
     flat = scale <= floor  # most values equal: only the ones that differ stand out
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(

@@ -252,20 +252,32 @@ def _in_order(df: pd.DataFrame, answer: pa.Table | None = None) -> pd.DataFrame:
 
 
 def _sorted(table: pa.Table, keys: Sequence[str]) -> bool:
-    """Whether ``table``'s rows are in ascending order of ``keys`` (NULL after values)."""
+    """Whether ``table``'s rows are in ascending order of ``keys`` (NULL after values).
+
+    Neighbours are compared for equality key by key; their order is checked only where a
+    key changes between neighbours tied on the keys before it: few pairs in sorted rows."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    if table.num_rows < 2:
+    n = table.num_rows
+    if n < 2:
         return True
-    tied = np.ones(table.num_rows - 1, dtype=bool)  # pairs equal on the keys so far
+    tied = np.ones(n - 1, dtype=bool)  # pairs (i, i + 1) equal on the keys so far
     for key in keys:
         col = table.column(key).combine_chunks()
-        a, b = col.slice(0, len(col) - 1), col.slice(1)
-        a_null, b_null = (x.is_null().to_numpy(zero_copy_only=False) for x in (a, b))
-        less = pc.less(a, b).fill_null(False).to_numpy(zero_copy_only=False) | (~a_null & b_null)
-        equal = pc.equal(a, b).fill_null(False).to_numpy(zero_copy_only=False) | (a_null & b_null)
-        if (tied & ~less & ~equal).any():
-            return False
+        a, b = col.slice(0, n - 1), col.slice(1)
+        equal = pc.equal(a, b)
+        if col.null_count:  # NULL equals NULL
+            equal = pc.or_kleene(equal, pc.and_(a.is_null(), b.is_null()))
+        equal = equal.fill_null(False).to_numpy(zero_copy_only=False)
+        change = pa.array(np.flatnonzero(tied & ~equal))
+        if len(change):  # ascending: a value before a larger one or before NULL
+            x, y = a.take(change), b.take(change)
+            less = pc.less(x, y).fill_null(False).to_numpy(zero_copy_only=False)
+            less |= (~x.is_null().to_numpy(zero_copy_only=False)
+                     & y.is_null().to_numpy(zero_copy_only=False))  # fmt: skip
+            if not less.all():
+                return False
         tied &= equal
         if not tied.any():
             return True
