@@ -342,20 +342,23 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     columns with NULLs as nullable integers, a string column of only NULLs as objects
     (None), the rest as Arrow converts them (strings in pandas' default string dtype).
     Tables with rows only; a list column's rows become numpy arrays (None for a NULL
-    list, where DuckDB gives NA)."""
+    list, where DuckDB gives NA). A block per column: pandas would copy same-typed columns
+    into one (0.05 s of 2 million rows)."""
     import pandas as pd
     import pyarrow as pa
 
     nullable = {pa.int32(): "Int32", pa.int64(): "Int64"}
-    columns = {}
+    special = {}
     for name, col in zip(table.column_names, table.columns, strict=True):
         if col.type in nullable and col.null_count:
-            columns[name] = col.to_pandas(types_mapper=pd.ArrowDtype).astype(nullable[col.type])
+            special[name] = col.to_pandas(types_mapper=pd.ArrowDtype).astype(nullable[col.type])
         elif _is_text(col.type) and len(col) and col.null_count == len(col):
-            columns[name] = pd.Series([None] * len(col), dtype=object)
-        else:
-            columns[name] = col.to_pandas()
-    return pd.DataFrame(columns)
+            special[name] = pd.Series(np.empty(len(col), dtype=object))  # every element None
+    df = table.drop_columns(list(special)).to_pandas(split_blocks=True)
+    for at, name in enumerate(table.column_names):
+        if name in special:
+            df.insert(at, name, special[name])
+    return df
 
 
 def _is_text(kind: pa.DataType) -> bool:

@@ -108,8 +108,9 @@ def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
     if sel.size == 0:
         return sel, sel
     step = rows["step"].to_numpy(np.int64)
-    last = pd.Series(step[sel]).groupby(block[sel]).transform("max").to_numpy()
-    at = sel[step[sel] == last]
+    last = np.full(int(block.max()) + 1, np.iinfo(np.int64).min)
+    np.maximum.at(last, block[sel], step[sel])  # each block's last step with a value
+    at = sel[step[sel] == last[block[sel]]]
     head = rows["head"].to_numpy(np.int64)
     at = at[np.lexsort((head[at], -value[at], block[at]))]
     # a head listed twice at its last step (a step swept twice): ranked once, by its largest
@@ -164,6 +165,8 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
     at, rank_at = _last_step_ranks(out, block, sort_by)
     keys = _block_head(block, head)
     rank = pd.Series(rank_at.astype(np.float64), index=keys[at]).reindex(keys).to_numpy()
-    after = pd.Series(rank).groupby(block).transform("max").fillna(-1).to_numpy() + 1
+    largest = np.full(int(block.max()) + 1, -1.0)  # each block's largest rank (-1: none)
+    np.fmax.at(largest, block, rank)  # fmax: unranked rows (NaN) do not count
+    after = largest[block] + 1
     out["rank"] = np.where(np.isnan(rank), after + head, rank).astype("int64")
     return out
