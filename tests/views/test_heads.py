@@ -205,3 +205,33 @@ def test_column_codes_are_pandas_factorize_codes_for_any_column():
             got, count = column_codes(values)
             np.testing.assert_array_equal(got, want, err_msg=name)
             assert count == len(uniques), name
+
+
+def test_key_codes_are_factorize_codes_of_the_key_tuples():
+    """Combined codes, by runs or not: dense, in first appearance, equal exactly where the
+    rows' keys (and ``within`` codes) are equal; sorted rows, shuffled rows, one row."""
+    from ckptscope.views.heads import key_codes
+
+    rng = np.random.default_rng(11)
+    n = 400
+    df = pd.DataFrame({
+        "suite": pd.Series(rng.choice(["a", "b"], n), dtype="str"),
+        "component": pd.Series(np.where(rng.random(n) < 0.2, None, rng.choice(["q", "k"], n)),
+                               dtype=object),
+        "block": pd.Series(np.where(rng.random(n) < 0.2, None, rng.integers(0, 3, n)),
+                           dtype="Int32"),
+        "step": rng.integers(0, 4, n),
+    })  # fmt: skip
+    within = rng.integers(0, 3, n)
+    for order in (np.arange(n), np.lexsort([df.step, within]), rng.permutation(n)[:1]):
+        part, inner = df.iloc[order].reset_index(drop=True), within[order]
+        cols = ["suite", "component", "block"]
+        tuples = [
+            tuple(None if pd.isna(v) else v for v in r) for r in part[cols].itertuples(index=False)
+        ]
+        want = pd.factorize(pd.Series(tuples, dtype=object))[0]
+        np.testing.assert_array_equal(key_codes(part, cols), want)
+        with_inner = [(w, t) for w, t in zip(inner, part.step, strict=True)]
+        want = pd.factorize(pd.Series(with_inner, dtype=object))[0]
+        np.testing.assert_array_equal(key_codes(part, ["step"], within=inner), want)
+    assert key_codes(df.iloc[:0], ["suite"]).size == 0

@@ -256,30 +256,27 @@ def _sorted(table: pa.Table, keys: Sequence[str]) -> bool:
 
     Neighbours are compared for equality key by key; their order is checked only where a
     key changes between neighbours tied on the keys before it: few pairs in sorted rows."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     n = table.num_rows
     if n < 2:
         return True
-    tied = np.ones(n - 1, dtype=bool)  # pairs (i, i + 1) equal on the keys so far
+    tied = None  # pairs (i, i + 1) equal on the keys so far (None: all), as Arrow bitmaps
     for key in keys:
         col = table.column(key).combine_chunks()
         a, b = col.slice(0, n - 1), col.slice(1)
         equal = pc.equal(a, b)
         if col.null_count:  # NULL equals NULL
             equal = pc.or_kleene(equal, pc.and_(a.is_null(), b.is_null()))
-        equal = equal.fill_null(False).to_numpy(zero_copy_only=False)
-        change = pa.array(np.flatnonzero(tied & ~equal))
+        equal = equal.fill_null(False)
+        change = pc.indices_nonzero(pc.invert(equal) if tied is None else pc.and_not(tied, equal))
         if len(change):  # ascending: a value before a larger one or before NULL
             x, y = a.take(change), b.take(change)
-            less = pc.less(x, y).fill_null(False).to_numpy(zero_copy_only=False)
-            less |= (~x.is_null().to_numpy(zero_copy_only=False)
-                     & y.is_null().to_numpy(zero_copy_only=False))  # fmt: skip
-            if not less.all():
+            less = pc.or_(pc.less(x, y).fill_null(False), pc.and_(x.is_valid(), y.is_null()))
+            if not pc.all(less).as_py():
                 return False
-        tied &= equal
-        if not tied.any():
+        tied = equal if tied is None else pc.and_(tied, equal)
+        if not pc.any(tied).as_py():
             return True
     return True
 

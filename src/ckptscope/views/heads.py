@@ -56,33 +56,43 @@ def head_metrics(store: Any, components: Sequence[str]) -> list[str]:
 def key_codes(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None = None
               ) -> np.ndarray:  # fmt: skip
     """One non-negative integer per row, equal exactly where the rows' values of ``cols``
-    are equal (NULL equal to NULL), and their ``within`` codes too when given. Each column
-    is coded once (:func:`column_codes`) and the codes combined in mixed radix (made dense
-    again before they could overflow, and at the end: codes are below ``len(df)``):
-    pandas' groupbys factorise string keys again at every call, most of the time of
-    marking millions of rows."""
-    code = np.zeros(len(df), dtype=np.int64) if within is None else within
-    for col in cols:
-        part, count = column_codes(df[col])
+    are equal (NULL equal to NULL), and their ``within`` codes too when given: dense, in
+    order of first appearance (pandas' groupbys factorise string keys again at every call,
+    most of the time of marking millions of rows).
+
+    By runs: each column is coded per run of equal neighbours (:func:`column_runs`), the
+    codes are combined in mixed radix per run of rows where no column changes, and only
+    the result is spread over the rows. The store returns rows sorted by their keys, so
+    runs are few."""
+    n = len(df)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    runs = [column_runs(df[col]) for col in cols]
+    if within is not None:
+        starts = np.r_[0, np.flatnonzero(within[1:] != within[:-1]) + 1]
+        runs.append((starts, within[starts], int(within.max()) + 1))
+    bounds = np.unique(np.concatenate([np.zeros(1, dtype=np.int64), *(s for s, _, _ in runs)]))
+    code = np.zeros(len(bounds), dtype=np.int64)
+    for starts, codes, count in runs:
+        part = codes[np.searchsorted(starts, bounds, side="right") - 1]
         radix = count + 1
         if len(code) and int(code.max()) >= (2**62) // radix:
-            code = pd.factorize(code)[0]  # dense: < len(df)
+            code = pd.factorize(code)[0]  # dense: below the number of runs
         code = code * radix + part
-    # dense again (< len(df)): callers multiply codes by a head count
-    return pd.factorize(code)[0] if len(code) and int(code.max()) >= len(code) else code
+    return np.repeat(pd.factorize(code)[0].astype(np.int64), np.diff(np.r_[bounds, n]))
 
 
-def column_codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """One code per value, equal exactly where the values are (NULL equal to NULL), and the
-    number of codes. By runs: only the first value of each run of equal neighbours is
-    hashed, and the store returns rows sorted by their keys, so a key column's runs are
-    few (3-6x faster than hashing every string of millions of rows)."""
+def column_runs(values: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """The runs of equal neighbours in ``values``: each run's first position, its value's
+    code (equal exactly where the values are, NULL equal to NULL) and the number of codes.
+    Only each run's first value is hashed (3-6x faster than hashing every string of
+    millions of sorted rows)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(values)
     if n == 0:
-        return np.zeros(0, dtype=np.int64), 0
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
     try:
         arr = pa.array(values, from_pandas=True)  # an Arrow-backed column: no copy
         if isinstance(arr, pa.ChunkedArray):
@@ -90,12 +100,18 @@ def column_codes(values: pd.Series) -> tuple[np.ndarray, int]:
         change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))
     except (pa.ArrowException, TypeError):  # mixed Python objects, dictionaries: no runs
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
-        return codes.astype(np.int64), len(uniques)
+        starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]
+        return starts, codes[starts].astype(np.int64), len(uniques)
     # a NULL next to anything starts a run; equal NULLs get one code below
-    starts = np.r_[0, np.flatnonzero(change.fill_null(True).to_numpy(zero_copy_only=False)) + 1]
-    firsts = arr.take(pa.array(starts)).to_pandas()
-    codes, uniques = pd.factorize(firsts, use_na_sentinel=False)
-    return np.repeat(codes.astype(np.int64), np.diff(np.r_[starts, n])), len(uniques)
+    starts = np.r_[0, pc.indices_nonzero(change.fill_null(True)).to_numpy().astype(np.int64) + 1]
+    codes, uniques = pd.factorize(arr.take(pa.array(starts)).to_pandas(), use_na_sentinel=False)
+    return starts, codes.astype(np.int64), len(uniques)
+
+
+def column_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """One code per value (see :func:`column_runs`) and the number of codes."""
+    starts, codes, count = column_runs(values)
+    return np.repeat(codes, np.diff(np.r_[starts, len(values)])), count
 
 
 def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
