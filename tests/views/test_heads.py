@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ckptscope.errors import UsageError
+from ckptscope.store.reader import ORDER_KEYS
 from ckptscope.views.heads import mark_heads, rank_heads
 
 
@@ -148,6 +149,11 @@ def test_marks_and_ranks_equal_pandas_groupbys_on_random_rows() -> None:
         got = mark_heads(rows, sort_by, k=2.0)
         want = _naive_marks(rows, sort_by, 2.0)
         pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    # as the store returns them: sorted by its keys, one metric (each group one run of rows)
+    one = rows[rows.metric == "alpha"]
+    one = one.sort_values([c for c in ORDER_KEYS if c in one], kind="stable")
+    pd.testing.assert_frame_equal(mark_heads(one, "alpha", k=2.0), _naive_marks(one, "alpha", 2.0),
+                                  check_dtype=False)  # fmt: skip
     # rank_heads: the heads at each block's last step, by block, then rank
     naive = _naive_marks(rows, "alpha", 2.0)
     sel = naive[(naive.metric == "alpha") & np.isfinite(naive.value)]

@@ -58,15 +58,22 @@ def key_codes(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None =
     """One non-negative integer per row, equal exactly where the rows' values of ``cols``
     are equal (NULL equal to NULL), and their ``within`` codes too when given: dense, in
     order of first appearance (pandas' groupbys factorise string keys again at every call,
-    most of the time of marking millions of rows).
+    most of the time of marking millions of rows). See :func:`key_runs`."""
+    bounds, codes = key_runs(df, cols, within)
+    return np.repeat(codes, np.diff(np.r_[bounds, len(df)]))
 
-    By runs: each column is coded per run of equal neighbours (:func:`column_runs`), the
-    codes are combined in mixed radix per run of rows where no column changes, and only
-    the result is spread over the rows. The store returns rows sorted by their keys, so
-    runs are few."""
+
+def key_runs(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`key_codes` as runs: the first position of each run of rows where no key
+    changes, and the run's code.
+
+    Each column is coded per run of equal neighbours (:func:`column_runs`) and the codes
+    are combined in mixed radix per run of rows. The store returns rows sorted by their
+    keys, so runs are few."""
     n = len(df)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     runs = [column_runs(df[col]) for col in cols]
     if within is not None:
         starts = np.r_[0, np.flatnonzero(within[1:] != within[:-1]) + 1]
@@ -76,10 +83,10 @@ def key_codes(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None =
     for starts, codes, count in runs:
         part = codes[np.searchsorted(starts, bounds, side="right") - 1]
         radix = count + 1
-        if len(code) and int(code.max()) >= (2**62) // radix:
+        if int(code.max()) >= (2**62) // radix:
             code = pd.factorize(code)[0]  # dense: below the number of runs
         code = code * radix + part
-    return np.repeat(pd.factorize(code)[0].astype(np.int64), np.diff(np.r_[bounds, n]))
+    return bounds, pd.factorize(code)[0].astype(np.int64)
 
 
 def column_runs(values: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
@@ -165,14 +172,19 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
     out = rows.reset_index(drop=True)  # copy on write: ``rows`` keeps its columns
     block = key_codes(out, _BLOCK)
     z = np.full(len(out), np.nan)
-    # groups: one block's heads at one step, as runs of positions sorted by group
-    codes = key_codes(out, ["metric", "step"], within=block)
-    order = np.argsort(codes, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
-    sizes = np.diff(np.r_[starts, len(order)])
+    # groups: one block's heads at one step and metric, as runs of positions
+    bounds, group = key_runs(out, ["metric", "step"], within=block)
+    order: np.ndarray | None = None  # rows sorted by the store's keys, one metric: in order
+    starts, sizes = bounds, np.diff(np.r_[bounds, len(out)])
+    if int(group.max()) + 1 < len(bounds):  # a group in several runs: sort by group
+        codes = np.repeat(group, sizes)
+        order = np.argsort(codes, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+        sizes = np.diff(np.r_[starts, len(order)])
     values = out["value"].to_numpy(np.float64, na_value=np.nan)
     for size in np.unique(sizes):  # every group of one size in one vectorised call
-        at = order[starts[sizes == size][:, None] + np.arange(size)]
+        at = starts[sizes == size][:, None] + np.arange(size)
+        at = at if order is None else order[at]
         z[at] = robust_z_rows(values[at])
     out["robust_z"] = z
     out["outlier"] = np.abs(np.nan_to_num(z, nan=0.0)) > k  # mad_outliers' rule on the same z
