@@ -149,6 +149,10 @@ def test_marks_and_ranks_equal_pandas_groupbys_on_random_rows() -> None:
         got = mark_heads(rows, sort_by, k=2.0)
         want = _naive_marks(rows, sort_by, 2.0)
         pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    # head indices far apart (no table of every head): the same marks
+    far = rows.assign(head=rows["head"] * 1_000_003 - 5)
+    pd.testing.assert_frame_equal(mark_heads(far, "alpha", k=2.0), _naive_marks(far, "alpha", 2.0),
+                                  check_dtype=False)  # fmt: skip
     # as the store returns them: sorted by its keys, one metric (each group one run of rows)
     one = rows[rows.metric == "alpha"]
     one = one.sort_values([c for c in ORDER_KEYS if c in one], kind="stable")

@@ -137,15 +137,21 @@ def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
     head = rows["head"].to_numpy(np.int64)
     at = at[np.lexsort((head[at], -value[at], block[at]))]
     # a head listed twice at its last step (a step swept twice): ranked once, by its largest
-    at = at[~pd.Index(_block_head(block, head)[at]).duplicated()]
+    at = at[~pd.Index(_block_head(block, head, at)).duplicated()]
     first = np.r_[True, block[at][1:] != block[at][:-1]]
     index = np.arange(at.size)
     return at, index - np.maximum.accumulate(np.where(first, index, 0))
 
 
-def _block_head(block: np.ndarray, head: np.ndarray) -> np.ndarray:
-    """One integer per (block code, head index)."""
-    return block * (int(head.max()) + 1) + head
+def _block_head(block: np.ndarray, head: np.ndarray, at: np.ndarray | slice = slice(None)
+                ) -> np.ndarray:  # fmt: skip
+    """One integer per (block code, head index) of the rows ``at``: below the number of
+    blocks times :func:`_head_span`."""
+    return block[at] * _head_span(head) + (head[at] - head.min())
+
+
+def _head_span(head: np.ndarray) -> int:
+    return int(head.max() - head.min()) + 1
 
 
 def rank_heads(rows: pd.DataFrame, sort_by: str) -> pd.DataFrame:
@@ -192,7 +198,13 @@ def mark_heads(rows: pd.DataFrame, sort_by: str, k: float = DEFAULT_K) -> pd.Dat
     head = out["head"].to_numpy(np.int64)
     at, rank_at = _last_step_ranks(out, block, sort_by)
     keys = _block_head(block, head)
-    rank = pd.Series(rank_at.astype(np.float64), index=keys[at]).reindex(keys).to_numpy()
+    slots = (int(block.max()) + 1) * _head_span(head)
+    if slots <= 4 * len(keys):  # a table of every (block, head): a lookup, no hashing
+        table = np.full(slots, np.nan)
+        table[keys[at]] = rank_at
+        rank = table[keys]
+    else:  # head indices far apart (not a store this ckptscope wrote)
+        rank = pd.Series(rank_at.astype(np.float64), index=keys[at]).reindex(keys).to_numpy()
     largest = np.full(int(block.max()) + 1, -1.0)  # each block's largest rank (-1: none)
     np.fmax.at(largest, block, rank)  # fmax: unranked rows (NaN) do not count
     after = largest[block] + 1
