@@ -88,8 +88,6 @@ def _starts(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float, float, flo
 
 def fit_rise_decay(steps: np.ndarray, values: np.ndarray) -> CurveFit:
     """Least-squares :func:`rise_decay` through ``(steps, values)`` (see the module docstring)."""
-    from scipy.optimize import curve_fit
-
     t = np.asarray(steps, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
     keep = np.isfinite(t) & np.isfinite(y)
@@ -99,6 +97,9 @@ def fit_rise_decay(steps: np.ndarray, values: np.ndarray) -> CurveFit:
         return CurveFit(FAMILY, None, n, f"{n} finite points in the fit range, need {MIN_POINTS}")
     if np.any(t < 0):
         return CurveFit(FAMILY, None, n, "negative steps")
+    # SciPy's optimisers only when a fit runs (0.2-0.4 s of a short sweep's derivations)
+    from scipy.optimize import curve_fit
+
     scale = float(t.max()) or 1.0
     x = t / scale
     best: tuple[float, np.ndarray] | None = None
