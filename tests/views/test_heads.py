@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ckptscope.errors import UsageError
@@ -207,6 +208,12 @@ def test_column_codes_are_pandas_factorize_codes_for_any_column():
         "int": pd.Series(pick.astype(np.int64)),
         "category": pd.Series(pd.Categorical(words[pick])),
         "mixed": pd.Series(np.where(pick == 3, 7, words[pick]), dtype=object),
+        # Arrow-backed in several chunks, as the store's frames are
+        "chunked": pd.Series(
+            pd.arrays.ArrowExtensionArray(
+                pa.chunked_array([words[pick][:150].tolist(), words[pick][150:].tolist()])
+            )
+        ),
     }
     for name, col in columns.items():
         for values in (col, col.iloc[np.argsort(pick, kind="stable")], col.iloc[:1], col.iloc[:0]):

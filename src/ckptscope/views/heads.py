@@ -102,9 +102,7 @@ def column_runs(values: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
     try:
         arr = pa.array(values, from_pandas=True)  # an Arrow-backed column: no copy
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))
+        change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))  # chunks kept as they are
     except (pa.ArrowException, TypeError):  # mixed Python objects, dictionaries: no runs
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
         starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]
