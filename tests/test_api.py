@@ -12,10 +12,19 @@ import ckptscope as cs
 def test_import_is_light() -> None:
     code = (
         "import sys, ckptscope as cs; cs.__version__; "
-        "print(sorted(m for m in ('torch', 'matplotlib', 'duckdb', 'pandas') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'matplotlib', 'duckdb', 'pandas', 'importlib.metadata')"
+        " if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_version_is_the_installed_packages() -> None:
+    """``__version__`` is a literal that ``pyproject.toml`` reads: the installed metadata
+    says the same."""
+    from importlib.metadata import version
+
+    assert cs.__version__ == version("ckptscope") != "0.0.0"
 
 
 def test_names_resolve() -> None:
