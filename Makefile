@@ -7,8 +7,9 @@ TORCH := torch==2.13.0
 
 .PHONY: setup demo test test-fast browser lint bench clean
 
-# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build. The version lives in
+# ckptscope/__init__.py: a new one reinstalls (the installed metadata reads it).
+$(STAMP): pyproject.toml src/ckptscope/__init__.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[dev,ray,fast]'

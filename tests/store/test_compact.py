@@ -375,7 +375,7 @@ def test_values_are_compressed_only_where_zstd_pays(tmp_path):
         n = len(values)
         return pa.table({"suite": ["s"] * n, "model": ["m"] * n, "step": list(range(n)),
                          "component": ["embed"] * n, "block": [None] * n, "param": ["weight"] * n,
-                         "head": [None] * n, "kind": ["k"] * n, "shape": [[2000]] * n,
+                         "head": [None] * n, "kind": ["k"] * n, "shape": [[values.shape[1]]] * n,
                          "values": list(values), "labels": [None] * n, "meta": [None] * n},
                         schema=schema.ARRAYS)  # fmt: skip
 
@@ -384,7 +384,7 @@ def test_values_are_compressed_only_where_zstd_pays(tmp_path):
         saving = 1 - len(pa.compress(raw, "zstd", asbytes=True)) / len(raw)
         assert (saving >= MIN_SAVING) == (codec == "ZSTD"), saving  # the sample says so too
         table = rows(values)
-        assert values_codec(table) == codec.lower().replace("uncompressed", "none")
+        assert values_codec([table]) == codec.lower().replace("uncompressed", "none")
         path = tmp_path / f"{codec}.parquet"
         write_parquet(str(path), iter([None, table.slice(0, 20), None, table.slice(20)]),
                       schema.ARRAYS)  # fmt: skip
@@ -400,9 +400,25 @@ def test_values_are_compressed_only_where_zstd_pays(tmp_path):
         assert np.array_equal(
             np.stack(back.column("values").to_numpy(zero_copy_only=False)), values
         )
-    # no values at all (the scalars' stream, an empty stream): zstd, as before
-    assert values_codec(pa.table({"x": [1.0]})) == "zstd"
-    assert values_codec(rows(np.zeros((0, 2000)))) == "zstd"
+    # no values at all (the scalars' stream, an empty stream), or too few to tell: zstd
+    assert values_codec([pa.table({"x": [1.0]})]) == "zstd"
+    assert values_codec([rows(np.zeros((0, 2000)))]) == "zstd"
+    assert values_codec([rows(noisy[:1, :4])]) == "zstd"  # 32 bytes: zstd's frame outweighs
+    assert values_codec([]) == "zstd"
+
+    def codec_of(stream: list) -> str:
+        path = tmp_path / "stream.parquet"
+        write_parquet(str(path), iter(stream), schema.ARRAYS)
+        meta = pq.ParquetFile(path).metadata.row_group(0)
+        return next(meta.column(i).compression for i in range(meta.num_columns)
+                    if meta.column(i).path_in_schema == "values.list.element")  # fmt: skip
+
+    # a stream is read ahead past a tiny or empty first table until it holds a sample
+    tiny, empty = rows(noisy[:1, :4]), rows(np.zeros((0, 2000)))
+    assert codec_of([empty, tiny, None, rows(noisy)]) == "UNCOMPRESSED"
+    assert codec_of([tiny, rows(counts)]) == "ZSTD"
+    # only a few values in all: zstd, as before
+    assert codec_of([tiny, None, tiny]) == "ZSTD"
 
 
 def test_a_query_of_one_kind_opens_no_file_of_another(tmp_path):

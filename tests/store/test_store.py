@@ -207,6 +207,21 @@ def test_tables_equal_duckdbs_own_pandas_conversion(root):
     assert list(store.table("scalars", metric="fit")["label"]) == ["x"]
 
 
+def test_frames_can_be_written_to_whether_sorted_or_not(root):
+    """A frame the store returns is the caller's: every column accepts assignment, whether
+    the rows came in order (returned as converted) or were sorted."""
+    store = Store(root)
+    for step in (3, 1):  # two tasks: read in order of their folders, or sorted
+        store.write_task(TaskKey("s", "m", step, "weights"),
+                         [Scalar("embed", None, "weight", "norm", float(step))])  # fmt: skip
+    for df in (store.scalars(), store.scalars(step=3), store.table("tasks")):
+        for column in df.columns:
+            df.loc[0, column] = df[column].iloc[-1]  # raised for read-only Arrow buffers
+    df = store.scalars()
+    df.loc[0, "value"] = 42.0
+    assert df["value"].iloc[0] == 42.0 and 42.0 not in store.scalars()["value"].tolist()
+
+
 def test_the_sorted_check_matches_a_naive_one_and_table_skips_no_needed_sort():
     """``_sorted`` (Arrow, pairwise) against sorting the rows in Python with NULL last, on
     random rows with ties, NULL strings and NULL integers; a table answered in order is

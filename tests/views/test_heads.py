@@ -192,9 +192,14 @@ def test_key_codes_stay_below_the_row_count_when_the_radix_grows():
 
 def test_column_codes_are_pandas_factorize_codes_for_any_column():
     """Codes by runs equal pandas' factorize codes (first appearance, NULL a value of its
-    own), sorted or not, for Arrow strings, objects with None, nullable integers, floats
-    with NaN, categoricals and mixed Python objects."""
-    from ckptscope.views.heads import column_codes
+    own), sorted or not, for Arrow strings (in chunks too), objects with None, nullable
+    integers (past 2**53 too), floats with NaN, categoricals and mixed Python objects (bytes
+    beside strings, integers past 64 bits)."""
+    from ckptscope.views.heads import column_runs
+
+    def column_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+        starts, codes, count = column_runs(values)
+        return np.repeat(codes, np.diff(np.r_[starts, len(values)])), count
 
     rng = np.random.default_rng(5)
     n = 500
@@ -208,6 +213,10 @@ def test_column_codes_are_pandas_factorize_codes_for_any_column():
         "int": pd.Series(pick.astype(np.int64)),
         "category": pd.Series(pd.Categorical(words[pick])),
         "mixed": pd.Series(np.where(pick == 3, 7, words[pick]), dtype=object),
+        # past float64's integers, with NULLs (a float64 round trip would merge them)
+        "big_nullable": pd.Series(np.where(pick == 3, None, 2**53 + pick), dtype="Int64"),
+        "bytes_and_str": pd.Series(np.where(pick == 3, b"q", words[pick]), dtype=object),
+        "huge_objects": pd.Series([2**70 if x == 3 else int(x) for x in pick], dtype=object),
         # Arrow-backed in several chunks, as the store's frames are
         "chunked": pd.Series(
             pd.arrays.ArrowExtensionArray(
@@ -252,3 +261,15 @@ def test_key_codes_are_factorize_codes_of_the_key_tuples():
         want = pd.factorize(pd.Series(with_inner, dtype=object))[0]
         np.testing.assert_array_equal(key_codes(part, ["step"], within=inner), want)
     assert key_codes(df.iloc[:0], ["suite"]).size == 0
+
+
+def test_key_codes_densify_when_the_mixed_radix_would_overflow():
+    """70 two-valued columns: 3**70 combined codes pass 2**62, so the codes are made dense
+    on the way; they still equal factorize of the key tuples."""
+    from ckptscope.views.heads import key_codes
+
+    rng = np.random.default_rng(2)
+    bits = rng.integers(0, 2, (300, 70))
+    df = pd.DataFrame({f"c{i}": bits[:, i] for i in range(70)})
+    want = pd.factorize(pd.Series([tuple(r) for r in bits.tolist()], dtype=object))[0]
+    np.testing.assert_array_equal(key_codes(df, list(df.columns)), want)

@@ -91,32 +91,34 @@ def key_runs(df: pd.DataFrame, cols: Sequence[str], within: np.ndarray | None = 
 
 def column_runs(values: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
     """The runs of equal neighbours in ``values``: each run's first position, its value's
-    code (equal exactly where the values are, NULL equal to NULL) and the number of codes.
-    Only each run's first value is hashed (3-6x faster than hashing every string of
-    millions of sorted rows)."""
+    code (equal exactly where the values are, NULL equal to NULL; in order of first
+    appearance) and the number of codes. Only each run's first value is hashed (3-6x
+    faster than hashing every string of millions of sorted rows); a column of Python
+    objects is factorised whole, as pandas compares them."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
-    try:
-        arr = pa.array(values, from_pandas=True)  # an Arrow-backed column: no copy
-        change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))  # chunks kept as they are
-    except (pa.ArrowException, TypeError):  # mixed Python objects, dictionaries: no runs
-        codes, uniques = pd.factorize(values, use_na_sentinel=False)
-        starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]
-        return starts, codes[starts].astype(np.int64), len(uniques)
-    # a NULL next to anything starts a run; equal NULLs get one code below
-    starts = np.r_[0, pc.indices_nonzero(change.fill_null(True)).to_numpy().astype(np.int64) + 1]
-    codes, uniques = pd.factorize(arr.take(pa.array(starts)).to_pandas(), use_na_sentinel=False)
-    return starts, codes.astype(np.int64), len(uniques)
-
-
-def column_codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """One code per value (see :func:`column_runs`) and the number of codes."""
-    starts, codes, count = column_runs(values)
-    return np.repeat(codes, np.diff(np.r_[starts, len(values)])), count
+    if values.dtype != object:
+        try:
+            arr = pa.chunked_array(pa.array(values, from_pandas=True))  # Arrow-backed: no copy
+            if pa.types.is_dictionary(arr.type):  # a categorical: its values, not its codes
+                arr = arr.cast(arr.type.value_type)
+            change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))  # chunks kept as they are
+            # a NULL next to anything starts a run; equal NULLs get one code below
+            starts = np.r_[0, pc.indices_nonzero(change.fill_null(True)).to_numpy() + 1]
+            starts = starts.astype(np.int64)
+            firsts = arr.take(pa.array(starts)).combine_chunks()
+            coded = pc.dictionary_encode(firsts, null_encoding="encode")  # first appearance
+            codes = coded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            return starts, codes, len(coded.dictionary)
+        except (pa.ArrowException, TypeError, OverflowError):  # no Arrow kernel for it
+            pass
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1].astype(np.int64)
+    return starts, codes[starts].astype(np.int64), len(uniques)
 
 
 def _last_step_ranks(rows: pd.DataFrame, block: np.ndarray, sort_by: str
