@@ -1,6 +1,7 @@
 """Compaction: fewer files, the same rows, crash-safe at every step, excluded by sweeps."""
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -419,6 +420,29 @@ def test_values_are_compressed_only_where_zstd_pays(tmp_path):
     assert codec_of([tiny, rows(counts)]) == "ZSTD"
     # only a few values in all: zstd, as before
     assert codec_of([tiny, None, tiny]) == "ZSTD"
+
+    # read ahead no further than a row group's bytes (lists of no values), and not at all
+    # in a stream without values (the scalars': all of it would be held)
+    from ckptscope.store.tables import ROW_GROUP_BYTES, _peeked
+
+    read = []
+
+    def counted(tables: list) -> Iterator:
+        for t in tables:
+            read.append(t)
+            yield t
+
+    no_values = rows(np.zeros((20_000, 0)))
+    assert no_values.nbytes * 200 > 4 * ROW_GROUP_BYTES
+    stream, codec = _peeked(counted([no_values] * 200), schema.ARRAYS)
+    assert (
+        codec == "zstd" and 0 < len(read) * no_values.nbytes <= ROW_GROUP_BYTES + no_values.nbytes
+    )
+    assert len(list(stream)) == 200 and len(read) == 200  # every table still comes, in order
+    read.clear()
+    scalars = pa.table({"value": [1.0]}, schema=pa.schema([("value", pa.float64())]))
+    stream, codec = _peeked(counted([scalars] * 5), scalars.schema)
+    assert codec == "zstd" and read == [] and len(list(stream)) == 5
 
 
 def test_a_query_of_one_kind_opens_no_file_of_another(tmp_path):

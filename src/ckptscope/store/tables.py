@@ -191,17 +191,20 @@ def _peeked(stream: Iterable[pa.Table | None], schema: pa.Schema
             ) -> tuple[Iterable[pa.Table | None], str]:  # fmt: skip
     """The stream as it comes (its tables cast to ``schema``), and the codec of its
     ``values`` from its first tables (:func:`values_codec`): read ahead until they hold
-    ``CODEC_SAMPLE_BYTES`` of values, or to the end."""
+    ``CODEC_SAMPLE_BYTES`` of values or a row group's ``ROW_GROUP_BYTES``, or to the end
+    (a schema without ``values``: nothing is read ahead)."""
     stream = iter(stream)
+    if "values" not in schema.names:
+        return stream, "zstd"
     head: list[pa.Table | None] = []
-    values = 0
+    values = size = 0
     for item in stream:
         if item is not None:
             item = as_schema(item, schema)
-            if "values" in item.column_names:
-                values += sum(len(chunk.flatten()) for chunk in item.column("values").chunks)
+            values += sum(len(chunk.flatten()) for chunk in item.column("values").chunks)
+            size += item.nbytes
         head.append(item)
-        if 8 * values >= CODEC_SAMPLE_BYTES:
+        if 8 * values >= CODEC_SAMPLE_BYTES or size >= ROW_GROUP_BYTES:
             break
     tables = [t for t in head if t is not None]
     return chain(head, stream), values_codec(tables)
