@@ -78,6 +78,18 @@ def test_a_newer_schema_is_refused_with_one_line(tmp_path):
         assert "\n" not in str(err.value) and "schema 4" in str(err.value)
 
 
+@pytest.mark.parametrize("body", ["[3]", "3", '{"schema": null}', '{"schema": "3"}',
+                                  '{"schema": true}', "{not json"])  # fmt: skip
+def test_a_marker_that_names_no_integer_schema_is_refused_with_one_line(tmp_path, body):
+    """Valid JSON of another shape too (a list, a NULL or text schema): one line naming the
+    marker, not a traceback."""
+    Store(tmp_path / "store")
+    (tmp_path / "store" / MARKER).write_text(body)
+    with pytest.raises(StoreSchemaError) as err:
+        Store(tmp_path / "store", create=False)
+    assert "\n" not in str(err.value) and MARKER in str(err.value)
+
+
 def _rows_in_worker(store: Store) -> list[float]:
     store.write_task(TaskKey("s", "m", 9, "w"), [Scalar("embed", None, "weight", "norm", 9.0)])
     return sorted(store.scalars(metric="norm").value)

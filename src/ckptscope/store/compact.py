@@ -52,7 +52,6 @@ task folders beside the generation again; the next compaction folds them in.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -112,8 +111,8 @@ def raise_schema(backend: Backend) -> None:
     kind: a ckptscope that reads an older schema then refuses the store in one line
     instead of missing its arrays)."""
     try:
-        schema = int(json.loads(backend.read_bytes(layout.MARKER)).get("schema", 1))
-    except (FileNotFoundError, ValueError, AttributeError):
+        schema = layout.marker_schema(backend.read_bytes(layout.MARKER))
+    except (FileNotFoundError, ValueError):  # none (created without it) or refused on open
         schema = 0
     if schema < layout.SCHEMA_VERSION:
         backend.write_bytes(layout.MARKER, layout.marker())

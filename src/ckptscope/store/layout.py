@@ -65,6 +65,16 @@ def marker() -> bytes:
     return json.dumps({"schema": SCHEMA_VERSION, "ckptscope": __version__}).encode()
 
 
+def marker_schema(data: bytes) -> int:
+    """The schema a marker file's contents name (1 where it names none: ckptscope 0.1's
+    object-store marker); ValueError for anything but a JSON object with an integer."""
+    body = json.loads(data)
+    schema = body.get("schema", 1) if isinstance(body, dict) else None
+    if isinstance(schema, bool) or not isinstance(schema, int):
+        raise ValueError(f"not a JSON object with an integer schema: {data[:80]!r}")
+    return schema
+
+
 def kind_file(table: str, kind: str) -> str:
     """The file (without ``.parquet``) of one kind's rows in a compacted generation:
     ``arrays/kind=<kind>/data``, which DuckDB skips unopened for a query of other kinds;

@@ -344,14 +344,14 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     import pyarrow as pa
 
     nullable = {pa.int32(): "Int32", pa.int64(): "Int64"}
-    special: dict[str, pd.Series] = {}
+    columns = {}
     for name, col in zip(table.column_names, table.columns, strict=True):
         if col.type in nullable and col.null_count:
-            special[name] = col.to_pandas(types_mapper=pd.ArrowDtype).astype(nullable[col.type])
+            columns[name] = col.to_pandas(types_mapper=pd.ArrowDtype).astype(nullable[col.type])
         elif _is_text(col.type) and len(col) and col.null_count == len(col):
-            special[name] = pd.Series(np.empty(len(col), dtype=object))  # every element None
-    columns = {name: special[name] if name in special else col.to_pandas()
-               for name, col in zip(table.column_names, table.columns, strict=True)}  # fmt: skip
+            columns[name] = pd.Series(np.empty(len(col), dtype=object))  # every element None
+        else:
+            columns[name] = col.to_pandas()
     return pd.DataFrame(columns)  # same-typed columns copied into one block: writable
 
 

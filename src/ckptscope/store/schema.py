@@ -1,7 +1,8 @@
-"""Table schemas of the results store (Parquet), schema version 2.
+"""Table schemas of the results store (Parquet): the tables of schema versions 2 and 3.
 
 The version is recorded in ``ckptscope-store.json`` at the store root
-(``{"schema": 2, "ckptscope": "<version that created it>"}``, ``layout.py``). A store
+(``{"schema": 3, "ckptscope": "<version that created it>"}``, ``layout.py``; 3 has the
+tables of 2 and compacted arrays in a file per kind). A store
 without it (written by ckptscope 0.1: schema 1) is refused on open with one line naming
 ``ckptscope store migrate STORE`` (``migrate.py``), which rewrites it to this schema.
 

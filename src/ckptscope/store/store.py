@@ -18,7 +18,6 @@ A Store is a plain picklable value: sweeps ship it to their workers as it is.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -192,8 +191,7 @@ def backend_for(root: str | os.PathLike[str]) -> Backend:
 def open_schema(backend: Backend, create: bool) -> None:
     """Check the store's schema version (creating a new store when ``create``)."""
     try:
-        marker = json.loads(backend.read_bytes(layout.MARKER))
-        schema = int(marker.get("schema", 1))  # the 0.1 object-store marker had none
+        schema = layout.marker_schema(backend.read_bytes(layout.MARKER))
     except FileNotFoundError:
         if backend.exists(layout.PARTS) and backend.glob(f"{layout.PARTS}/*"):
             schema = 1  # a 0.1 folder store: parts/ and no marker
