@@ -10,7 +10,8 @@ synthetic values, then runs the sweep's derivations. :func:`task_rows` gives the
 counts of one task at a shape.
 
 Each measurement is a fresh child process, imports included: one figure's row query (F7),
-every figure's query (the slowest named), ``ckptscope findings STORE``, ``ckptscope report
+every figure's query (the slowest named; one child, each figure's rows released before
+the next query, as the report's calls release them), ``ckptscope findings STORE``, ``ckptscope report
 STORE --no-animations``; then ``ckptscope store compact STORE``; then the same again, and
 the report with animations. Peak RSS: the largest process (``wait4``) and the whole
 process tree (sampled from ``/proc``: the report draws in worker processes).
@@ -720,6 +721,7 @@ for fig_id, spec in FIGURES.items():
     t0 = time.perf_counter()
     rows = spec.rows(store, Query())
     times[fig_id] = time.perf_counter() - t0
+    del rows  # as the report does: a figure's rows are gone before the next one's query
 print("QUERIES", json.dumps(times))
 """
 

@@ -207,6 +207,27 @@ def test_tables_equal_duckdbs_own_pandas_conversion(root):
     assert list(store.table("scalars", metric="fit")["label"]) == ["x"]
 
 
+def test_columns_reads_those_columns_of_the_same_rows(root):
+    """``columns`` gives those columns, in the table's order, of the rows (and order) the
+    whole read gives; an empty answer has them too; an unknown one is refused by name."""
+    store = Store(root)
+    for step in (3, 1):  # read unsorted from task folders: the keys still order the rows
+        store.write_task(TaskKey("s", "m", step, "weights"),
+                         [Scalar("qkv", 0, "weight", "norm", step + 0.5, head=h) for h in (1, 0)]
+                         + [Scalar("embed", None, "weight", "norm", float(step))])  # fmt: skip
+    some = ["value", "step", "head", "model"]  # any order asked: the table's order back
+    for where in ({}, {"head": 0}, {"metric": "absent"}):
+        whole = store.scalars(**where)
+        got = store.scalars(columns=some, **where)
+        assert list(got.columns) == ["model", "step", "head", "value"]
+        pd.testing.assert_frame_equal(got, whole[list(got.columns)])
+        if len(got):
+            got.loc[0, "value"] = -1.0  # the caller's frame, as every frame the store returns
+    assert list(store.table("tasks", columns=["step"], analysis="weights").step) == [1, 3]
+    with pytest.raises(ValueError, match="unknown column 'nope' in scalars"):
+        store.scalars(columns=["value", "nope"])
+
+
 def test_frames_can_be_written_to_whether_sorted_or_not(root):
     """A frame the store returns is the caller's: every column accepts assignment, whether
     the rows came in order (returned as converted) or were sorted."""

@@ -150,16 +150,27 @@ class TableReader:
         except duckdb.Error as err:
             raise ValueError(f"query failed: {first_line(err)}") from None
 
-    def table(self, name: str, **where: Any) -> pd.DataFrame:
-        """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``)."""
-        sql, params = self._select(name, None, where)
-        lists = any(str(f.type).startswith("list") for f in schema.SCHEMAS[name])
+    def table(self, name: str, columns: Sequence[str] | None = None, **where: Any) -> pd.DataFrame:
+        """A whole table, filtered by equality on columns (``model="w64"``, ``metric="norm"``):
+        every column, or only ``columns``, in the table's order (a reader that draws a few
+        columns of millions of rows converts only those). The rows come in the same order
+        either way: the key columns that order them are read too, then left out."""
+        fetch = None
+        if columns is not None:  # unknown names are refused by _select
+            names = schema.SCHEMAS[name].names if name in TABLES else []
+            wanted = set(columns) | {c for c in ORDER_KEYS if c in names}
+            fetch = [c for c in names if c in wanted] + [c for c in columns if c not in names]
+        sql, params = self._select(name, fetch, where)
+        picked = [f for f in schema.SCHEMAS[name] if fetch is None or f.name in fetch]
+        lists = any(str(f.type).startswith("list") for f in picked)
         with self.pinned():  # an empty answer is read twice: the same snapshot both times
             answer = None if lists else self._arrow(sql, params)  # lists: DuckDB's is as fast
             # no rows: DuckDB's own types of an empty answer
             has_rows = answer is not None and answer.num_rows
             df = _frame(answer) if has_rows else self._read(sql, params)
-        return _in_order(df, answer if has_rows else None)
+        df = _in_order(df, answer if has_rows else None)
+        keep = list(df.columns) if columns is None else [c for c in df.columns if c in columns]
+        return df if len(keep) == len(df.columns) else df[keep]
 
     def arrow(self, name: str, columns: Sequence[str] | None = None, **where: Any) -> pa.Table:
         """:meth:`table`'s rows as an Arrow table of ``columns`` (default all), in no
@@ -203,9 +214,9 @@ class TableReader:
             sql += " WHERE " + " AND ".join(clauses)
         return sql, params
 
-    def scalars(self, **where: Any) -> pd.DataFrame:
-        """Rows of the tidy scalar table."""
-        return self.table("scalars", **where)
+    def scalars(self, columns: Sequence[str] | None = None, **where: Any) -> pd.DataFrame:
+        """Rows of the tidy scalar table (every column, or only ``columns``)."""
+        return self.table("scalars", columns, **where)
 
     def arrays(self, **where: Any) -> pd.DataFrame:
         """Rows of the array table, with ``values`` reshaped to numpy arrays of ``shape``.

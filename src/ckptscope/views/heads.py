@@ -23,6 +23,7 @@ import pandas as pd
 
 from ckptscope.errors import UsageError
 from ckptscope.stats.robust import DEFAULT_K, robust_z_rows
+from ckptscope.store.schema import SCALARS
 from ckptscope.views.components import RUN
 
 #: per-head components by figure: circuits and Q/K/V slices
@@ -31,15 +32,18 @@ QKV = ("q", "k", "v")
 #: the metric drawn when none is chosen: the largest singular value (the head's top gain)
 DEFAULT_METRIC = "spectral_norm"
 _BLOCK = [*RUN, "component", "block", "param"]
+#: the scalars columns of per-head rows (not ``label``: a per-head row is a number)
+_COLUMNS = [c for c in SCALARS.names if c != "label"]
 
 
 def head_rows(store: Any, components: Sequence[str], metrics: Sequence[str],
               models: Sequence[str] | None = None) -> pd.DataFrame:  # fmt: skip
-    """Per-head scalar rows (``head`` set) of these components and metrics."""
+    """Per-head scalar rows (``head`` set) of these components and metrics: the columns
+    of :data:`_COLUMNS`."""
     where: dict[str, Any] = {"component": list(components), "metric": list(metrics)}
     if models:
         where["model"] = list(models)
-    df = store.scalars(**where)
+    df = store.scalars(columns=_COLUMNS, **where)
     pooled = df["head"].isna()
     return df[~pooled].reset_index(drop=True) if pooled.any() else df
 
