@@ -34,6 +34,7 @@ from ckptscope.engine.plan import CheckpointTask
 from ckptscope.errors import one_line
 from ckptscope.models.cache import WorkerCache
 from ckptscope.sources.base import Checkpoint, Suite
+from ckptscope.sources.buffers import READS
 from ckptscope.store import Store, StoreError, TaskKey
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def run_series(
     task by task.
     """
     with ExitStack() as stack:
+        stack.callback(READS.release)  # the series' free read memory goes with the series
         opened: dict[tuple[str, int], Checkpoint | BaseException] = {}
 
         def open_step(model: str, step: int) -> Checkpoint:

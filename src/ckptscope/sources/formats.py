@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ckptscope.errors import CheckpointError
 from ckptscope.sources.base import TensorInfo
+from ckptscope.sources.buffers import READS
 from ckptscope.sources.checks import (
     check_safetensors_entries,
     contained_shard,
@@ -143,7 +142,7 @@ class SafetensorsFile:
         if cut is not None:  # as safe_open did: a file cut short is refused, whichever tensor
             raise CheckpointError(f"{cut} (reading tensor {name!r})")
         begin, end = entry["data_offsets"]
-        buf = np.empty(end - begin, dtype=np.uint8)
+        buf = READS.take(end - begin)  # memory a read before let go of, where one fits
         try:
             with open(self.path, "rb") as f:
                 f.seek(self._data_start + begin)
