@@ -1,7 +1,8 @@
 """Peak RSS of a weight sweep, in a child process, against the largest checkpoint file.
 
-Target: peak RSS <= largest checkpoint file + 0.5 GB. The child's peak comes from
-``os.wait4`` (its own ``ru_maxrss``), so nothing of this process is counted. A second
+Target: peak RSS <= largest checkpoint file + 0.5 GB. The child's peak is its own
+(:func:`benchmarks.common.run_measured`: ``wait4``, or its ``VmHWM`` where this process,
+which may have just generated the suite, is larger). A second
 child that only imports the same modules gives the interpreter + torch baseline.
 Sized by the env vars of :mod:`benchmarks.common`.
 """

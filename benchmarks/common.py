@@ -21,6 +21,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -232,7 +233,15 @@ def timed(
 
 
 def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Run a child process; its wall seconds, peak RSS in bytes (``wait4``) and output."""
+    """Run a child process; its wall seconds, peak RSS in bytes and output.
+
+    The peak is the child's ``ru_maxrss`` from ``wait4`` (the largest of it and the
+    descendants it waited for), unless that is no more than this process's own peak: Linux
+    keeps the parent's peak in a child's ``ru_maxrss`` across ``exec``, so a child smaller
+    than this process would read as this process's size. Its own peak then comes from its
+    ``VmHWM`` (reset at ``exec``), sampled every 10 ms while it runs.
+    """
+    inherited = self_peak_rss()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         list(cmd),
@@ -241,14 +250,41 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    out = proc.stdout.read() if proc.stdout else b""
-    _, status, usage = os.wait4(proc.pid, 0)
+    sampled = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal sampled
+        while not stop.wait(0.01):
+            sampled = max(sampled, vm_hwm(proc.pid))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        out = proc.stdout.read() if proc.stdout else b""
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        stop.set()
+        thread.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     text = out.decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
-    return wall, usage.ru_maxrss * 1024, text  # ru_maxrss is in KiB on Linux
+    peak = usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+    return wall, (peak if peak > inherited or not sampled else sampled), text
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak RSS in bytes of process ``pid`` since its ``exec`` (``VmHWM``; 0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def self_peak_rss() -> int:
