@@ -238,8 +238,9 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple
     The peak is the child's ``ru_maxrss`` from ``wait4`` (the largest of it and the
     descendants it waited for), unless that is no more than this process's own peak: Linux
     keeps the parent's peak in a child's ``ru_maxrss`` across ``exec``, so a child smaller
-    than this process would read as this process's size. Its own peak then comes from its
-    ``VmHWM`` (reset at ``exec``), sampled every 10 ms while it runs.
+    than this process would read as this process's size. Its own peak then is the largest
+    ``VmHWM`` (reset at ``exec``) of it and its descendants, sampled from its start every
+    10 ms (a child gone before the first sample keeps the ``wait4`` figure, an upper bound).
     """
     inherited = self_peak_rss()
     t0 = time.perf_counter()
@@ -255,8 +256,10 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple
 
     def sample() -> None:
         nonlocal sampled
-        while not stop.wait(0.01):
-            sampled = max(sampled, vm_hwm(proc.pid))
+        while True:
+            sampled = max([sampled, *(vm_hwm(pid) for pid in _tree(proc.pid))])
+            if stop.wait(0.01):
+                return
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -273,6 +276,21 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
     peak = usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
     return wall, (peak if peak > inherited or not sampled else sampled), text
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from ``/proc/PID/task/TID/children`` (no scan of /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.scandir(f"/proc/{p}/task"):
+                with open(f"{task.path}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):  # gone meanwhile, or no children files here
+            pass
+    return out
 
 
 def vm_hwm(pid: int) -> int:

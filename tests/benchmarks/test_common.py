@@ -18,4 +18,9 @@ def test_a_childs_peak_is_its_own_not_this_process_peak():
            "time.sleep(0.1)"]  # fmt: skip
     _, peak, _ = run_measured(big)
     assert 600e6 < peak < 900e6
+    # the largest of the child and its descendants: here a shell whose child is large
+    nested = ["sh", "-c", f"{sys.executable} -c 'import numpy as np, time; "
+              "a = np.ones(300_000_000 // 8); time.sleep(0.2)'; true"]  # fmt: skip
+    _, peak, _ = run_measured(nested)
+    assert 300e6 < peak < 400e6
     del held

@@ -226,6 +226,9 @@ def test_columns_reads_those_columns_of_the_same_rows(root):
     assert list(store.table("tasks", columns=["step"], analysis="weights").step) == [1, 3]
     with pytest.raises(ValueError, match="unknown column 'nope' in scalars"):
         store.scalars(columns=["value", "nope"])
+    with pytest.raises(ValueError, match="columns: a list of column names, got 'value'"):
+        store.scalars(columns="value")
+    assert list(store.scalars(columns=iter(["value"])).columns) == ["value"]
 
 
 def test_frames_can_be_written_to_whether_sorted_or_not(root):

@@ -87,7 +87,7 @@ def run_series(
     task by task.
     """
     with ExitStack() as stack:
-        stack.callback(READS.release)  # the series' free read memory goes with the series
+        stack.enter_context(READS.scope())  # reads reuse memory within the series
         opened: dict[tuple[str, int], Checkpoint | BaseException] = {}
 
         def open_step(model: str, step: int) -> Checkpoint:
