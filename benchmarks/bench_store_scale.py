@@ -11,10 +11,11 @@ counts of one task at a shape.
 
 Each measurement is a fresh child process, imports included: one figure's row query (F7),
 every figure's query (the slowest named; one child, each figure's rows released before
-the next query, as the report's calls release them), ``ckptscope findings STORE``, ``ckptscope report
-STORE --no-animations``; then ``ckptscope store compact STORE``; then the same again, and
-the report with animations. Peak RSS: the largest process (``wait4``) and the whole
-process tree (sampled from ``/proc``: the report draws in worker processes).
+the next query, as the report's calls release them), ``ckptscope findings STORE``,
+``ckptscope report STORE --no-animations``; then ``ckptscope store compact STORE``; then
+the same again, and the report with animations. Peak RSS: the largest process
+(:func:`benchmarks.common.run_measured`) and the whole process tree (sampled from
+``/proc``: the report draws in worker processes).
 
 Goals after compaction, 2 cores: a figure's query <= 1 s, ``findings`` <= 10 s, the whole
 report <= 10 minutes. Knobs: ``CKPTSCOPE_BENCH_SCALE_MODELS`` (default 8, quick 2),

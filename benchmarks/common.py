@@ -239,8 +239,9 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple
     descendants it waited for), unless that is no more than this process's own peak: Linux
     keeps the parent's peak in a child's ``ru_maxrss`` across ``exec``, so a child smaller
     than this process would read as this process's size. Its own peak then is the largest
-    ``VmHWM`` (reset at ``exec``) of it and its descendants, sampled from its start every
-    10 ms (a child gone before the first sample keeps the ``wait4`` figure, an upper bound).
+    ``VmHWM`` (reset at ``exec``) of it and its descendants, sampled from its start, every
+    10 ms for a second and every 50 ms after (a child gone before the first sample keeps
+    the ``wait4`` figure, an upper bound).
     """
     inherited = self_peak_rss()
     t0 = time.perf_counter()
@@ -258,7 +259,8 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple
         nonlocal sampled
         while True:
             sampled = max([sampled, *(vm_hwm(pid) for pid in _tree(proc.pid))])
-            if stop.wait(0.01):
+            # often while a short child may end, then seldom: a few reads of /proc each time
+            if stop.wait(0.01 if time.perf_counter() - t0 < 1 else 0.05):
                 return
 
     thread = threading.Thread(target=sample, daemon=True)

@@ -157,10 +157,10 @@ class TableReader:
         either way: the key columns that order them are read too, then left out."""
         fetch = None
         if columns is not None:  # unknown names are refused by _select
-            picked = [] if isinstance(columns, str) else list(columns)
-            if not picked or not all(isinstance(c, str) for c in picked):
+            asked = [] if isinstance(columns, str) else list(columns)
+            if not asked or not all(isinstance(c, str) for c in asked):
                 raise ValueError(f"columns: a list of column names, got {columns!r}")
-            columns = picked
+            columns = asked
             names = schema.SCHEMAS[name].names if name in TABLES else []
             wanted = set(columns) | {c for c in ORDER_KEYS if c in names}
             fetch = [c for c in names if c in wanted] + [c for c in columns if c not in names]
