@@ -866,8 +866,9 @@ def _result(
         f"The report target is checked on `ckptscope report` "
         f"{'with animations' if after.animated else '--no-animations'} after compaction"
         + (f", figures {figures} only." if figures else "."),
-        "Peak RSS: the largest single process (wait4); 'tree': the summed RSS of the "
-        "command's processes (report workers included), sampled at 5 Hz.",
+        "Peak RSS: the largest single process (its own peak: wait4, or VmHWM where the "
+        "benchmark's process is larger); 'tree': the summed RSS of the command's processes "
+        "(report workers included), sampled at 5 Hz.",
         "Arrays keep the lengths a real sweep writes (no cap): singular values "
         "min(d_out, d_in), 2000-bin histograms, 30 x 20 token tables with their labels.",
     ]
