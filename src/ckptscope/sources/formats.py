@@ -1,4 +1,5 @@
-"""Weight-file formats: safetensors (memory-mapped), PyTorch ``.bin`` (weights only), shards.
+"""Weight-file formats: safetensors (read tensor by tensor), PyTorch ``.bin`` (weights only),
+shards.
 
 Every reader lists names, shapes and dtypes without reading tensor data, reads one tensor
 at a time, and turns truncated or corrupt files into one-line :class:`CheckpointError`s
@@ -32,7 +33,7 @@ SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 TORCH_BIN = "pytorch_model.bin"
 TORCH_BIN_INDEX = "pytorch_model.bin.index.json"
-#: weight files in order of preference: safetensors first (no pickle, memory-mapped)
+#: weight files in order of preference: safetensors first (no pickle, one tensor at a time)
 WEIGHT_CANDIDATES: tuple[str, ...] = (SAFETENSORS_INDEX, SAFETENSORS, TORCH_BIN_INDEX, TORCH_BIN)
 
 _ST_DTYPES = {
